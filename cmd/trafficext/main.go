@@ -1,0 +1,240 @@
+// Command trafficext is the trafficext CLI:
+//
+//	trafficext run [--extensions DIR]   control plane + Envoy (ingress gateway) + demo upstream
+//	trafficext xds [--extensions DIR]   the control plane only
+//	trafficext validate FILE…           check TrafficExtension files, exit 1 on any error
+//
+// Without --extensions, run and xds serve the examples embedded in the binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/trafficext/trafficext/examples"
+	"github.com/trafficext/trafficext/internal/echo"
+	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/xds"
+	"github.com/trafficext/trafficext/xds/proxyid"
+	"github.com/trafficext/trafficext/xds/translate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  trafficext run [--extensions DIR] [flags]   control plane + Envoy gateway + demo upstream
+  trafficext xds [--extensions DIR] [flags]   the control plane only
+  trafficext validate FILE...                 check TrafficExtension files
+run "trafficext <command> -h" for the flags of a command`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "xds":
+		err = cmdXDS(ctx, args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s\n", args[0], usage)
+		return 2
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "trafficext:", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdValidate(files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: trafficext validate FILE...")
+		return 2
+	}
+	errs := xds.ValidateFiles(files)
+	for _, e := range errs {
+		fmt.Fprintln(stderr, e)
+	}
+	if len(errs) > 0 {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d file(s) valid\n", len(files))
+	return 0
+}
+
+// cpFlags are the control-plane flags shared by run and xds.
+type cpFlags struct {
+	extensions, xdsAddr, listen, upstream, rootNS string
+}
+
+func (c *cpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.extensions, "extensions", "", "directory of TrafficExtension files, watched (default: the embedded examples)")
+	fs.StringVar(&c.xdsAddr, "xds-address", "127.0.0.1:18000", "ADS listen address")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:10000", "address of the gateway listener given to proxies")
+	fs.StringVar(&c.upstream, "upstream", "127.0.0.1:8081", "upstream the gateway routes to")
+	fs.StringVar(&c.rootNS, "root-namespace", "istio-system", "config root namespace")
+}
+
+// options resolves the extension directory (materialising the embedded examples when none
+// is given) and returns the control-plane options and a cleanup.
+func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
+	dir := c.extensions
+	cleanup := func() {}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "trafficext-examples-")
+		if err != nil {
+			return xds.Options{}, nil, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		if err := fs.WalkDir(examples.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := examples.FS.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(tmp, p), b, 0o644)
+		}); err != nil {
+			cleanup()
+			return xds.Options{}, nil, fmt.Errorf("writing embedded examples: %w", err)
+		}
+		dir = tmp
+	}
+	return xds.Options{
+		Dir:           dir,
+		Address:       c.xdsAddr,
+		RootNamespace: c.rootNS,
+		Translate:     translate.Options{ListenerAddress: c.listen, Upstream: c.upstream},
+		Logger:        log,
+	}, cleanup, nil
+}
+
+func cmdXDS(ctx context.Context, args []string, stderr io.Writer) error {
+	fset := flag.NewFlagSet("xds", flag.ContinueOnError)
+	var c cpFlags
+	c.register(fset)
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opts, cleanup, err := c.options(log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	log.Info("serving ADS", "address", c.xdsAddr, "extensions", opts.Dir)
+	return xds.Run(ctx, opts)
+}
+
+// GatewayIdentity is the proxy `trafficext run` starts: an Istio ingress gateway.
+func GatewayIdentity(upstream string) proxyid.Identity {
+	return proxyid.Identity{
+		ID:          "ingressgateway.istio-system",
+		Cluster:     "istio-ingressgateway",
+		Mode:        proxyid.Gateway,
+		Namespace:   "istio-system",
+		Labels:      map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"},
+		GatewayName: "ingressgateway",
+		Upstream:    upstream,
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c cpFlags
+	c.register(fset)
+	adminPort := fset.Int("admin-port", 9901, "Envoy admin port")
+	concurrency := fset.Int("concurrency", 2, "Envoy worker threads")
+	logLevel := fset.String("log-level", "info", "Envoy log level")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opts, cleanup, err := c.options(log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	up, err := echo.Start(c.upstream, "demo-upstream")
+	if err != nil {
+		return fmt.Errorf("starting the demo upstream on %s: %w", c.upstream, err)
+	}
+	defer up.Close()
+
+	cp, err := xds.New(opts)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cpErr := make(chan error, 1)
+	go func() { cpErr <- cp.Run(ctx) }()
+	select {
+	case <-cp.Ready():
+	case err := <-cpErr:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("control plane not ready after 10s")
+	}
+
+	boot, err := envoyproc.ADSBootstrap(GatewayIdentity(c.upstream), c.xdsAddr, *adminPort)
+	if err != nil {
+		return err
+	}
+	env, err := envoyproc.Start(ctx, envoyproc.Options{
+		Bootstrap: boot, AdminPort: *adminPort, Concurrency: *concurrency,
+		LogLevel: *logLevel, ComponentLogLevel: "dynamic_modules:info", Log: stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+
+	fmt.Fprintf(stdout, `
+trafficext is running:
+  Envoy gateway   http://%s   (admin http://127.0.0.1:%d)
+  control plane   %s (ADS), extensions from %s
+  demo upstream   http://%s
+
+Try:
+  curl -si -H 'x-number: 7' http://%s/ | grep x-parity     # x-parity: odd
+  curl -si -H 'x-number: 8' http://%s/ | grep x-parity     # x-parity: even
+Edit a file in %s and the change is live within a second, with no listener drain.
+Ctrl-C stops everything.
+`, c.listen, *adminPort, c.xdsAddr, opts.Dir, c.upstream, c.listen, c.listen, opts.Dir)
+
+	envDone := make(chan error, 1)
+	go func() { envDone <- env.Wait() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-cpErr:
+		return fmt.Errorf("control plane stopped: %w", err)
+	case err := <-envDone:
+		return fmt.Errorf("envoy exited: %v", err)
+	}
+}

@@ -1,0 +1,44 @@
+// Command trafficext_golang is the trafficext filter as a shared object for Envoy's contrib
+// golang HTTP filter (envoy.filters.http.golang). Build it with
+//
+//	CGO_ENABLED=1 go build -buildmode=c-shared -o out/trafficext_golang.so ./cmd/trafficext_golang
+//
+// and configure each extension as its own golang filter with library_id "trafficext",
+// library_path pointing at the .so, plugin_name "trafficext" and plugin_config an Any holding a
+// google.protobuf.StringValue with the extension config JSON (filter/extconfig).
+//
+// The golang filter looks plugins up by name in a registry filled at load time, so init()
+// registers the plugin: this package holds the binding's only process-wide state. Setting
+// TRAFFICEXT_FAULT_INJECTION in Envoy's environment (for example
+// "panic-header=x-trafficext-panic") enables the core's fault injection for tests.
+package main
+
+import (
+	"os"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
+
+	"github.com/trafficext/trafficext/filter/core"
+	"github.com/trafficext/trafficext/filter/golang"
+	"github.com/trafficext/trafficext/runtime/lua"
+)
+
+func init() {
+	var opts []core.Option
+	if f, err := core.ParseFaultInjection(os.Getenv("TRAFFICEXT_FAULT_INJECTION")); err != nil {
+		api.LogErrorf("trafficext: TRAFFICEXT_FAULT_INJECTION ignored: %v", err)
+	} else if f.PanicHeader != "" {
+		opts = append(opts, core.WithFaultInjection(f))
+	}
+	p := golang.New(engines(), opts...)
+	http.RegisterHttpFilterFactoryAndConfigParser(golang.PluginName, p.Factory, p)
+}
+
+// engines are the extension engines of this build.
+func engines() []core.Engine {
+	// TODO(integrator): add the Wasm engine when runtime/wasm exists.
+	return []core.Engine{lua.New(lua.Options{})}
+}
+
+func main() {}

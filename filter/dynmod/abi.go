@@ -1,0 +1,70 @@
+package dynmod
+
+/*
+#cgo linux LDFLAGS: -Wl,--unresolved-symbols=ignore-all
+#include "abi_decls.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// abiVersion is kAbiVersion of github.com/envoyproxy/envoy@v1.36.2
+// source/extensions/dynamic_modules/abi_version.h: the sha256 of the ABI headers. Envoy
+// refuses a module reporting any other value; TestABIVersion compares it with the header.
+const abiVersion = "ca2be3b80954d2a0e22b41d033b18eff9390c30261c8ec9ffe6e6bf971f41c27"
+
+// cstr passes a Go string to Envoy without copying; Envoy reads it during the call only.
+func cstr(s string) (*C.char, C.size_t) {
+	if len(s) == 0 {
+		return nil, 0
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
+}
+
+// cbytes is cstr for a byte slice.
+func cbytes(b []byte) (*C.char, C.size_t) {
+	if len(b) == 0 {
+		return nil, 0
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b))), C.size_t(len(b))
+}
+
+// gostr copies Envoy-owned bytes into a Go string.
+func gostr(p *C.char, n C.size_t) string {
+	if p == nil || n == 0 {
+		return ""
+	}
+	return C.GoStringN(p, C.int(n))
+}
+
+// cheaders copies headers into one C allocation that Envoy may read during a call; the
+// returned function frees it.
+func cheaders(hs []header) (*C.tx_header, C.size_t, func()) {
+	if len(hs) == 0 {
+		return nil, 0, func() {}
+	}
+	size := 0
+	for _, h := range hs {
+		size += len(h.Key) + len(h.Value)
+	}
+	arr := (*C.tx_header)(C.malloc(C.size_t(len(hs)) * C.size_t(unsafe.Sizeof(C.tx_header{}))))
+	data := (*C.char)(C.malloc(C.size_t(size + 1)))
+	entries := unsafe.Slice(arr, len(hs))
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(data)), size+1)
+	off := 0
+	for i, h := range hs {
+		k := copy(buf[off:], h.Key)
+		entries[i].key_ptr = (*C.char)(unsafe.Pointer(&buf[off]))
+		entries[i].key_length = C.size_t(k)
+		off += k
+		v := copy(buf[off:], h.Value)
+		entries[i].value_ptr = (*C.char)(unsafe.Pointer(&buf[off]))
+		entries[i].value_length = C.size_t(v)
+		off += v
+	}
+	return arr, C.size_t(len(hs)), func() { C.free(unsafe.Pointer(arr)); C.free(unsafe.Pointer(data)) }
+}
+
+type header struct{ Key, Value string }

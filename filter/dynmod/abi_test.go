@@ -1,0 +1,92 @@
+package dynmod
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/trafficext/trafficext/filter/core"
+)
+
+// envoyModuleDir is github.com/envoyproxy/envoy@v1.36.2 in the module cache.
+func envoyModuleDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy").Output()
+	if err != nil {
+		t.Fatalf("locating github.com/envoyproxy/envoy: %v", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		t.Fatal("github.com/envoyproxy/envoy is not in the module cache (go mod download)")
+	}
+	return dir
+}
+
+func TestABIVersion(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(envoyModuleDir(t), "source/extensions/dynamic_modules/abi_version.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`kAbiVersion\s*=\s*"([0-9a-f]{64})"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("kAbiVersion not found in abi_version.h")
+	}
+	if got := string(m[1]); got != abiVersion {
+		t.Fatalf("abiVersion = %s, abi_version.h says %s", abiVersion, got)
+	}
+}
+
+func TestAttributeIDsMatchABI(t *testing.T) {
+	f, err := os.Open(filepath.Join(envoyModuleDir(t), "source/extensions/dynamic_modules/abi.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The attribute enum lists "// <name>" comments, each followed by its enumerator.
+	var names []string
+	var pending string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "// ") {
+			pending = strings.TrimPrefix(line, "// ")
+			continue
+		}
+		if strings.HasPrefix(line, "envoy_dynamic_module_type_attribute_id_") {
+			names = append(names, pending)
+		}
+		pending = ""
+	}
+	if len(names) != len(attributeIDs) {
+		t.Fatalf("abi.h has %d attributes, attributeIDs %d", len(names), len(attributeIDs))
+	}
+	for i, n := range names {
+		if id, ok := attributeIDs[n]; !ok || id != i {
+			t.Errorf("attribute %q: abi.h id %d, attributeIDs %d (present %v)", n, i, id, ok)
+		}
+	}
+}
+
+func TestStatusMapping(t *testing.T) {
+	// Envoy's enums: headers Continue=0, StopIteration=1; body Continue=0,
+	// StopIterationAndBuffer=1, StopIterationNoBuffer=3.
+	cases := []struct {
+		st              int
+		headers, bodyst int
+	}{{0, 0, 0}, {1, 1, 3}, {2, 1, 1}, {3, 1, 3}}
+	for _, c := range cases {
+		st := statusOf(c.st)
+		if got := int(headersStatus(st)); got != c.headers {
+			t.Errorf("headersStatus(%v) = %d, want %d", st, got, c.headers)
+		}
+		if got := int(bodyStatus(st)); got != c.bodyst {
+			t.Errorf("bodyStatus(%v) = %d, want %d", st, got, c.bodyst)
+		}
+	}
+}
+
+func statusOf(i int) core.Status { return core.Status(i) }

@@ -1,0 +1,167 @@
+package lua
+
+import (
+	"net"
+	"strconv"
+
+	glua "github.com/yuin/gopher-lua"
+)
+
+// Envoy attribute names the stream-info and SSL objects read through core.Stream.Attribute.
+const (
+	attrProtocol      = "request.protocol"
+	attrLocalAddress  = "destination.address"
+	attrRemoteAddress = "source.address"
+	attrSNI           = "connection.requested_server_name"
+	attrRouteName     = "xds.route_name"
+	attrTLSVersion    = "connection.tls_version"
+)
+
+// attrString returns an attribute as a string ("" when absent).
+func (d *direction) attrString(name string) string {
+	v, ok := d.f.s.Attribute(name)
+	if !ok {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return ""
+}
+
+func attrMethod(name string) glua.LGFunction {
+	return func(L *glua.LState) int {
+		d := ownerOf(L)
+		L.Push(glua.LString(d.attrString(name)))
+		return 1
+	}
+}
+
+// isTLS reports whether the downstream connection is TLS.
+func (d *direction) isTLS() bool { return d.attrString(attrTLSVersion) != "" }
+
+func (d *direction) sslValue() glua.LValue {
+	if !d.isTLS() {
+		return glua.LNil
+	}
+	return d.object(&d.uds.ssl, d, d.vm.mt.ssl)
+}
+
+func (v *vm) streamInfoClass() *glua.LTable {
+	return v.class(map[string]glua.LGFunction{
+		"protocol":                      attrMethod(attrProtocol),
+		"downstreamLocalAddress":        attrMethod(attrLocalAddress),
+		"downstreamDirectLocalAddress":  attrMethod(attrLocalAddress),
+		"downstreamRemoteAddress":       attrMethod(attrRemoteAddress),
+		"downstreamDirectRemoteAddress": attrMethod(attrRemoteAddress),
+		"requestedServerName":           attrMethod(attrSNI),
+		"routeName":                     attrMethod(attrRouteName),
+		"virtualClusterName": func(L *glua.LState) int {
+			ownerOf(L)
+			L.Push(glua.LString(""))
+			return 1
+		},
+		"dynamicMetadata": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(d.object(&d.uds.dm, d, d.vm.mt.dynMeta))
+			return 1
+		},
+		"filterState": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(d.object(&d.uds.fs, d, d.vm.mt.filterState))
+			return 1
+		},
+		"downstreamSslConnection": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(d.sslValue())
+			return 1
+		},
+	}, nil)
+}
+
+func (v *vm) connectionClass() *glua.LTable {
+	return v.class(map[string]glua.LGFunction{
+		"ssl": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(d.sslValue())
+			return 1
+		},
+	}, nil)
+}
+
+// sslClass is the SSL connection object, backed by Envoy's connection.* attributes. Values the
+// attributes do not carry are "" (strings), 0 (times) or empty tables, as Envoy returns for
+// absent values.
+func (v *vm) sslClass() *glua.LTable {
+	str := func(attr string) glua.LGFunction {
+		if attr == "" {
+			return func(L *glua.LState) int { ownerOf(L); L.Push(glua.LString("")); return 1 }
+		}
+		return attrMethod(attr)
+	}
+	list := func(attr string) glua.LGFunction {
+		return func(L *glua.LState) int {
+			d := ownerOf(L)
+			t := L.NewTable()
+			if attr != "" {
+				if s := d.attrString(attr); s != "" {
+					t.Append(glua.LString(s))
+				}
+			}
+			L.Push(t)
+			return 1
+		}
+	}
+	zero := func(L *glua.LState) int { ownerOf(L); L.Push(glua.LNumber(0)); return 1 }
+	return v.class(map[string]glua.LGFunction{
+		"peerCertificatePresented": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(glua.LBool(d.attrString("connection.subject_peer_certificate") != ""))
+			return 1
+		},
+		"peerCertificateValidated": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(glua.LBool(d.attrString("connection.mtls") == "true"))
+			return 1
+		},
+		"tlsVersion":                               str(attrTLSVersion),
+		"sha256PeerCertificateDigest":              str("connection.sha256_peer_certificate_digest"),
+		"subjectPeerCertificate":                   str("connection.subject_peer_certificate"),
+		"subjectLocalCertificate":                  str("connection.subject_local_certificate"),
+		"uriSanLocalCertificate":                   list("connection.uri_san_local_certificate"),
+		"uriSanPeerCertificate":                    list("connection.uri_san_peer_certificate"),
+		"dnsSansPeerCertificate":                   list("connection.dns_san_peer_certificate"),
+		"dnsSansLocalCertificate":                  list("connection.dns_san_local_certificate"),
+		"serialNumberPeerCertificate":              str(""),
+		"issuerPeerCertificate":                    str(""),
+		"sessionId":                                str(""),
+		"ciphersuiteString":                        str(""),
+		"urlEncodedPemEncodedPeerCertificate":      str(""),
+		"urlEncodedPemEncodedPeerCertificateChain": str(""),
+		"ciphersuiteId": func(L *glua.LState) int {
+			ownerOf(L)
+			L.Push(glua.LString("0xffff"))
+			return 1
+		},
+		"oidsPeerCertificate":       list(""),
+		"oidsLocalCertificate":      list(""),
+		"validFromPeerCertificate":  zero,
+		"expirationPeerCertificate": zero,
+	}, nil)
+}
+
+// isIPAuthority reports whether host is an IP address, optionally with a port.
+func isIPAuthority(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	h, _, err := net.SplitHostPort(host)
+	return err == nil && net.ParseIP(h) != nil
+}

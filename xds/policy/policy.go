@@ -1,0 +1,273 @@
+// Package policy decides which TrafficExtensions a proxy receives and in which order, following
+// Istio 1.31 (pilot/pkg/model: ShouldAttachPolicy, initTrafficExtensions, sortByPriority,
+// TrafficExtensionsByListenerInfo):
+//
+//   - candidates come from the proxy's namespace, the root namespace, and for waypoints the
+//     namespaces of the services they serve, visited in that order;
+//   - a proxy that is not a Gateway-API gateway (a sidecar, or a gateway without a gateway
+//     name) ignores resources with targetRefs and applies a selector by label subset; a
+//     Gateway-API gateway applies selectors too, while a waypoint only applies targetRefs
+//     (Gateway by name, GatewayClass istio-waypoint from the root namespace, Service and
+//     ServiceEntry it serves);
+//   - per listener, match selects by mode (gateway and outbound listeners are CLIENT, inbound
+//     and waypoint listeners SERVER) and port;
+//   - resources are first sorted by creationTimestamp, name, namespace; then each phase list is
+//     stably sorted by priority, highest first, an unset priority counting as math.MinInt32;
+//     the chain is AUTHN, AUTHZ, STATS, UNSPECIFIED.
+package policy
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"istio.io/api/extensions/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
+
+	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/proxyid"
+)
+
+// DefaultRootNamespace is Istio's default config root namespace.
+const DefaultRootNamespace = "istio-system"
+
+// Options are the mesh settings selection depends on.
+type Options struct {
+	// RootNamespace is the config root namespace; "" means DefaultRootNamespace.
+	RootNamespace string
+	// NoSelectorOnGateways turns off selector-based policy on Gateway-API gateways (Istio's
+	// ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY=false). The default applies selectors.
+	NoSelectorOnGateways bool
+}
+
+func (o Options) root() string {
+	if o.RootNamespace == "" {
+		return DefaultRootNamespace
+	}
+	return o.RootNamespace
+}
+
+// Class is the kind of listener a chain is built for.
+type Class int
+
+// Listener classes, as Istio's ListenerClass.
+const (
+	ClassUndefined Class = iota
+	ClassSidecarInbound
+	ClassSidecarOutbound
+	ClassGateway
+)
+
+// Listener describes the listener a chain is built for.
+type Listener struct {
+	Class Class
+	// Port is what match ports compare with: the service port (outbound, gateway) or the target
+	// port (inbound). Waypoints use 0.
+	Port uint32
+}
+
+// DefaultListener is the listener class used for a proxy's standalone listener: gateways are
+// CLIENT, sidecars are treated as inbound (SERVER), waypoints as inbound on port 0.
+func DefaultListener(id proxyid.Identity, port uint32) Listener {
+	switch id.Mode {
+	case proxyid.Gateway:
+		return Listener{Class: ClassGateway, Port: port}
+	case proxyid.Waypoint:
+		return Listener{Class: ClassSidecarInbound, Port: 0}
+	default:
+		return Listener{Class: ClassSidecarInbound, Port: port}
+	}
+}
+
+// Select returns the extensions of one listener of a proxy, in chain order.
+func Select(id proxyid.Identity, exts []*model.Extension, l Listener, opts Options) []*model.Extension {
+	return Chain(Attached(id, exts, opts), l)
+}
+
+// SortByCreation sorts extensions as Istio's sortConfigByCreationTime: creationTimestamp,
+// then name, then namespace.
+func SortByCreation(exts []*model.Extension) {
+	slices.SortStableFunc(exts, func(a, b *model.Extension) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace, b.Namespace)
+	})
+}
+
+// Namespaces returns the namespaces whose resources a proxy may receive, in visiting order.
+func Namespaces(id proxyid.Identity, opts Options) []string {
+	out := []string{id.Namespace}
+	add := func(ns string) {
+		if ns != "" && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	add(opts.root())
+	if id.Mode == proxyid.Waypoint {
+		for _, s := range id.Services {
+			if ns, _, ok := strings.Cut(s, "/"); ok {
+				add(ns)
+			}
+		}
+	}
+	return out
+}
+
+// Attached returns the extensions that attach to the proxy, in Istio's candidate order
+// (namespace visiting order, then creationTimestamp, name, namespace).
+func Attached(id proxyid.Identity, exts []*model.Extension, opts Options) []*model.Extension {
+	sorted := slices.Clone(exts)
+	SortByCreation(sorted)
+	var out []*model.Extension
+	for _, ns := range Namespaces(id, opts) {
+		for _, e := range sorted {
+			if e.Namespace == ns && e.Spec != nil && attaches(id, e, opts) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// attaches is Istio's ShouldAttachPolicy for one resource and one proxy.
+func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
+	refs := e.Spec.GetTargetRefs()
+	gatewayAPI := id.Mode == proxyid.Waypoint || (id.Mode == proxyid.Gateway && id.GatewayName != "")
+	if !gatewayAPI {
+		return len(refs) == 0 && selected(id, e)
+	}
+	if len(refs) == 0 {
+		if id.Mode == proxyid.Waypoint || opts.NoSelectorOnGateways {
+			return false
+		}
+		return selected(id, e)
+	}
+	for _, r := range refs {
+		group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
+		switch {
+		case id.Mode == proxyid.Waypoint && (kind == "Service" && group == "core" || kind == "ServiceEntry" && group == "networking.istio.io"):
+			if slices.Contains(id.Services, e.Namespace+"/"+r.GetName()) {
+				return true
+			}
+		case id.Mode == proxyid.Waypoint && kind == "GatewayClass" && group == "gateway.networking.k8s.io":
+			if e.Namespace == opts.root() && r.GetName() == "istio-waypoint" {
+				return true
+			}
+		case kind == "Gateway" && group == "gateway.networking.k8s.io":
+			if e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func canonicalGroup(g string) string {
+	if g == "" {
+		return "core"
+	}
+	return g
+}
+
+// selected applies a workload selector: nil selects every workload, otherwise the match labels
+// must be a subset of the proxy's labels.
+func selected(id proxyid.Identity, e *model.Extension) bool {
+	sel := e.Spec.GetSelector()
+	if sel == nil {
+		return true
+	}
+	for k, v := range sel.GetMatchLabels() {
+		if got, ok := id.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Phases is the chain order of the execution phases.
+var Phases = [...]v1alpha1.TrafficExtension_ExecutionPhase{
+	v1alpha1.TrafficExtension_AUTHN,
+	v1alpha1.TrafficExtension_AUTHZ,
+	v1alpha1.TrafficExtension_STATS,
+	v1alpha1.TrafficExtension_UNSPECIFIED,
+}
+
+// Chain filters attached extensions for one HTTP listener and orders them: by phase (AUTHN,
+// AUTHZ, STATS, UNSPECIFIED), and within a phase by priority descending (stable, unset last).
+func Chain(attached []*model.Extension, l Listener) []*model.Extension {
+	var out []*model.Extension
+	for _, ph := range Phases {
+		var list []*model.Extension
+		for _, e := range attached {
+			if e.Spec.GetPhase() == ph && isHTTP(e) && Matches(e, l) {
+				list = append(list, e)
+			}
+		}
+		slices.SortStableFunc(list, func(a, b *model.Extension) int {
+			pa, pb := Priority(a), Priority(b)
+			switch {
+			case pa > pb:
+				return -1
+			case pa < pb:
+				return 1
+			}
+			return 0
+		})
+		out = append(out, list...)
+	}
+	return out
+}
+
+// Priority is the resource's priority, math.MinInt32 when unset (as Istio's code, not its docs).
+func Priority(e *model.Extension) int32 {
+	if p := e.Spec.GetPriority(); p != nil {
+		return p.GetValue()
+	}
+	return math.MinInt32
+}
+
+// isHTTP reports whether the extension belongs in an HTTP filter chain (Lua always; Wasm unless
+// its type is NETWORK).
+func isHTTP(e *model.Extension) bool {
+	if w := e.Spec.GetWasm(); w != nil {
+		return w.GetType() != v1alpha1.PluginType_NETWORK
+	}
+	return e.Spec.GetLua() != nil
+}
+
+// Matches is Istio's matchTrafficExtensionSelectors: true without match entries (or for an
+// undefined listener on port 0), otherwise when one entry's mode fits the listener's and its
+// ports are empty or contain the listener port.
+func Matches(e *model.Extension, l Listener) bool {
+	match := e.Spec.GetMatch()
+	if len(match) == 0 || (l.Class == ClassUndefined && l.Port == 0) {
+		return true
+	}
+	mode := typev1beta1.WorkloadMode_CLIENT
+	if l.Class == ClassSidecarInbound {
+		mode = typev1beta1.WorkloadMode_SERVER
+	}
+	for _, m := range match {
+		if m == nil {
+			continue
+		}
+		switch m.GetMode() {
+		case typev1beta1.WorkloadMode_UNDEFINED, typev1beta1.WorkloadMode_CLIENT_AND_SERVER, mode:
+		default:
+			continue
+		}
+		if len(m.GetPorts()) == 0 {
+			return true
+		}
+		for _, p := range m.GetPorts() {
+			if p.GetNumber() == l.Port {
+				return true
+			}
+		}
+	}
+	return false
+}

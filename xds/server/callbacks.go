@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/trafficext/trafficext/xds/proxyid"
+)
+
+func (s *Server) callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamRequestFunc:  s.onRequest,
+		StreamResponseFunc: s.onResponse,
+		StreamClosedFunc: func(id int64, _ *corev3.Node) {
+			s.mu.Lock()
+			delete(s.sent, id)
+			s.mu.Unlock()
+		},
+	}
+}
+
+// onRequest builds the proxy's snapshot on first contact (before the cache creates the watch)
+// and records NACKs and ACKs.
+func (s *Server) onRequest(stream int64, req *discovery.DiscoveryRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := req.GetNode()
+	known := s.nodes[n.GetId()]
+	if known == nil || req.GetResponseNonce() == "" {
+		id, err := proxyid.FromNode(n)
+		if err != nil {
+			s.log.Error("rejecting proxy", "node", n.GetId(), "error", err)
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if known == nil || !reflect.DeepEqual(known.id, id) {
+			s.log.Info("proxy connected", "node", id.ID, "mode", id.Mode, "namespace", id.Namespace)
+			if err := s.build(id); err != nil {
+				s.log.Error("building proxy configuration", "node", id.ID, "error", err)
+				return status.Error(codes.Internal, err.Error())
+			}
+		}
+	}
+	key := nackKey{node: n.GetId(), typeURL: req.GetTypeUrl()}
+	if d := req.GetErrorDetail(); d != nil {
+		nack := NACK{
+			Node: n.GetId(), TypeURL: req.GetTypeUrl(), Resources: slices.Clone(req.GetResourceNames()),
+			Message: d.GetMessage(), Time: time.Now(),
+		}
+		if r, ok := s.sent[stream][req.GetTypeUrl()]; ok && r.nonce == req.GetResponseNonce() {
+			nack.Version = r.version
+			// The cache answers any request whose version differs from the snapshot's, so a
+			// NACK (which carries the last accepted version) would make it resend the rejected
+			// configuration at once, forever. Treat the rejected version as the proxy's current
+			// one: the next response is the next change.
+			req.VersionInfo = r.version
+		}
+		s.nacks[key] = nack
+		s.log.Error("proxy rejected configuration", "node", nack.Node, "type", nack.TypeURL,
+			"version", nack.Version, "resources", nack.Resources, "error", nack.Message)
+	} else if req.GetResponseNonce() != "" {
+		if _, ok := s.nacks[key]; ok {
+			delete(s.nacks, key)
+			s.log.Info("proxy accepted configuration", "node", key.node, "type", key.typeURL, "version", req.GetVersionInfo())
+		}
+	}
+	return nil
+}
+
+func (s *Server) onResponse(_ context.Context, stream int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.sent[stream]
+	if m == nil {
+		m = map[string]sentResponse{}
+		s.sent[stream] = m
+	}
+	m[resp.GetTypeUrl()] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+}

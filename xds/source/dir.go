@@ -1,0 +1,101 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DefaultDebounce is how long the directory must stay quiet before it is read again.
+const DefaultDebounce = 100 * time.Millisecond
+
+// Dir is a Source that reads a directory (see LoadDir) and watches it for changes.
+type Dir struct {
+	// Path is the directory.
+	Path string
+	// Debounce delays a reload until no event arrived for this long; 0 means DefaultDebounce.
+	Debounce time.Duration
+	// Logger receives file notes and watch errors; nil discards them.
+	Logger *slog.Logger
+}
+
+var _ Source = (*Dir)(nil)
+
+// NewDir returns a Dir source for path with the default debounce.
+func NewDir(path string, logger *slog.Logger) *Dir {
+	return &Dir{Path: path, Logger: logger}
+}
+
+// Run emits the directory's content at once and after every change (creations, writes,
+// renames and removals of files in it; a burst of events yields one snapshot). A snapshot equal
+// to the previous one (same files, same bytes) is not emitted again.
+func (d *Dir) Run(ctx context.Context, emit func(Snapshot)) error {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", d.Path, err)
+	}
+	defer w.Close()
+	if err := w.Add(d.Path); err != nil {
+		return fmt.Errorf("watching %s: %w", d.Path, err)
+	}
+	snap, err := LoadDir(d.Path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", d.Path, err)
+	}
+	logNotes(log, snap)
+	emit(snap)
+	last := snap
+
+	debounce := d.Debounce
+	if debounce <= 0 {
+		debounce = DefaultDebounce
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if IsConfigFile(ev.Name) {
+				timer.Reset(debounce)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			log.Warn("watching extensions directory", "dir", d.Path, "error", err)
+			timer.Reset(debounce) // events may have been lost: read again
+		case <-timer.C:
+			snap, err := LoadDir(d.Path)
+			if err != nil {
+				log.Error("reading extensions directory", "dir", d.Path, "error", err)
+				continue
+			}
+			if snap.equal(last) {
+				continue
+			}
+			logNotes(log, snap)
+			emit(snap)
+			last = snap
+		}
+	}
+}
+
+func logNotes(log *slog.Logger, s Snapshot) {
+	for _, f := range s.Files {
+		for _, n := range f.Notes {
+			log.Info(n)
+		}
+	}
+}

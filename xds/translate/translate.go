@@ -1,0 +1,175 @@
+// Package translate turns the extensions a proxy receives into Envoy resources: for a
+// standalone (gateway-shaped) proxy one listener with an HTTP connection manager whose route
+// configuration comes over RDS, one route configuration, one upstream cluster, and one ECDS
+// resource (envoy.config.core.v3.TypedExtensionConfig) per extension.
+//
+// Each extension is its own HTTP filter named extensions.istio.io/trafficextension/<ns>.<name>
+// whose config is discovered over ADS (no default config, initial_fetch_timeout 0s, as Istio
+// does for Wasm), placed by phase and priority (package policy), with the router last. The ECDS
+// resource carries the binding's filter config (dynamic modules by default, or the golang
+// filter) wrapping the extconfig message as JSON text. Because the listener holds only names,
+// a change of an extension's code or config changes only its ECDS resource: Envoy keeps the
+// listener and its connections.
+//
+// Translation is pure apart from the Wasm module resolver (WasmResolver), which may read files.
+package translate
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/policy"
+	"github.com/trafficext/trafficext/xds/proxyid"
+)
+
+// Binding is the Envoy filter that hosts trafficext.
+type Binding string
+
+// Bindings.
+const (
+	// DynamicModules is envoy.filters.http.dynamic_modules loading libtrafficext.so (stock Envoy).
+	DynamicModules Binding = "dynamic-modules"
+	// Golang is the contrib envoy.filters.http.golang filter loading trafficext_golang.so.
+	Golang Binding = "golang"
+)
+
+// Defaults.
+const (
+	DefaultListenerName      = "gateway"
+	DefaultListenerAddress   = "127.0.0.1:10000"
+	DefaultUpstream          = "127.0.0.1:8081"
+	DefaultRouteTimeout      = 30 * time.Second
+	DefaultModuleName        = "trafficext"
+	DefaultGolangLibraryPath = "/usr/local/lib/trafficext_golang.so"
+	// UpstreamCluster is the name of the cluster the route forwards to.
+	UpstreamCluster = "upstream"
+)
+
+// Options shape the generated resources. The zero value gives the defaults.
+type Options struct {
+	// Binding selects the filter config type of the ECDS resources; "" means DynamicModules.
+	Binding Binding
+	// ListenerName names the listener, its stat prefix and its route configuration.
+	ListenerName string
+	// ListenerAddress is where the listener binds ("host:port").
+	ListenerAddress string
+	// MatchPort is the port that spec.match ports are compared with; 0 means the listener's
+	// port. (An Istio gateway compares the Gateway server port; set it when they differ.)
+	MatchPort uint32
+	// ListenerClass overrides the class derived from the proxy mode (policy.DefaultListener).
+	ListenerClass policy.Class
+	// Upstream is the address the route forwards to when the proxy announces none.
+	Upstream string
+	// RouteTimeout bounds an upstream request.
+	RouteTimeout time.Duration
+	// ModuleName is the dynamic module name (lib<name>.so) and its filter name, or the golang
+	// filter library id and plugin name.
+	ModuleName string
+	// GolangLibraryPath is the golang filter's shared library.
+	GolangLibraryPath string
+	// Policy are the selection settings.
+	Policy policy.Options
+	// Wasm resolves Wasm module URLs to local files; nil means FileResolver.
+	Wasm WasmResolver
+}
+
+func (o Options) withDefaults() Options {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def((*string)(&o.Binding), string(DynamicModules))
+	def(&o.ListenerName, DefaultListenerName)
+	def(&o.ListenerAddress, DefaultListenerAddress)
+	def(&o.Upstream, DefaultUpstream)
+	def(&o.ModuleName, DefaultModuleName)
+	def(&o.GolangLibraryPath, DefaultGolangLibraryPath)
+	if o.RouteTimeout <= 0 {
+		o.RouteTimeout = DefaultRouteTimeout
+	}
+	if o.Wasm == nil {
+		o.Wasm = FileResolver{}
+	}
+	return o
+}
+
+// Result is the set of Envoy resources for one proxy.
+type Result struct {
+	Listeners        []*listenerv3.Listener
+	Routes           []*routev3.RouteConfiguration
+	Clusters         []*clusterv3.Cluster
+	ExtensionConfigs []*corev3.TypedExtensionConfig
+	// Chain lists the extension filter names in chain order.
+	Chain []string
+	// Problems are per-extension issues met while translating (a Wasm module that could not be
+	// resolved, and what was done instead). They do not fail the translation.
+	Problems []*model.Error
+}
+
+// Proxy builds the resources for one proxy from the valid extensions of the whole mesh.
+func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result, error) {
+	opts = opts.withDefaults()
+	host, port, err := splitAddress(opts.ListenerAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listener address: %w", err)
+	}
+	l := policy.DefaultListener(id, port)
+	if opts.MatchPort != 0 && l.Port != 0 {
+		l.Port = opts.MatchPort
+	}
+	if opts.ListenerClass != policy.ClassUndefined {
+		l.Class = opts.ListenerClass
+	}
+	res := &Result{}
+	for _, e := range policy.Select(id, exts, l, opts.Policy) {
+		cfg, problem, err := ExtensionConfig(e, opts)
+		if err != nil {
+			return nil, err
+		}
+		if problem != nil {
+			res.Problems = append(res.Problems, problem)
+		}
+		if cfg == nil {
+			continue
+		}
+		res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
+		res.Chain = append(res.Chain, cfg.GetName())
+	}
+	lis, err := listener(opts, host, port, res.Chain)
+	if err != nil {
+		return nil, err
+	}
+	upstream := id.Upstream
+	if upstream == "" {
+		upstream = opts.Upstream
+	}
+	cl, err := cluster(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %q: upstream: %w", id.ID, err)
+	}
+	res.Listeners = []*listenerv3.Listener{lis}
+	res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
+	res.Clusters = []*clusterv3.Cluster{cl}
+	return res, nil
+}
+
+func splitAddress(addr string) (string, uint32, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, uint32(port), nil
+}
