@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/source"
@@ -27,7 +28,8 @@ type CheckOptions struct {
 
 // ValidateFiles checks TrafficExtension files as the running control plane does and returns
 // its error messages, one per problem (warnings are left out; see CheckFiles). An empty result
-// means every file and resource is valid.
+// means every file and resource is valid. A directory stands for the config files directly
+// inside it (*.yaml, *.yml, *.json), as the control plane reads them.
 func ValidateFiles(paths []string) []error {
 	return CheckFiles(paths, CheckOptions{}).Errors
 }
@@ -35,7 +37,7 @@ func ValidateFiles(paths []string) []error {
 // CheckFiles checks TrafficExtension files and reports errors, warnings and notes.
 func CheckFiles(paths []string, opts CheckOptions) Report {
 	var r Report
-	snap := source.LoadFiles(paths)
+	snap := source.LoadFiles(expand(paths))
 	for _, f := range snap.Files {
 		r.Notes = append(r.Notes, f.Notes...)
 	}
@@ -88,6 +90,23 @@ func evaluate(snap source.Snapshot, opts validate.Options) []verdict {
 			}
 			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// expand replaces each directory by the config files directly inside it.
+func expand(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			if snap, err := source.LoadDir(p); err == nil {
+				for _, f := range snap.Files {
+					out = append(out, f.Path)
+				}
+				continue
+			}
+		}
+		out = append(out, p)
 	}
 	return out
 }

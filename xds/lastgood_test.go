@@ -127,3 +127,20 @@ func TestCheckFiles(t *testing.T) {
 		t.Errorf("ValidateFiles(bad) = %v", errs)
 	}
 }
+
+func TestCheckFiles_Directory(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeFile(dir+"/a.yaml", doc("x", good)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(dir+"/b.yml", doc("y", bad)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(dir+"/readme.md", "not config"); err != nil {
+		t.Fatal(err)
+	}
+	r := CheckFiles([]string{dir}, CheckOptions{})
+	if r.Valid != 1 || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0].Error(), dir+"/b.yml: default/y: ") {
+		t.Fatalf("report = %+v", r)
+	}
+}

@@ -15,7 +15,7 @@ type filter struct {
 	req, resp direction
 
 	// dynamic metadata this stream's script set (see metadata.go)
-	shadow map[string]map[string]any
+	shadow []shadowEntry
 }
 
 var _ core.Filter = (*filter)(nil)

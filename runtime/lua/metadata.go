@@ -21,22 +21,46 @@ const luaFilterName = "envoy.filters.http.lua"
 // list the namespace, its other keys), whose __index falls back to the host for keys the
 // shadow lacks. pairs over it therefore lists at least the keys this extension set.
 
+// shadowEntry is one value the script set; a stream sets few, so a slice beats maps.
+type shadowEntry struct {
+	ns, key string
+	val     any
+}
+
 func (f *filter) shadowSet(ns, key string, val any) {
-	if f.shadow == nil {
-		f.shadow = make(map[string]map[string]any, 1)
+	for i := range f.shadow {
+		if e := &f.shadow[i]; e.ns == ns && e.key == key {
+			e.val = val
+			return
+		}
 	}
-	m := f.shadow[ns]
-	if m == nil {
-		m = make(map[string]any, 2)
-		f.shadow[ns] = m
+	f.shadow = append(f.shadow, shadowEntry{ns, key, val})
+}
+
+// shadowCount is the number of shadowed keys in ns.
+func (f *filter) shadowCount(ns string) int {
+	n := 0
+	for _, e := range f.shadow {
+		if e.ns == ns {
+			n++
+		}
 	}
-	m[key] = val
+	return n
+}
+
+// shadowNamespaces lists the namespaces the script set, sorted.
+func (f *filter) shadowNamespaces() []string {
+	seen := make(map[string]struct{}, 2)
+	for _, e := range f.shadow {
+		seen[e.ns] = struct{}{}
+	}
+	return sortedKeys(seen)
 }
 
 // dynMetaTable builds the table get(ns) returns, or nil when nothing is known of ns.
 func (d *direction) dynMetaTable(L *glua.LState, ns string) glua.LValue {
 	md := d.f.s.DynamicMetadata()
-	shadow := d.f.shadow[ns]
+	shadowed := d.f.shadowCount(ns)
 	var listed map[string]any
 	listable := false
 	if md != nil {
@@ -52,15 +76,17 @@ func (d *direction) dynMetaTable(L *glua.LState, ns string) glua.LValue {
 			d.log(core.LogDebug, "trafficext: reading dynamic metadata namespace "+ns+": "+err.Error())
 		}
 	}
-	if listable && listed == nil && shadow == nil {
+	if listable && listed == nil && shadowed == 0 {
 		return glua.LNil
 	}
-	t := L.CreateTable(0, len(listed)+len(shadow))
+	t := L.CreateTable(0, len(listed)+shadowed)
 	for k, v := range listed {
 		t.RawSetString(k, toLua(L, v))
 	}
-	for k, v := range shadow {
-		t.RawSetString(k, toLua(L, v))
+	for _, e := range d.f.shadow {
+		if e.ns == ns {
+			t.RawSetString(e.key, toLua(L, e.val))
+		}
 	}
 	if !listable && md != nil {
 		mt := L.CreateTable(0, 1)
@@ -105,7 +131,7 @@ func (v *vm) dynMetaClass() *glua.LTable {
 	}, map[string]glua.LGFunction{
 		"__pairs": func(L *glua.LState) int {
 			d := ownerOf(L)
-			names := sortedKeys(d.f.shadow)
+			names := d.f.shadowNamespaces()
 			i := 0
 			L.Push(L.NewFunction(func(L *glua.LState) int {
 				if i >= len(names) {
