@@ -31,7 +31,7 @@ func FindBinary() (string, error) {
 		return b, nil
 	}
 	if root, err := ModuleRoot(); err == nil {
-		for _, c := range []string{".venv/bin/envoy"} {
+		for _, c := range []string{".venv/envoy", ".venv/bin/envoy"} {
 			p := filepath.Join(root, c)
 			if _, err := os.Stat(p); err == nil {
 				return p, nil

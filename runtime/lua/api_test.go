@@ -463,3 +463,39 @@ func TestTimeoutOverride(t *testing.T) {
 		t.Errorf("logs:\n%s", s.logText())
 	}
 }
+
+func TestYieldInScriptCoroutine(t *testing.T) {
+	p, h := load(t, `
+function envoy_on_request(r)
+  local co = coroutine.create(function() return r:body() end)
+  local ok, err = coroutine.resume(co)
+  r:logInfo("inner " .. tostring(ok) .. " " .. tostring(err))
+  local si = r:connectionStreamInfo()
+  assert(si:dynamicMetadata():get("x") == nil)
+  for k in pairs(si:dynamicMetadata()) do error("not empty") end
+  assert(r:streamInfo():dynamicTypedMetadata("x") == nil)
+end`)
+	s := newStream()
+	f := p.NewFilter(s)
+	if st := f.OnRequestHeaders(false); st != core.Continue {
+		t.Fatalf("headers: %v", st)
+	}
+	if !s.logged("inner false") || !s.logged("attempt to yield across a C-call boundary") || s.errorsCounted(h) != 0 {
+		t.Errorf("logs:\n%s", s.logText())
+	}
+	f.OnDestroy()
+	if p.idle() != 1 {
+		t.Errorf("idle %d", p.idle())
+	}
+}
+
+func TestMetamethodRecursionBounded(t *testing.T) {
+	s, h, _, _ := run(t, `
+function envoy_on_request(r)
+  local t = setmetatable({}, {__index = function(t, k) return t[k] end})
+  local _ = t.x
+end`)
+	if s.errorsCounted(h) != 1 || !s.logged("stack overflow") {
+		t.Errorf("logs:\n%s", s.logText())
+	}
+}

@@ -61,7 +61,7 @@ func verifySignatureMethod(L *glua.LState) int {
 		L.Push(glua.LString(msg))
 		return 2
 	}
-	h, ok := hashes[lower(name)]
+	h, ok := hashes[asciiLower(name)]
 	if !ok {
 		return fail(name + " is not supported.")
 	}
@@ -96,14 +96,4 @@ func prefix(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
 }

@@ -83,6 +83,7 @@ type direction struct {
 	// a global gets "object used outside of proper scope" later.
 	uds struct {
 		handle, hdr, trl, si, dm, fs, conn, md, ssl, route, vhost glua.LUserData
+		connSI, connDM                                            glua.LUserData
 	}
 	bodyUD       *glua.LUserData
 	hdr, trl     headersObj
@@ -219,9 +220,15 @@ func (d *direction) run(fn *glua.LFunction, args ...glua.LValue) {
 	}
 	switch {
 	case err != nil:
+		if d.st != stResponded {
+			d.st = stDone
+		}
 		d.drop(true)
 		d.scriptError(errorText(err), timedOut)
 	case rs == glua.ResumeOK:
+		if d.st != stResponded {
+			d.st = stDone
+		}
 		d.drop(false)
 	case d.st == stRunning:
 		d.drop(true)
@@ -306,9 +313,16 @@ func (d *direction) resumeAsync(args ...glua.LValue) {
 
 // yield suspends the coroutine until the event that moves it out of st.
 func (d *direction) yield(L *glua.LState, st state) int {
-	if !yieldable() {
+	if !d.canYield(L) {
 		L.RaiseError("attempt to yield across a C-call boundary (body(), bodyChunks() or trailers() inside pcall or a metamethod)")
 	}
 	d.st = st
 	return L.Yield()
+}
+
+// canYield reports whether a host function called on thread L may yield the hook's coroutine:
+// L must be the hook's own thread (not a coroutine the script made) and no Go-called function
+// may sit in between.
+func (d *direction) canYield(L *glua.LState) bool {
+	return d.vm != nil && L == d.vm.th && yieldable()
 }

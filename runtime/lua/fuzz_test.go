@@ -80,7 +80,7 @@ function envoy_on_request(r)
   assert(hd:get(k) == nil and hd:getNumValues(k) == 0 and hd:getAtIndex(k, 0) == nil, "remove")
 end`, Options{CallTimeout: time.Second})
 	f.Fuzz(func(t *testing.T, k, v, w string) {
-		if k == "fuzz-k" || k == "fuzz-v" || k == "fuzz-w" || strings.ToLower(k) != strings.ToLower(strings.ToLower(k)) {
+		if k == "fuzz-k" || k == "fuzz-v" || k == "fuzz-w" || false {
 			return
 		}
 		if strings.HasPrefix(strings.ToLower(k), "fuzz-") {

@@ -23,6 +23,8 @@ func (v *vm) buildMetatables() {
 	v.mt.conn = v.connectionClass()
 	v.mt.ssl = v.sslClass()
 	v.mt.route = v.routeClass()
+	v.mt.connSI = v.connStreamInfoClass()
+	v.mt.connDM = v.connDynMetaClass()
 }
 
 // object returns the embedded userdata ud, binding it to val and mt on first use.
@@ -121,6 +123,11 @@ func (v *vm) handleClass() *glua.LTable {
 			}
 			d.log(core.LogDebug, "trafficext: setUpstreamOverrideHost is not supported by this host; ignored")
 			return 0
+		},
+		"connectionStreamInfo": func(L *glua.LState) int {
+			d := checkHandle(L)
+			L.Push(d.object(&d.uds.connSI, d, d.vm.mt.connSI))
+			return 1
 		},
 		"importPublicKey": importPublicKeyMethod,
 		"verifySignature": verifySignatureMethod,

@@ -68,7 +68,37 @@ func (h *headersObj) modifiable(L *glua.LState) core.HeaderMap {
 	return h.m()
 }
 
-func lowerKey(L *glua.LState, n int) string { return strings.ToLower(L.CheckString(n)) }
+// lowerKey reads a header name and lowercases it as Envoy's LowerCaseString does (ASCII only).
+func lowerKey(L *glua.LState, n int) string { return asciiLower(L.CheckString(n)) }
+
+// asciiLower lowercases ASCII letters only, without allocating when s is already lower case.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return mapASCII(s, 'A', 'Z', 'a'-'A')
+		}
+	}
+	return s
+}
+
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'a' <= c && c <= 'z' {
+			return mapASCII(s, 'a', 'z', 256-('a'-'A'))
+		}
+	}
+	return s
+}
+
+func mapASCII(s string, lo, hi, delta byte) string {
+	b := []byte(s)
+	for i, c := range b {
+		if lo <= c && c <= hi {
+			b[i] = c + delta
+		}
+	}
+	return string(b)
+}
 
 func (v *vm) headersClass() *glua.LTable {
 	return v.class(map[string]glua.LGFunction{

@@ -2,7 +2,6 @@ package lua
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -28,9 +27,8 @@ func respondMethod(L *glua.LState) int {
 	}
 	t := L.CheckTable(2)
 	var body []byte
-	hasBody := false
 	if L.GetTop() >= 3 && L.Get(3) != glua.LNil {
-		body, hasBody = []byte(L.CheckString(3)), true
+		body = []byte(L.CheckString(3))
 	}
 	headers := headersFromTable(L, t)
 	status := 0
@@ -45,13 +43,11 @@ func respondMethod(L *glua.LState) int {
 	if status < 200 || status >= 600 {
 		L.RaiseError(":status must be between 200-599")
 	}
-	if hasBody {
-		out = append(out, core.Header{Key: "content-length", Value: strconv.Itoa(len(body))})
-	}
+	// content-length is left to the host, which sizes the local reply itself.
 	d.st = stResponded
 	d.repliedNow = true
 	d.f.s.SendLocalReply(core.LocalReply{Status: status, Headers: out, Body: body, Details: "lua_response"})
-	if !yieldable() {
+	if !d.canYield(L) {
 		// Inside pcall or a metamethod the script cannot be stopped here; the reply is sent
 		// and whatever the script does next is ignored by the stream.
 		return 0
@@ -63,7 +59,7 @@ func respondMethod(L *glua.LState) int {
 func headersFromTable(L *glua.LState, t *glua.LTable) []core.Header {
 	var hs []core.Header
 	t.ForEach(func(k, v glua.LValue) {
-		key := strings.ToLower(luaString(L, k))
+		key := asciiLower(luaString(L, k))
 		switch x := v.(type) {
 		case *glua.LTable:
 			for i := 1; i <= x.Len(); i++ {
@@ -143,7 +139,7 @@ func httpCallMethod(L *glua.LState) int {
 		}
 		return 0
 	}
-	if !yieldable() {
+	if !d.canYield(L) {
 		L.RaiseError("attempt to yield across a C-call boundary (synchronous httpCall inside pcall, an iterator or a metamethod)")
 	}
 	d.callout = calloutState{inline: true, duplicates: duplicates}

@@ -63,6 +63,15 @@ func (v *vm) openSandbox() {
 
 	str := L.GetGlobal("string").(*glua.LTable)
 	str.RawSetString("rep", L.NewFunction(v.strRep))
+	// LuaJIT's upper/lower map ASCII bytes only (C locale); gopher-lua's are Unicode-aware.
+	str.RawSetString("upper", L.NewFunction(func(L *glua.LState) int {
+		L.Push(glua.LString(asciiUpper(L.CheckString(1))))
+		return 1
+	}))
+	str.RawSetString("lower", L.NewFunction(func(L *glua.LState) int {
+		L.Push(glua.LString(asciiLower(L.CheckString(1))))
+		return 1
+	}))
 
 	g.RawSetString("bit", newBitLib(L))
 

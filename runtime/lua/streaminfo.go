@@ -78,6 +78,12 @@ func (v *vm) streamInfoClass() *glua.LTable {
 			L.Push(d.object(&d.uds.fs, d, d.vm.mt.filterState))
 			return 1
 		},
+		"dynamicTypedMetadata": func(L *glua.LState) int {
+			ownerOf(L)
+			L.CheckString(2)
+			// Typed metadata does not cross the host interface.
+			return 0
+		},
 		"downstreamSslConnection": func(L *glua.LState) int {
 			d := ownerOf(L)
 			L.Push(d.sslValue())
@@ -164,4 +170,37 @@ func isIPAuthority(host string) bool {
 	}
 	h, _, err := net.SplitHostPort(host)
 	return err == nil && net.ParseIP(h) != nil
+}
+
+// connStreamInfoClass is connectionStreamInfo(): the host exposes no connection-level
+// metadata, so its dynamicMetadata() is always empty.
+func (v *vm) connStreamInfoClass() *glua.LTable {
+	return v.class(map[string]glua.LGFunction{
+		"dynamicMetadata": func(L *glua.LState) int {
+			d := ownerOf(L)
+			L.Push(d.object(&d.uds.connDM, d, d.vm.mt.connDM))
+			return 1
+		},
+		"dynamicTypedMetadata": func(L *glua.LState) int {
+			ownerOf(L)
+			L.CheckString(2)
+			return 0
+		},
+	}, nil)
+}
+
+func (v *vm) connDynMetaClass() *glua.LTable {
+	return v.class(map[string]glua.LGFunction{
+		"get": func(L *glua.LState) int {
+			ownerOf(L)
+			L.CheckString(2)
+			return 0
+		},
+	}, map[string]glua.LGFunction{
+		"__pairs": func(L *glua.LState) int {
+			ownerOf(L)
+			L.Push(L.NewFunction(func(*glua.LState) int { return 0 }))
+			return 1
+		},
+	})
 }

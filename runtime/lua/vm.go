@@ -33,6 +33,7 @@ type vm struct {
 // metatables are the shared method tables of the host object types, built once per state.
 type metatables struct {
 	handle, headers, buffer, streamInfo, dynMeta, filterState, metadata, conn, ssl, route *glua.LTable
+	connSI, connDM                                                                        *glua.LTable
 }
 
 // newVM prepares a state for p.

@@ -92,7 +92,9 @@ func splitDocuments(file string, data []byte) ([]document, error) {
 			return docs, nil
 		}
 		if err != nil {
-			return nil, yamlError(file, err)
+			e := yamlError(file, err)
+			e.Key = guessKey(data, e.Line)
+			return nil, e
 		}
 		if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
 			continue // empty document
@@ -253,4 +255,54 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+var (
+	metaLine      = regexp.MustCompile(`^metadata:\s*$`)
+	metaNameLine  = regexp.MustCompile(`^\s+name:\s*["']?([a-z0-9][-a-z0-9.]*)["']?\s*(#.*)?$`)
+	metaNSLine    = regexp.MustCompile(`^\s+namespace:\s*["']?([a-z0-9][-a-z0-9]*)["']?\s*(#.*)?$`)
+	topLevelField = regexp.MustCompile(`^\S`)
+)
+
+// guessKey finds, for a file that does not parse, the metadata name and namespace of the
+// document holding line (1-based; 0 means the last document), by reading lines, so that the
+// error can still name the resource. It returns the zero Key when it cannot tell.
+func guessKey(data []byte, line int) model.Key {
+	lines := strings.Split(string(data), "\n")
+	if line <= 0 || line > len(lines) {
+		line = len(lines)
+	}
+	start := 0
+	for i := line - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "---") {
+			start = i + 1
+			break
+		}
+	}
+	var k model.Key
+	inMeta := false
+	for _, l := range lines[start:] {
+		if strings.HasPrefix(l, "---") {
+			break
+		}
+		switch {
+		case metaLine.MatchString(l):
+			inMeta = true
+		case topLevelField.MatchString(l):
+			inMeta = false
+		case inMeta:
+			if m := metaNameLine.FindStringSubmatch(l); m != nil && k.Name == "" {
+				k.Name = m[1]
+			} else if m := metaNSLine.FindStringSubmatch(l); m != nil && k.Namespace == "" {
+				k.Namespace = m[1]
+			}
+		}
+	}
+	if k.Name == "" {
+		return model.Key{}
+	}
+	if k.Namespace == "" {
+		k.Namespace = model.DefaultNamespace
+	}
+	return k
 }

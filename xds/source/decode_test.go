@@ -110,7 +110,8 @@ func TestDecode_FileErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"syntax", header + "metadata:\n  name: [a\n", "bad.yaml: line "},
-		{"indentation", header + "metadata:\n  name: a\n    x: y\n", "bad.yaml: line 5: mapping values are not allowed in this context"},
+		{"indentation", header + "metadata:\n  name: a\n    x: y\n", "bad.yaml: default/a: line 5: mapping values are not allowed in this context"},
+		{"names the resource", header + "metadata:\n  name: victim\n  namespace: istio-system\nspec:\n  lua:\n    inlineCode: \"open\n", "bad.yaml: istio-system/victim: line "},
 		{"tab", "a:\n\t- b\n", "bad.yaml: line 2: found character that cannot start any token"},
 		{"scalar document", "just text\n", "bad.yaml: line 1: document is not a mapping"},
 		{"duplicate key", header + "metadata: {name: a}\nmetadata: {name: b}\n", `bad.yaml: line 4: mapping key "metadata" already defined at line 3`},

@@ -1,0 +1,77 @@
+// Package lua is the Lua engine of trafficext: it runs a TrafficExtension's inline Lua with the
+// semantics of Envoy's Lua HTTP filter (v1.36.2) on gopher-lua (Lua 5.1), against the
+// host-agnostic core.Stream.
+//
+// # Loading
+//
+// Engine.Load parses and compiles the script once into a *lua.FunctionProto (a syntax error
+// reads "script load error: lua.inlineCode: line N: ..."), defines the counters
+// <prefix>script_error and <prefix>script_timeout, and prepares a first state to find
+// envoy_on_request and envoy_on_response. A script defining neither is rejected (Envoy
+// accepts it and does nothing); a missing one makes that direction a pass-through that never
+// touches Lua.
+//
+// # States and the pool
+//
+// A state (vm) is an *lua.LState with the sandbox opened, the method tables of every host
+// type built, and the script's top level run. Each plugin keeps a bounded free list of states
+// (Options.MaxIdleStates); states are created on demand and reused across requests, so a
+// steady-state request creates none. A state is held only while a hook's coroutine is alive
+// (running or waiting for a body, trailers or a callout) and goes back to the list when it
+// ends. Script globals therefore persist per state, as they persist per worker in Envoy. A
+// state is discarded, never reused, after a timeout or a Go panic in a host function.
+//
+// # Hooks as coroutines
+//
+// Each hook runs in a coroutine thread kept by its state (revived after a normal end, so a
+// request allocates no thread). handle:body(), the bodyChunks() iterator, trailers() and a
+// synchronous httpCall() yield; the filter answers the event with StopIteration or
+// StopAndBuffer, exactly where Envoy's filter stops, and resumes the coroutine on the later
+// body, trailers or callout-completion event (then ContinueRequest / ContinueResponse when
+// the script lets go). gopher-lua cannot yield across a Go-called function, so generic for
+// loops are compiled as the equivalent while loops (so `for chunk in h:bodyChunks()` works),
+// and a yield inside pcall or a metamethod raises "attempt to yield across a C-call boundary"
+// (see rewrite.go).
+//
+// # Bounds
+//
+// Every call into a script (hook start or resume, and the top level at load) is bounded by a
+// wall-clock deadline, Options.CallTimeout (20ms) or lua.callTimeoutMillis, through a
+// reusable context that gopher-lua checks at every instruction. Recursion is bounded by
+// Options.CallStackSize, the value stack by Options.RegistryMax, and string.rep by
+// Options.MaxStringBytes. A long-running Go function (a pathological string.find pattern)
+// is not interrupted until it returns.
+//
+// # Errors
+//
+// As in Envoy, a script error is fail-open: it is logged as "script log: <message>" at error
+// level, counted in script_error (a timeout also in script_timeout), the coroutine ends, and
+// the stream continues with whatever the script already changed. A Go panic inside a host
+// function is not a script error: it is recorded before gopher-lua can turn it into a Lua
+// error (or a script's pcall can swallow it) and re-panicked once control is back in Go, so
+// the core's fail strategy applies.
+//
+// # Host objects
+//
+// The stream handle and the objects it hands out (headers, stream info, dynamic metadata,
+// filter state, connection, SSL, metadata, buffers) are userdata sharing per-state method
+// tables; the ones a hook can reach at most once are embedded in the filter, so a request
+// allocates one filter rather than one userdata per object. They read the stream lazily and
+// are valid only while their coroutine runs ("object used outside of proper scope"
+// otherwise). pairs() honours __pairs, which gopher-lua's does not, so pairs(headers) works.
+//
+// # Dynamic metadata on narrow hosts
+//
+// The dynamic-modules host cannot list a namespace and stores only strings and numbers. The
+// filter keeps a per-stream shadow of every value the script set (shared by both hooks):
+// dynamicMetadata():get(ns) returns a table of the shadowed keys (plus the host's keys when it
+// can list them) whose __index falls back to the host per key, so pairs lists at least what
+// this extension set; values the host refuses (tables, booleans) live on in the shadow.
+//
+// # Sandbox
+//
+// base (without dofile, loadfile, require, module; collectgarbage is a no-op; print logs at
+// debug level), table, string (rep bounded; upper and lower ASCII-only like LuaJIT), math,
+// coroutine, os.time/os.clock/os.date, a LuaJIT-compatible bit library, and
+// EnvoyTimestampResolution. No io, os process or file functions, package, debug or ffi.
+package lua
