@@ -284,5 +284,6 @@ const docFooter = `
   meaningful than absolute values.
 - Closed-loop load measures latency at the throughput the system sustains (no coordinated
   omission correction is needed because there is no target rate).
-- Configurations run sequentially, not interleaved; rerun to gauge run-to-run noise.
+- Configurations run one after another; ` + "`--rounds N`" + ` repeats the whole matrix (configurations
+  alternate) and reports each cell's median round and the req/s range, to expose run-to-run noise.
 `

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# trafficext images.
+#
+#   docker build --target contrib -t trafficext/envoy-contrib:1.36.2 .
+#       envoy-contrib 1.36.2 with the golang-filter library at /usr/local/lib/trafficext_golang.so
+#   docker build --target module -t trafficext/envoy:1.36.2 .
+#       stock Envoy 1.36.2 with the dynamic module at /usr/local/lib/trafficext/libtrafficext.so
+#       and ENVOY_DYNAMIC_MODULES_SEARCH_PATH pointing at it
+#   docker build --target module-layer -o out/layer .
+#       just the module file, to add to another image that carries Envoy 1.36.2 (e.g. an Istio
+#       proxyv2 image of the same Envoy line)
+#   docker build --target xds -t trafficext/xds .
+#       the control plane
+#
+# The shared libraries are built with cgo against the glibc of the target Envoy images (Ubuntu
+# 22.04 based, glibc 2.35): the builder is Debian bookworm (glibc 2.36) but links only symbols
+# versioned GLIBC_2.34 or older (see docs/architecture.md), which both images provide.
+
+ARG GO_VERSION=1.26
+ARG ENVOY_VERSION=1.36.2
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=1 go build -trimpath -buildmode=c-shared -o /out/libtrafficext.so ./cmd/libtrafficext && \
+    CGO_ENABLED=1 go build -trimpath -buildmode=c-shared -o /out/trafficext_golang.so ./cmd/trafficext_golang && \
+    CGO_ENABLED=0 go build -trimpath -o /out/trafficext ./cmd/trafficext && \
+    rm -f /out/*.h
+
+FROM scratch AS module-layer
+COPY --from=build /out/libtrafficext.so /usr/local/lib/trafficext/libtrafficext.so
+
+FROM envoyproxy/envoy-contrib:v${ENVOY_VERSION} AS contrib
+COPY --from=build /out/trafficext_golang.so /usr/local/lib/trafficext_golang.so
+
+FROM envoyproxy/envoy:v${ENVOY_VERSION} AS module
+COPY --from=build /out/libtrafficext.so /usr/local/lib/trafficext/libtrafficext.so
+ENV ENVOY_DYNAMIC_MODULES_SEARCH_PATH=/usr/local/lib/trafficext
+
+FROM gcr.io/distroless/static-debian12:nonroot AS xds
+COPY --from=build /out/trafficext /usr/local/bin/trafficext
+ENTRYPOINT ["/usr/local/bin/trafficext", "xds", "--xds-address", "0.0.0.0:18000"]
