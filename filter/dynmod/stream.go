@@ -28,6 +28,24 @@ type stream struct {
 
 	nextCallout uint32
 	callouts    map[uint32]func(core.CalloutResponse)
+
+	// The views handed to engines, built once per stream so that handing them out does not
+	// allocate.
+	maps     [4]headerMap
+	bodies   [2]body
+	metadata [2]metadata
+	fstate   filterState
+}
+
+func newStream(envoy unsafe.Pointer) *stream {
+	s := &stream{envoy: envoy}
+	for k := range s.maps {
+		s.maps[k] = headerMap{f: envoy, kind: mapKind(k)}
+	}
+	s.bodies = [2]body{{f: envoy}, {f: envoy, response: true}}
+	s.metadata = [2]metadata{{f: envoy, source: sourceDynamic}, {f: envoy, source: sourceRoute}}
+	s.fstate = filterState{f: envoy}
+	return s
 }
 
 var _ core.Stream = (*stream)(nil)
@@ -47,7 +65,7 @@ func (s *stream) ResponseHeaders() core.HeaderMap  { return s.headerMap(response
 func (s *stream) ResponseTrailers() core.HeaderMap { return s.headerMap(responseTrailers) }
 
 func (s *stream) headerMap(k mapKind) core.HeaderMap {
-	m := headerMap{f: s.envoy, kind: k}
+	m := &s.maps[k]
 	// A map that does not exist reports no entries; trailers are absent unless Envoy made
 	// them, which is the only case a nil map is distinguishable.
 	if (k == requestTrailers || k == responseTrailers) && m.Len() == 0 {
@@ -61,7 +79,7 @@ type headerMap struct {
 	kind mapKind
 }
 
-func (m headerMap) getAt(key string, i int) (string, int) {
+func (m *headerMap) getAt(key string, i int) (string, int) {
 	k, kl := cstr(key)
 	var v *C.char
 	var vl C.size_t
@@ -82,12 +100,12 @@ func (m headerMap) getAt(key string, i int) (string, int) {
 	return gostr(v, vl), int(n)
 }
 
-func (m headerMap) Get(key string) (string, bool) {
+func (m *headerMap) Get(key string) (string, bool) {
 	v, n := m.getAt(strings.ToLower(key), 0)
 	return v, n > 0
 }
 
-func (m headerMap) Values(key string) []string {
+func (m *headerMap) Values(key string) []string {
 	key = strings.ToLower(key)
 	v, n := m.getAt(key, 0)
 	if n == 0 {
@@ -102,7 +120,7 @@ func (m headerMap) Values(key string) []string {
 	return out
 }
 
-func (m headerMap) Len() int {
+func (m *headerMap) Len() int {
 	switch m.kind {
 	case requestHeaders:
 		return int(C.envoy_dynamic_module_callback_http_get_request_headers_count(m.f))
@@ -115,7 +133,7 @@ func (m headerMap) Len() int {
 	}
 }
 
-func (m headerMap) All() []core.Header {
+func (m *headerMap) All() []core.Header {
 	n := m.Len()
 	if n == 0 {
 		return nil
@@ -142,7 +160,7 @@ func (m headerMap) All() []core.Header {
 	return out
 }
 
-func (m headerMap) set(key string, value *string) {
+func (m *headerMap) set(key string, value *string) {
 	k, kl := cstr(strings.ToLower(key))
 	var v *C.char
 	var vl C.size_t
@@ -167,13 +185,13 @@ func (m headerMap) set(key string, value *string) {
 
 var emptyByte byte
 
-func (m headerMap) Set(key, value string) { m.set(key, &value) }
-func (m headerMap) Remove(key string)     { m.set(key, nil) }
+func (m *headerMap) Set(key, value string) { m.set(key, &value) }
+func (m *headerMap) Remove(key string)     { m.set(key, nil) }
 
 // Add appends a value. The v1.36.2 ABI can only replace a header, so a second value of an
 // existing header is folded into one comma-separated value (RFC 9110 §5.3); see
 // docs/architecture.md for this host's limits.
-func (m headerMap) Add(key, value string) {
+func (m *headerMap) Add(key, value string) {
 	old := m.Values(key)
 	if len(old) == 0 {
 		m.Set(key, value)
@@ -184,15 +202,15 @@ func (m headerMap) Add(key, value string) {
 
 // Bodies.
 
-func (s *stream) RequestBody() core.Buffer  { return body{f: s.envoy, response: false} }
-func (s *stream) ResponseBody() core.Buffer { return body{f: s.envoy, response: true} }
+func (s *stream) RequestBody() core.Buffer  { return &s.bodies[0] }
+func (s *stream) ResponseBody() core.Buffer { return &s.bodies[1] }
 
 type body struct {
 	f        unsafe.Pointer
 	response bool
 }
 
-func (b body) vector() []C.tx_buffer {
+func (b *body) vector() []C.tx_buffer {
 	var n C.size_t
 	var ok C.bool
 	if b.response {
@@ -215,7 +233,7 @@ func (b body) vector() []C.tx_buffer {
 	return arr
 }
 
-func (b body) Len() int {
+func (b *body) Len() int {
 	n := 0
 	for _, v := range b.vector() {
 		n += int(v.length)
@@ -223,7 +241,7 @@ func (b body) Len() int {
 	return n
 }
 
-func (b body) Bytes() []byte {
+func (b *body) Bytes() []byte {
 	vec := b.vector()
 	n := 0
 	for _, v := range vec {
@@ -238,7 +256,7 @@ func (b body) Bytes() []byte {
 	return out
 }
 
-func (b body) Append(data []byte) {
+func (b *body) Append(data []byte) {
 	p, n := cbytes(data)
 	if n == 0 {
 		return
@@ -250,7 +268,7 @@ func (b body) Append(data []byte) {
 	}
 }
 
-func (b body) Drain(n int) {
+func (b *body) Drain(n int) {
 	if n <= 0 {
 		return
 	}
@@ -261,7 +279,7 @@ func (b body) Drain(n int) {
 	}
 }
 
-func (b body) Set(data []byte) {
+func (b *body) Set(data []byte) {
 	b.Drain(b.Len())
 	b.Append(data)
 }
@@ -273,15 +291,15 @@ const (
 	sourceRoute   = 1
 )
 
-func (s *stream) DynamicMetadata() core.Metadata { return metadata{f: s.envoy, source: sourceDynamic} }
-func (s *stream) RouteMetadata() core.Metadata   { return metadata{f: s.envoy, source: sourceRoute} }
+func (s *stream) DynamicMetadata() core.Metadata { return &s.metadata[0] }
+func (s *stream) RouteMetadata() core.Metadata   { return &s.metadata[1] }
 
 type metadata struct {
 	f      unsafe.Pointer
 	source C.int
 }
 
-func (m metadata) Get(ns, key string) (any, bool) {
+func (m *metadata) Get(ns, key string) (any, bool) {
 	n, nl := cstr(ns)
 	k, kl := cstr(key)
 	var v *C.char
@@ -296,11 +314,11 @@ func (m metadata) Get(ns, key string) (any, bool) {
 	return nil, false
 }
 
-func (m metadata) Namespace(string) (map[string]any, bool, error) {
+func (m *metadata) Namespace(string) (map[string]any, bool, error) {
 	return nil, false, core.ErrUnsupported
 }
 
-func (m metadata) Set(ns, key string, value any) error {
+func (m *metadata) Set(ns, key string, value any) error {
 	if m.source != sourceDynamic {
 		return fmt.Errorf("route metadata is read-only: %w", core.ErrUnsupported)
 	}
@@ -329,11 +347,11 @@ func (m metadata) Set(ns, key string, value any) error {
 	return nil
 }
 
-func (s *stream) FilterState() core.FilterState { return filterState{f: s.envoy} }
+func (s *stream) FilterState() core.FilterState { return &s.fstate }
 
 type filterState struct{ f unsafe.Pointer }
 
-func (fs filterState) Get(key string) ([]byte, bool) {
+func (fs *filterState) Get(key string) ([]byte, bool) {
 	k, kl := cstr(key)
 	var v *C.char
 	var vl C.size_t
@@ -343,7 +361,7 @@ func (fs filterState) Get(key string) ([]byte, bool) {
 	return C.GoBytes(unsafe.Pointer(v), C.int(vl)), true
 }
 
-func (fs filterState) Set(key string, value []byte) error {
+func (fs *filterState) Set(key string, value []byte) error {
 	k, kl := cstr(key)
 	v, vl := cbytes(value)
 	if v == nil {
