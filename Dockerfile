@@ -9,8 +9,16 @@
 #   docker build --target module-layer -o out/layer .
 #       just the module file, to add to another image that carries Envoy 1.36.2 (e.g. an Istio
 #       proxyv2 image of the same Envoy line)
+#   docker build --target proxy -t trafficext/proxy:dev .
+#       the proxy image of the kind path (kind/): PROXY_BASE (default: stock Envoy 1.36.2) plus
+#       the dynamic module. PROXY_BASE may be any image whose Envoy is built with dynamic modules
+#       at exactly the ABI of Envoy 1.36.2 (Envoy refuses a module of another ABI version), e.g.
+#       an Istio proxyv2 of the Envoy 1.36 line:
+#         docker build --target proxy --build-arg PROXY_BASE=<istio/proxyv2 with Envoy 1.36> .
 #   docker build --target xds -t trafficext/xds .
 #       the control plane
+#   docker build --target echo -t trafficext/echo .
+#       the conformance echo workload (conformance/cmd/echo)
 #
 # The shared libraries are built with cgo against the glibc of the target Envoy images (Ubuntu
 # 22.04 based, glibc 2.35): the builder is Debian bookworm (glibc 2.36) but links only symbols
@@ -18,6 +26,7 @@
 
 ARG GO_VERSION=1.26
 ARG ENVOY_VERSION=1.36.2
+ARG PROXY_BASE=envoyproxy/envoy:v${ENVOY_VERSION}
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
@@ -27,6 +36,7 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -buildmode=c-shared -o /out/libtrafficext.so ./cmd/libtrafficext && \
     CGO_ENABLED=1 go build -trimpath -buildmode=c-shared -o /out/trafficext_golang.so ./cmd/trafficext_golang && \
     CGO_ENABLED=0 go build -trimpath -o /out/trafficext ./cmd/trafficext && \
+    CGO_ENABLED=0 go build -trimpath -o /out/echo ./conformance/cmd/echo && \
     rm -f /out/*.h
 
 FROM scratch AS module-layer
@@ -38,6 +48,14 @@ COPY --from=build /out/trafficext_golang.so /usr/local/lib/trafficext_golang.so
 FROM envoyproxy/envoy:v${ENVOY_VERSION} AS module
 COPY --from=build /out/libtrafficext.so /usr/local/lib/trafficext/libtrafficext.so
 ENV ENVOY_DYNAMIC_MODULES_SEARCH_PATH=/usr/local/lib/trafficext
+
+FROM ${PROXY_BASE} AS proxy
+COPY --from=build /out/libtrafficext.so /usr/local/lib/trafficext/libtrafficext.so
+ENV ENVOY_DYNAMIC_MODULES_SEARCH_PATH=/usr/local/lib/trafficext
+
+FROM gcr.io/distroless/static-debian12:nonroot AS echo
+COPY --from=build /out/echo /usr/local/bin/echo
+ENTRYPOINT ["/usr/local/bin/echo"]
 
 FROM gcr.io/distroless/static-debian12:nonroot AS xds
 COPY --from=build /out/trafficext /usr/local/bin/trafficext

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/proxyid"
 	"github.com/trafficext/trafficext/xds/server"
@@ -32,6 +33,12 @@ type Options struct {
 	Translate translate.Options
 	// Logger receives everything the control plane reports; nil means slog.Default().
 	Logger *slog.Logger
+	// StatusAddress is where the status report (report.go) is served over HTTP: Run defaults
+	// it to 127.0.0.1:18001; Serve serves it only when set; "off" disables it.
+	StatusAddress string
+	// Wasm configures the Wasm module fetcher and cache (see wasm.go); it is not used when
+	// Translate.Wasm is set.
+	Wasm WasmOptions
 }
 
 // ControlPlane is a running pipeline from a source to the ADS server.
@@ -48,6 +55,14 @@ type ControlPlane struct {
 	mu       sync.Mutex
 	status   Status
 	reported map[string]bool
+
+	// Wasm module stage (wasm.go): publishing is serialised by applyMu and can be redone
+	// from the last source snapshot when a module arrives in the background.
+	wasm    *wasmStage
+	applyMu sync.Mutex
+	applied bool
+	snap    source.Snapshot
+	out     outcome
 }
 
 // Status is the control plane's current view of its configuration.
@@ -81,6 +96,10 @@ func New(opts Options) (*ControlPlane, error) {
 	if opts.Translate.Policy.RootNamespace == "" {
 		opts.Translate.Policy.RootNamespace = opts.RootNamespace
 	}
+	wasm, err := newWasmStage(&opts, log)
+	if err != nil {
+		return nil, err
+	}
 	probe := proxyid.Identity{ID: "probe", Mode: proxyid.Gateway, Namespace: "default"}
 	if _, err := translate.Proxy(probe, nil, opts.Translate); err != nil {
 		return nil, fmt.Errorf("xds: translate options: %w", err)
@@ -94,6 +113,7 @@ func New(opts Options) (*ControlPlane, error) {
 		vopts:    validate.Options{RootNamespace: opts.RootNamespace},
 		ready:    make(chan struct{}),
 		reported: map[string]bool{},
+		wasm:     wasm,
 	}, nil
 }
 
@@ -116,6 +136,9 @@ func (c *ControlPlane) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("xds: listening: %w", err)
 	}
+	if c.opts.StatusAddress == "" {
+		c.opts.StatusAddress = server.DefaultStatusAddress // status endpoint (report.go)
+	}
 	return c.Serve(ctx, lis)
 }
 
@@ -125,6 +148,8 @@ func (c *ControlPlane) Serve(ctx context.Context, lis net.Listener) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- c.srv.Serve(ctx, lis) }()
+	go c.serveStatus(ctx) // report.go
+	go c.wasm.run(ctx, c.refresh)
 	go func() {
 		err := c.src.Run(ctx, c.apply)
 		if err != nil {
@@ -155,9 +180,30 @@ func (c *ControlPlane) Status() Status {
 	return st
 }
 
+// WasmMetrics returns the Wasm fetcher's counters (fetch successes, failures by reason, cache
+// hits) and the module cache's size.
+func (c *ControlPlane) WasmMetrics() fetch.Metrics { return c.wasm.metrics() }
+
 // apply handles one snapshot of the source.
 func (c *ControlPlane) apply(snap source.Snapshot) {
-	out := c.lg.apply(snap, c.vopts)
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	c.snap, c.out, c.applied = snap, c.lg.apply(snap, c.vopts), true
+	c.publish()
+}
+
+// refresh publishes again after a Wasm module arrived or failed in the background.
+func (c *ControlPlane) refresh() {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if c.applied {
+		c.publish()
+	}
+}
+
+// publish fetches the modules of the last outcome and serves it; c.applyMu is held.
+func (c *ControlPlane) publish() {
+	out := c.wasm.prepare(c.out, c.snap)
 	c.srv.Update(out.serve)
 	c.mu.Lock()
 	c.status.Problems = out.problems

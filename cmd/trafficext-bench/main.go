@@ -14,6 +14,10 @@
 //
 //	go run ./cmd/trafficext-bench [--conns 1,16] [--duration 10s] [--warmup 2s]
 //	    [--concurrency 2] [--configs none,lua,trafficext] [--build-module] [--write]
+//
+// With --matrix it runs the Lua matrix instead (matrix.go): three scripts (parity, a
+// header-count logger, a basic-auth check) × the configurations × --conns × --concurrencies
+// (default 1,2,4,8,16), with Envoy RSS per concurrency, into its own section of the report.
 package main
 
 import (
@@ -166,6 +170,7 @@ type options struct {
 	buildModule bool
 	logDir      string
 	rounds      int
+	matrix      *matrixOptions // --matrix: the Lua matrix instead of the parity comparison
 }
 
 func main() {
@@ -174,7 +179,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "trafficext-bench:", err)
 		os.Exit(2)
 	}
-	if err := run(o); err != nil {
+	if o.matrix != nil {
+		err = runMatrix(o, o.matrix)
+	} else {
+		err = run(o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "trafficext-bench:", err)
 		os.Exit(1)
 	}
@@ -194,8 +204,18 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.buildModule, "build-module", false, "build libtrafficext.so from this tree into a temporary directory and use it")
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat the whole matrix this many times (configurations alternate); the table shows each cell's median round by req/s")
 	fs.StringVar(&o.logDir, "log-dir", "", "keep each Envoy's log here (default: a temporary directory, kept only on failure)")
+	matrix := fs.Bool("matrix", false, "run the Lua matrix: --scripts × --configs × --conns × --concurrencies, with RSS per concurrency")
+	scripts := fs.String("scripts", "parity,headercount,basicauth", "with --matrix: scripts to run (parity, headercount, basicauth)")
+	concurrencies := fs.String("concurrencies", "1,2,4,8,16", "with --matrix: Envoy --concurrency values")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *matrix {
+		mo, err := parseMatrixFlags(*scripts, *concurrencies)
+		if err != nil {
+			return nil, err
+		}
+		o.matrix = mo
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())

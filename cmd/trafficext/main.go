@@ -3,6 +3,7 @@
 //	trafficext run [--extensions DIR]   control plane + Envoy (ingress gateway) + demo upstream
 //	trafficext xds [--extensions DIR]   the control plane only
 //	trafficext validate FILE…           check TrafficExtension files, exit 1 on any error
+//	trafficext publish MODULE.wasm REF  push a Wasm module as an image into a registry
 //
 // Without --extensions, run and xds serve the examples embedded in the binary.
 package main
@@ -25,7 +26,10 @@ import (
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/xds"
+	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/proxyid"
+	"github.com/trafficext/trafficext/xds/source"
+	"github.com/trafficext/trafficext/xds/source/kube"
 	"github.com/trafficext/trafficext/xds/translate"
 )
 
@@ -39,6 +43,9 @@ const usage = `usage:
   trafficext run [--extensions DIR] [flags]   control plane + Envoy gateway + demo upstream
   trafficext xds [--extensions DIR] [flags]   the control plane only
   trafficext validate FILE...                 check TrafficExtension files
+  trafficext publish MODULE.wasm REF          push a Wasm module as an image (REF: host/repo:tag)
+  trafficext status [--address HOST:PORT]      status of a running control plane
+  trafficext istio render FILE|DIR...         EnvoyFilters for Istio mode
 run "trafficext <command> -h" for the flags of a command`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -54,6 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdXDS(ctx, args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "publish":
+		err = cmdPublish(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout, stderr) // status.go
+	case "istio":
+		err = cmdIstio(args[1:], stdout, stderr) // istio.go
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -87,6 +100,7 @@ func cmdValidate(files []string, stdout, stderr io.Writer) int {
 // cpFlags are the control-plane flags shared by run and xds.
 type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
+	wasmCache, source, kubeNamespace              string
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
@@ -95,6 +109,9 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:10000", "address of the gateway listener given to proxies")
 	fs.StringVar(&c.upstream, "upstream", "127.0.0.1:8081", "upstream the gateway routes to")
 	fs.StringVar(&c.rootNS, "root-namespace", "istio-system", "config root namespace")
+	fs.StringVar(&c.wasmCache, "wasm-cache", "", "Wasm module cache directory (default: the user cache dir + /trafficext/modules)")
+	fs.StringVar(&c.source, "source", "dir", "where resources come from: dir (--extensions, watched) or kubernetes (in-cluster informers on TrafficExtension, WasmPlugin and pull Secrets)")
+	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 }
 
 // options resolves the extension directory (materialising the embedded examples when none
@@ -102,7 +119,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 	dir := c.extensions
 	cleanup := func() {}
-	if dir == "" {
+	if dir == "" && c.source == "dir" {
 		tmp, err := os.MkdirTemp("", "trafficext-examples-")
 		if err != nil {
 			return xds.Options{}, nil, err
@@ -123,12 +140,28 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		}
 		dir = tmp
 	}
+	var src source.Source
+	switch c.source {
+	case "dir":
+	case "kubernetes":
+		k, err := kube.NewInCluster(kube.Options{Namespace: c.kubeNamespace, Logger: log})
+		if err != nil {
+			cleanup()
+			return xds.Options{}, nil, fmt.Errorf("--source kubernetes: %w", err)
+		}
+		src, dir = k, ""
+	default:
+		cleanup()
+		return xds.Options{}, nil, fmt.Errorf("--source %q: want dir or kubernetes", c.source)
+	}
 	return xds.Options{
+		Source:        src,
 		Dir:           dir,
 		Address:       c.xdsAddr,
 		RootNamespace: c.rootNS,
 		Translate:     translate.Options{ListenerAddress: c.listen, Upstream: c.upstream},
 		Logger:        log,
+		Wasm:          xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
 	}, cleanup, nil
 }
 
@@ -223,9 +256,11 @@ trafficext is running:
 Try:
   curl -si -H 'x-number: 7' http://%s/ | grep x-parity     # x-parity: odd
   curl -si -H 'x-number: 8' http://%s/ | grep x-parity     # x-parity: even
+  curl -si http://%s/productpage                          # 401: the basic-auth Wasm example
+  curl -si -u ok:test http://%s/productpage               # 200
 Edit a file in %s and the change is live within a second, with no listener drain.
 Ctrl-C stops everything.
-`, c.listen, *adminPort, c.xdsAddr, opts.Dir, c.upstream, c.listen, c.listen, opts.Dir)
+`, c.listen, *adminPort, c.xdsAddr, opts.Dir, c.upstream, c.listen, c.listen, c.listen, c.listen, opts.Dir)
 
 	envDone := make(chan error, 1)
 	go func() { envDone <- env.Wait() }()

@@ -18,7 +18,8 @@ import (
 
 // The README's main job: `make run` = `trafficext run --extensions examples` on the default
 // ports (gateway 127.0.0.1:10000, admin 9901, ADS 18000, demo upstream 8081).
-var _ = Describe("trafficext run", Serial, Label("gateway", "lua", "examples"), func() {
+var _ = Describe("trafficext run", Serial, Label("gateway", "lua", "examples", "local-only"), func() {
+	BeforeEach(localOnly)
 	It("serves the examples through real Envoy on the default ports", func() {
 		root := moduleRoot()
 		cmd := exec.Command(filepath.Join(root, "out", "trafficext"), "run", "--extensions", "examples")

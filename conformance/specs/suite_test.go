@@ -1,9 +1,12 @@
 //go:build conformance
 
 // Package specs is the conformance catalogue: Ginkgo specs that prove trafficext's behaviour
-// through real proxies. Each spec is labelled with the proxy mode it covers (gateway, sidecar,
-// waypoint) and its area (lua, ordering, update, failure, validation, examples). The driver is
-// chosen with -driver (only "local" exists today).
+// through real proxies. Each spec is labelled with the proxy modes it covers (gateway,
+// sidecar, waypoint) and its area (lua, wasm, ordering, targeting, failure, update; plus
+// validation and examples); specs that only make sense on this machine carry local-only. The
+// driver is chosen with -driver: local (default) or kind.
+//
+//	go test -tags conformance ./conformance/specs/ -args -ginkgo.label-filter='waypoint && lua'
 package specs
 
 import (
@@ -18,10 +21,16 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/trafficext/trafficext/conformance/driver"
+	"github.com/trafficext/trafficext/conformance/driver/kind"
 	"github.com/trafficext/trafficext/conformance/driver/local"
 )
 
-var driverName = flag.String("driver", "local", "conformance driver: local")
+var (
+	driverName  = flag.String("driver", "local", "conformance driver: local or kind")
+	kubeContext = flag.String("kube-context", "kind-trafficext", "kind driver: kubectl context")
+)
+
+const panicHeader = driver.PanicHeader
 
 var env driver.Env
 
@@ -32,13 +41,18 @@ func TestConformance(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	var d driver.Driver
+	timeout := 90 * time.Second
 	switch *driverName {
 	case "local":
 		d = local.Driver{Log: GinkgoWriter}
+	case "kind":
+		d = kind.Driver{Context: *kubeContext, Log: GinkgoWriter}
+		timeout = 10 * time.Minute
+		within, liveUpdate = 60*time.Second, 10*time.Second
 	default:
-		Fail(fmt.Sprintf("unknown driver %q", *driverName))
+		Fail(fmt.Sprintf("unknown driver %q (want local or kind)", *driverName))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var err error
 	env, err = d.Start(ctx)
@@ -49,6 +63,15 @@ var _ = BeforeSuite(func() {
 var _ = AfterEach(func() {
 	Expect(env.Reset()).To(Succeed())
 	if CurrentSpecReport().Failed() {
-		fmt.Fprintf(os.Stderr, "--- gateway log (tail) ---\n%s\n", env.Gateway().Log())
+		for _, p := range []driver.Proxy{env.Gateway(), env.Sidecar(), env.OtherSidecar(), env.Waypoint()} {
+			fmt.Fprintf(os.Stderr, "--- %s log (tail) ---\n%s\n", p.Name(), p.Log())
+		}
 	}
 })
+
+// localOnly skips a spec unless the driver runs on this machine.
+func localOnly() {
+	if *driverName != "local" {
+		Skip("needs the local driver")
+	}
+}

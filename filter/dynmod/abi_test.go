@@ -90,3 +90,60 @@ func TestStatusMapping(t *testing.T) {
 }
 
 func statusOf(i int) core.Status { return core.Status(i) }
+
+func TestAttributeTypesMatchEnvoy(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(envoyModuleDir(t), "source/extensions/filters/http/dynamic_modules/abi_impl.cc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	byEnum := map[string]string{} // enumerator suffix → attribute name
+	{
+		f, err := os.ReadFile(filepath.Join(envoyModuleDir(t), "source/extensions/dynamic_modules/abi.h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending string
+		for _, line := range strings.Split(string(f), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "// ") {
+				pending = strings.TrimPrefix(line, "// ")
+				continue
+			}
+			if rest, ok := strings.CutPrefix(line, "envoy_dynamic_module_type_attribute_id_"); ok {
+				byEnum[strings.TrimSuffix(rest, ",")] = pending
+			}
+			pending = ""
+		}
+	}
+	served := func(fn string) map[string]bool {
+		start := strings.Index(src, "bool "+fn+"(")
+		if start < 0 {
+			t.Fatalf("%s not found in abi_impl.cc", fn)
+		}
+		body := src[start:]
+		if end := strings.Index(body[1:], "\nbool "); end > 0 {
+			body = body[:end]
+		}
+		out := map[string]bool{}
+		for _, m := range regexp.MustCompile(`case envoy_dynamic_module_type_attribute_id_(\w+):`).FindAllStringSubmatch(body, -1) {
+			out[byEnum[m[1]]] = true
+		}
+		return out
+	}
+	want := map[string]attributeType{}
+	for n := range served("envoy_dynamic_module_callback_http_filter_get_attribute_string") {
+		want[n] = attrString
+	}
+	for n := range served("envoy_dynamic_module_callback_http_filter_get_attribute_int") {
+		want[n] = attrInt
+	}
+	if len(want) != len(attributeTypes) {
+		t.Errorf("Envoy serves %d attributes, attributeTypes has %d", len(want), len(attributeTypes))
+	}
+	for n, ty := range want {
+		if attributeTypes[n] != ty {
+			t.Errorf("attribute %q: Envoy serves it as type %d, attributeTypes says %d", n, ty, attributeTypes[n])
+		}
+	}
+}

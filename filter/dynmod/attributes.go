@@ -71,3 +71,45 @@ var attributeIDs = map[string]int{
 	"xds.upstream_host_metadata":                65,
 	"xds.filter_chain_name":                     66,
 }
+
+// attributeType is how Envoy v1.36.2 answers an attribute: its
+// envoy_dynamic_module_callback_http_filter_get_attribute_string and _int each serve a fixed
+// set and log an error for any other id, so the binding asks only the getter that serves it
+// (TestAttributeTypesMatchEnvoy checks the sets against abi_impl.cc).
+type attributeType int
+
+const (
+	attrUnsupported attributeType = iota
+	attrString
+	attrInt
+)
+
+var attributeTypes = map[string]attributeType{
+	"request.protocol":                          attrString,
+	"upstream.address":                          attrString,
+	"source.address":                            attrString,
+	"destination.address":                       attrString,
+	"request.id":                                attrString,
+	"request.path":                              attrString,
+	"request.host":                              attrString,
+	"request.method":                            attrString,
+	"request.scheme":                            attrString,
+	"request.referer":                           attrString,
+	"request.useragent":                         attrString,
+	"request.url_path":                          attrString,
+	"request.query":                             attrString,
+	"xds.route_name":                            attrString,
+	"connection.tls_version":                    attrString,
+	"connection.subject_local_certificate":      attrString,
+	"connection.subject_peer_certificate":       attrString,
+	"connection.sha256_peer_certificate_digest": attrString,
+	"connection.dns_san_local_certificate":      attrString,
+	"connection.dns_san_peer_certificate":       attrString,
+	"connection.uri_san_local_certificate":      attrString,
+	"connection.uri_san_peer_certificate":       attrString,
+	"response.code":                             attrInt,
+	"upstream.port":                             attrInt,
+	"source.port":                               attrInt,
+	"destination.port":                          attrInt,
+	"connection.id":                             attrInt,
+}

@@ -378,14 +378,18 @@ func (s *stream) Attribute(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	var v *C.char
-	var vl C.size_t
-	if C.envoy_dynamic_module_callback_http_filter_get_attribute_string(s.envoy, C.int(id), &v, &vl) {
-		return gostr(v, vl), true
-	}
-	var n C.uint64_t
-	if C.envoy_dynamic_module_callback_http_filter_get_attribute_int(s.envoy, C.int(id), &n) {
-		return int64(n), true
+	switch attributeTypes[name] {
+	case attrString:
+		var v *C.char
+		var vl C.size_t
+		if C.envoy_dynamic_module_callback_http_filter_get_attribute_string(s.envoy, C.int(id), &v, &vl) {
+			return gostr(v, vl), true
+		}
+	case attrInt:
+		var n C.uint64_t
+		if C.envoy_dynamic_module_callback_http_filter_get_attribute_int(s.envoy, C.int(id), &n) {
+			return int64(n), true
+		}
 	}
 	return nil, false
 }

@@ -3,11 +3,34 @@
 package engines
 
 import (
+	"os"
+	"time"
+
 	"github.com/trafficext/trafficext/filter/core"
 	"github.com/trafficext/trafficext/runtime/lua"
+	"github.com/trafficext/trafficext/runtime/wasm"
 )
 
 // Default returns one instance of every engine with its default options.
+//
+// The Wasm engine reads two optional variables of the Envoy process:
+// TRAFFICEXT_WASM_CACHE_DIR (wazero compilation cache; "-" keeps it in memory) and
+// TRAFFICEXT_WASM_CALL_TIMEOUT (a Go duration bounding each guest call, or "off" for trusted
+// modules; default 2s).
 func Default() []core.Engine {
-	return []core.Engine{lua.New(lua.Options{})}
+	return []core.Engine{lua.New(lua.Options{}), wasm.New(wasmOptions())}
+}
+
+func wasmOptions() wasm.Options {
+	o := wasm.Options{CacheDir: os.Getenv("TRAFFICEXT_WASM_CACHE_DIR")}
+	switch v := os.Getenv("TRAFFICEXT_WASM_CALL_TIMEOUT"); v {
+	case "":
+	case "off":
+		o.CallTimeout = -1
+	default:
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			o.CallTimeout = d
+		}
+	}
+	return o
 }

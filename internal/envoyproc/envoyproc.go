@@ -95,6 +95,8 @@ type Options struct {
 	Log io.Writer
 	// BaseID separates shared memory of concurrent Envoys (default: the admin port).
 	BaseID int
+	// Args are extra command-line arguments (e.g. "--drain-time-s", "1").
+	Args []string
 }
 
 // Process is a running Envoy.
@@ -135,6 +137,7 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	if o.ComponentLogLevel != "" {
 		args = append(args, "--component-log-level", o.ComponentLogLevel)
 	}
+	args = append(args, o.Args...)
 	cmd := exec.Command(bin, args...)
 	env := os.Environ()
 	if md, err := ModuleDir(); err == nil {

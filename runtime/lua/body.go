@@ -27,7 +27,7 @@ func (d *direction) bufferUD(buf core.Buffer, _ bool) *glua.LUserData {
 	if buf == nil {
 		buf = &localBuffer{}
 	}
-	return d.vm.newUD(&bufferObj{d: d, buf: buf}, d.vm.mt.buffer)
+	return d.track(d.vm.newUD(&bufferObj{d: d, buf: buf}, d.vm.mt.buffer))
 }
 
 // bodyValue is what body() returns once the body is complete: the buffered body, or nil when

@@ -1,6 +1,8 @@
 package lua
 
 import (
+	"strings"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -10,36 +12,67 @@ import (
 )
 
 // publicKey is the object importPublicKey returns. As in Envoy v1.36.2 its get() returns the
-// raw key argument even when the key did not parse; the bad key only shows in verifySignature.
+// key argument (as a C string: up to its first NUL byte) even when the key did not parse; the
+// bad key only shows in verifySignature, which takes that string and looks the parsed key up
+// in the stream handle's key storage.
 type publicKey struct {
 	d   *direction
 	raw string
-	key any
 }
 
 func (k *publicKey) dir() *direction { return k.d }
 
-// importPublicKeyMethod is handle:importPublicKey(keyder, keyderLength).
+// cString is s up to its first NUL byte (what Envoy's const char* arguments see).
+func cString(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// importPublicKeyMethod is handle:importPublicKey(keyder, keyderLength). Like Envoy, a second
+// call before the next yield returns the first object, whatever its arguments.
 func importPublicKeyMethod(L *glua.LState) int {
 	d := checkHandle(L)
-	der := L.CheckString(2)
-	n := L.OptInt(3, len(der))
+	str := L.CheckString(2)
+	n := L.CheckInt(3)
+	if d.pubKeyUD != nil {
+		L.Push(d.pubKeyUD)
+		return 1
+	}
+	der := str
 	if n >= 0 && n < len(der) {
 		der = der[:n]
 	}
-	k := &publicKey{d: d, raw: der}
-	if key, err := x509.ParsePKIXPublicKey([]byte(der)); err == nil {
-		k.key = key
+	var key any
+	if k, err := x509.ParsePKIXPublicKey([]byte(der)); err == nil {
+		key = k
+	}
+	id := cString(str)
+	if n >= 0 && n < len(id) {
+		id = id[:n]
+	}
+	if d.keys == nil {
+		d.keys = map[string]any{}
+	}
+	if _, ok := d.keys[id]; !ok {
+		d.keys[id] = key
 	}
 	mt := L.CreateTable(0, 1)
 	idx := L.CreateTable(0, 1)
+	raw := cString(str)
 	idx.RawSetString("get", L.NewFunction(func(L *glua.LState) int {
 		ownerOf(L)
-		L.Push(glua.LString(k.raw))
+		if raw == "" {
+			L.Push(glua.LNil)
+		} else {
+			L.Push(glua.LString(raw))
+		}
 		return 1
 	}))
 	mt.RawSetString("__index", idx)
-	L.Push(d.vm.newUD(k, mt))
+	d.pubKeyUD = d.track(d.vm.newUD(&publicKey{d: d, raw: raw}, mt))
+	L.Push(d.pubKeyUD)
 	return 1
 }
 
@@ -51,11 +84,14 @@ var hashes = map[string]crypto.Hash{
 // verifySignatureMethod is handle:verifySignature(hash, pubkey, sig, sigLen, data, dataLen):
 // (true, nil) or (false, message).
 func verifySignatureMethod(L *glua.LState) int {
-	checkHandle(L)
+	d := checkHandle(L)
 	name := L.CheckString(2)
-	ud := L.CheckUserData(3)
-	sig := prefix(L.CheckString(4), L.OptInt(5, -1))
-	data := prefix(L.CheckString(6), L.OptInt(7, -1))
+	key, found := d.keys[L.CheckString(3)]
+	if !found {
+		L.RaiseError("invalid public key")
+	}
+	sig := prefix(L.CheckString(4), L.CheckInt(5))
+	data := prefix(L.CheckString(6), L.CheckInt(7))
 	fail := func(msg string) int {
 		L.Push(glua.LFalse)
 		L.Push(glua.LString(msg))
@@ -65,15 +101,14 @@ func verifySignatureMethod(L *glua.LState) int {
 	if !ok {
 		return fail(name + " is not supported.")
 	}
-	k, ok := ud.Value.(*publicKey)
-	if !ok || k.key == nil {
+	if key == nil {
 		return fail("Failed to initialize digest verify.")
 	}
 	hh := h.New()
 	hh.Write([]byte(data))
 	sum := hh.Sum(nil)
 	var err error
-	switch key := k.key.(type) {
+	switch key := key.(type) {
 	case *rsa.PublicKey:
 		err = rsa.VerifyPKCS1v15(key, h, sum, []byte(sig))
 	case *ecdsa.PublicKey:

@@ -33,14 +33,38 @@
 // and a yield inside pcall or a metamethod raises "attempt to yield across a C-call boundary"
 // (see rewrite.go).
 //
+// # Objects die at a yield
+//
+// As in Envoy (StreamHandleWrapper::onMarkDead), every object the handle handed out (headers,
+// body buffer, trailers, metadata, stream info and its children, connection, public key,
+// route/virtual-host objects) dies when the coroutine yields in body(), trailers(), a
+// bodyChunks() step or a synchronous httpCall(); using it afterwards raises "object used outside
+// of proper scope", and the script asks the handle again. Before the first yield the objects
+// are embedded in the filter (no allocation); after it they are allocated, one per kind per
+// epoch (filter.go killObjects, handle.go object).
+//
 // # Bounds
 //
-// Every call into a script (hook start or resume, and the top level at load) is bounded by a
-// wall-clock deadline, Options.CallTimeout (20ms) or lua.callTimeoutMillis, through a
-// reusable context that gopher-lua checks at every instruction. Recursion is bounded by
+// Every call into a script (hook start or resume, and the top level at load) is bounded by the
+// CPU time its OS thread spends in it, Options.CallTimeout (20ms) or lua.callTimeoutMillis,
+// through a reusable context that gopher-lua checks at every instruction (deadline.go). The
+// timer reads the thread's CPU clock when it expires and re-arms for the rest of the budget,
+// so a worker descheduled on a loaded machine does not fail a cheap script; a wall-clock cap
+// of max(10×budget, 1s) backs it up. A bound that expires after the script's last instruction
+// is not a timeout. A call still running after 1ms is also checked every millisecond for the
+// bytes the process allocated since (Options.MaxCallAlloc, 64 MiB; "call memory bound
+// exceeded", counted as a script error, not a timeout; the garbage is then returned to the OS). Recursion is bounded by
 // Options.CallStackSize, the value stack by Options.RegistryMax, and string.rep by
 // Options.MaxStringBytes. A long-running Go function (a pathological string.find pattern)
 // is not interrupted until it returns.
+//
+// # respond() and the response hook
+//
+// Envoy passes respond()'s local reply through the whole encoder chain, the Lua filter's own
+// envoy_on_response included, but the dynamic-modules host does not call a module back for its
+// own reply; the engine therefore runs the response hook on the reply itself, in another state
+// over a stream whose response side is the reply, before handing the result to the host
+// (localreply.go).
 //
 // # Errors
 //

@@ -22,11 +22,13 @@ const (
 	DefaultRegistryMax    = 256 * 1024
 	DefaultMaxStringBytes = 16 << 20
 	DefaultMaxIdleStates  = 64
+	DefaultMaxCallAlloc   = 64 << 20
 )
 
 // Options configures an Engine. Zero fields take the defaults above.
 type Options struct {
-	// CallTimeout bounds one call into a script (one hook start or one resume), wall clock. An
+	// CallTimeout bounds one call into a script (one hook start or one resume) in CPU time of the
+	// calling thread, with a wall-clock cap of max(10×CallTimeout, 1s). An
 	// extension may override it with lua.callTimeoutMillis.
 	CallTimeout time.Duration
 	// CallStackSize bounds the Lua call depth (deep recursion fails with "stack overflow").
@@ -40,6 +42,9 @@ type Options struct {
 	MaxStringBytes int
 	// MaxIdleStates bounds the free list of prepared states kept per plugin.
 	MaxIdleStates int
+	// MaxCallAlloc bounds the bytes allocated while one call runs (checked every millisecond
+	// from 1ms into the call; process-wide figure, see deadline.go). Negative: unbounded.
+	MaxCallAlloc int64
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +66,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxIdleStates <= 0 {
 		o.MaxIdleStates = DefaultMaxIdleStates
 	}
+	if o.MaxCallAlloc == 0 {
+		o.MaxCallAlloc = DefaultMaxCallAlloc
+	}
 	return o
 }
 
@@ -70,6 +78,14 @@ type Engine struct {
 }
 
 var _ core.Engine = (*Engine)(nil)
+
+// memMax is the per-call allocation budget handed to the deadline.
+func (o Options) memMax() uint64 {
+	if o.MaxCallAlloc < 0 {
+		return 0
+	}
+	return uint64(o.MaxCallAlloc)
+}
 
 // New returns a Lua engine.
 func New(opts Options) *Engine { return &Engine{opts: opts.withDefaults()} }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trafficext/trafficext/filter/core"
 	"github.com/trafficext/trafficext/filter/extconfig"
@@ -130,6 +131,7 @@ type fakeStream struct {
 	logs             []logLine
 	counters         map[core.MetricID]uint64
 	panicOnAttribute bool
+	logSleep         time.Duration // Log sleeps this long (a host call that blocks the thread)
 }
 
 func newStream() *fakeStream {
@@ -204,6 +206,9 @@ func (s *fakeStream) HTTPCall(req core.CalloutRequest, done func(core.CalloutRes
 func (s *fakeStream) Post(fn func()) { fn() }
 
 func (s *fakeStream) Log(level core.LogLevel, msg string) {
+	if s.logSleep > 0 {
+		time.Sleep(s.logSleep)
+	}
 	s.logs = append(s.logs, logLine{level, msg})
 }
 

@@ -1,6 +1,11 @@
 package lua
 
 import (
+	"errors"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/trafficext/trafficext/filter/core"
@@ -16,6 +21,10 @@ type filter struct {
 
 	// dynamic metadata this stream's script set (see metadata.go)
 	shadow []shadowEntry
+
+	// replyHooked: respond()'s reply already went through envoy_on_response (localreply.go);
+	// a host that calls the filter back for it anyway must not run the hook twice.
+	replyHooked bool
 }
 
 var _ core.Filter = (*filter)(nil)
@@ -31,7 +40,7 @@ func (f *filter) OnRequestBody(endStream bool) core.Status { return f.req.onBody
 func (f *filter) OnRequestTrailers() core.Status           { return f.req.onTrailers() }
 
 func (f *filter) OnResponseHeaders(endStream bool) core.Status {
-	if !f.p.hasResponse {
+	if !f.p.hasResponse || f.replyHooked {
 		return core.Continue
 	}
 	return f.resp.onHeaders(endStream)
@@ -76,6 +85,7 @@ type direction struct {
 	headersContinued bool
 	routeCleared     bool
 	repliedNow       bool // respond() ran during the current event
+	abandoned        bool // the stream was destroyed while the coroutine ran
 	trailers         core.HeaderMap
 
 	// Host objects of this coroutine, embedded so that a request allocates one filter rather
@@ -85,7 +95,21 @@ type direction struct {
 		handle, hdr, trl, si, dm, fs, conn, md, ssl, route, vhost glua.LUserData
 		connSI, connDM                                            glua.LUserData
 	}
-	bodyUD       *glua.LUserData
+	bodyUD *glua.LUserData
+
+	// Envoy's wrappers do not survive a yield: the handle's children (headers, body, trailers,
+	// metadata, stream info, …) obtained before body(), trailers(), a bodyChunks() step or a
+	// synchronous httpCall() are dead after it. epoch counts the yields; objects handed out
+	// after the first one are allocated (fresh) rather than embedded, so that killing them
+	// cannot revive an older reference.
+	epoch    uint32
+	fresh    []*glua.LUserData
+	pubKeyUD *glua.LUserData // importPublicKey's object until the next yield
+	epochUDs struct {        // the fresh objects of the current epoch, by kind
+		hdr, trl, si, dm, fs, conn, md, ssl, route, vhost, connSI, connDM *glua.LUserData
+	}
+	keys         map[string]any // imported public keys by key string (verifySignature)
+	freshBack    [4]*glua.LUserData
 	hdr, trl     headersObj
 	md           metadataObj
 	route, vhost routeObj
@@ -99,6 +123,41 @@ func (d *direction) init(f *filter, response bool) {
 	d.md = metadataObj{d: d, ns: f.p.name, fallback: luaFilterName}
 	d.route = routeObj{d: d}
 	d.vhost = routeObj{d: d, vhost: true}
+	d.fresh = d.freshBack[:0]
+}
+
+// deadObject is the value of a host object that did not survive a yield.
+type deadObject struct{}
+
+var deadDirection = &direction{}
+
+func (deadObject) dir() *direction { return deadDirection }
+
+// killObjects is Envoy's markDead at a yield: every object but the handle dies.
+func (d *direction) killObjects() {
+	d.epoch++
+	for _, ud := range [...]*glua.LUserData{&d.uds.hdr, &d.uds.trl, &d.uds.si, &d.uds.dm, &d.uds.fs, &d.uds.conn,
+		&d.uds.md, &d.uds.ssl, &d.uds.route, &d.uds.vhost, &d.uds.connSI, &d.uds.connDM} {
+		if ud.Metatable != nil {
+			ud.Value = deadObject{}
+		}
+	}
+	for i, ud := range d.fresh {
+		ud.Value = deadObject{}
+		d.fresh[i] = nil
+	}
+	d.fresh = d.fresh[:0]
+	d.bodyUD = nil
+	d.pubKeyUD = nil
+	d.epochUDs = struct {
+		hdr, trl, si, dm, fs, conn, md, ssl, route, vhost, connSI, connDM *glua.LUserData
+	}{}
+}
+
+// track registers an object made for this coroutine so that the next yield kills it.
+func (d *direction) track(ud *glua.LUserData) *glua.LUserData {
+	d.fresh = append(d.fresh, ud)
+	return ud
 }
 
 func (d *direction) dir() *direction { return d }
@@ -109,7 +168,7 @@ func (d *direction) onHeaders(endStream bool) core.Status {
 	d.repliedNow = false
 	v, err := d.f.p.get()
 	if err != nil {
-		d.countError(false)
+		d.countError(errors.Is(err, errTopLevelTimeout))
 		d.log(core.LogError, "script log: "+err.Error())
 		d.headersContinued = true
 		return core.Continue
@@ -209,10 +268,31 @@ func (d *direction) run(fn *glua.LFunction, args ...glua.LValue) {
 	d.routeCleared = false
 	d.hdr.hm, d.trl.hm = nil, nil
 	v.cur = d
-	v.dl.arm(d.f.p.opts.CallTimeout)
+	runtime.LockOSThread() // the CPU-time bound measures this thread (a no-op in a cgo callback)
+	v.dl.arm(d.f.p.opts.CallTimeout, d.f.p.opts.memMax())
 	rs, err, _ := v.L.Resume(th, fn, args...)
-	timedOut := v.dl.disarm()
+	fired := v.dl.disarm()
+	runtime.UnlockOSThread()
 	d.live = false
+	if d.abandoned {
+		if v.hostPanic != nil || fired {
+			v.poisoned = true
+		}
+		d.st = stDone
+		d.drop(true)
+		return
+	}
+	memHit := fired && err != nil && v.dl.memoryHit()
+	timedOut := fired && err != nil && !memHit
+	if fired && err == nil {
+		// The bound expired after the script's last instruction: the call completed and is
+		// not a timeout. Coroutines the script created were cancelled with the old context,
+		// so the state is not reused when it has some; otherwise it stays healthy.
+		v.dl.reset()
+		if v.dl.pending() > 0 {
+			v.poisoned = true
+		}
+	}
 	if p := v.hostPanic; p != nil {
 		v.poisoned = true
 		d.drop(true)
@@ -224,7 +304,14 @@ func (d *direction) run(fn *glua.LFunction, args ...glua.LValue) {
 			d.st = stDone
 		}
 		d.drop(true)
-		d.scriptError(errorText(err), timedOut)
+		msg := errorText(err)
+		if memHit {
+			msg += " (" + strconv.FormatInt(d.f.p.opts.MaxCallAlloc>>20, 10) + " MiB allocated in one call)"
+			// The runaway's garbage can be hundreds of MiB: give it back to the OS now rather
+			// than at the scavenger's pace (off the worker thread).
+			go debug.FreeOSMemory()
+		}
+		d.scriptError(msg, timedOut)
 	case rs == glua.ResumeOK:
 		if d.st != stResponded {
 			d.st = stDone
@@ -235,10 +322,6 @@ func (d *direction) run(fn *glua.LFunction, args ...glua.LValue) {
 		d.scriptError("script performed an unexpected yield", timedOut)
 	case d.st == stResponded:
 		d.drop(true)
-	}
-	if timedOut && d.vm != nil {
-		// The clock fired while the coroutine waits: this state is done for.
-		v.poisoned = true
 	}
 }
 
@@ -262,17 +345,24 @@ func (d *direction) drop(killThread bool) {
 // abandon ends a coroutine still waiting when the stream goes away.
 func (d *direction) abandon() {
 	d.live = false
+	d.callout = calloutState{}
+	if d.st == stRunning {
+		// The stream went away inside a host call of the running coroutine (a local reply
+		// sent outside a stream event): run() releases the state when the call returns and
+		// touches the stream no more.
+		d.abandoned = true
+		return
+	}
 	if d.vm != nil {
 		d.drop(true)
 	}
-	d.callout = calloutState{}
 }
 
 // scriptError is Envoy's Filter::scriptError: log, count, and let the stream continue.
 func (d *direction) scriptError(msg string, timedOut bool) {
 	d.countError(timedOut)
 	if timedOut {
-		msg += " (call timeout " + d.f.p.opts.CallTimeout.String() + ")"
+		msg += " (call timeout " + d.f.p.opts.CallTimeout.String() + " CPU time)"
 	}
 	d.log(core.LogError, "script log: "+msg)
 }
@@ -295,6 +385,9 @@ func (d *direction) log(lvl core.LogLevel, msg string) {
 func (d *direction) resumeAsync(args ...glua.LValue) {
 	d.repliedNow = false
 	d.run(nil, args...)
+	if d.abandoned {
+		return
+	}
 	switch d.st {
 	case stHTTPCall, stResponded:
 		return
@@ -317,6 +410,7 @@ func (d *direction) yield(L *glua.LState, st state) int {
 		L.RaiseError("attempt to yield across a C-call boundary (body(), bodyChunks() or trailers() inside pcall or a metamethod)")
 	}
 	d.st = st
+	d.killObjects()
 	return L.Yield()
 }
 

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,46 @@ end`, Options{CallTimeout: time.Second})
 		roundTrip(t, p, s)
 		if s.errorsCounted(h) != 0 {
 			t.Fatalf("k=%q v=%q w=%q: %s", k, v, w, s.logText())
+		}
+	})
+}
+
+// FuzzBody drives the buffer API (body(), length, getBytes, setBytes) with arbitrary bodies
+// and ranges: a range error must be Envoy's message, everything else must hold.
+func FuzzBody(f *testing.F) {
+	f.Add([]byte("hello body"), 0, 5, "new")
+	f.Add([]byte(""), 0, 0, "")
+	f.Add([]byte("\x00\xff"), 1, 1, "\x00")
+	f.Add([]byte("abc"), -1, 2, "x")
+	f.Add([]byte("abc"), 2, 5, "y")
+	p, h := load(f, `
+function envoy_on_request(r)
+  local hd = r:headers()
+  local i, n, repl = tonumber(hd:get("fuzz-i")), tonumber(hd:get("fuzz-n")), hd:get("fuzz-r")
+  local b = r:body(true)
+  local len = b:length()
+  local ok, got = pcall(b.getBytes, b, i, n)
+  if i >= 0 and n >= 0 and i + n <= len then
+    assert(ok and #got == n, "in-range getBytes")
+  else
+    assert(not ok and tostring(got):find("index/length must be >= 0 and %(index %+ length%) must be <= buffer size"), tostring(got))
+  end
+  assert(b:setBytes(repl) == #repl, "setBytes returns the new length")
+  assert(b:length() == #repl and b:getBytes(0, #repl) == repl, "setBytes content")
+  assert(r:headers():get("content-length") == tostring(#repl), "content-length follows")
+end`, Options{CallTimeout: time.Second})
+	f.Fuzz(func(t *testing.T, body []byte, i, n int, repl string) {
+		s := newStream()
+		s.reqB = &fakeBuffer{b: body}
+		s.reqH.Add("fuzz-i", strconv.Itoa(i))
+		s.reqH.Add("fuzz-n", strconv.Itoa(n))
+		s.reqH.Add("fuzz-r", repl)
+		fl := p.NewFilter(s)
+		defer fl.OnDestroy()
+		fl.OnRequestHeaders(false)
+		fl.OnRequestBody(true)
+		if s.errorsCounted(h) != 0 {
+			t.Fatalf("body=%q i=%d n=%d r=%q: %s", body, i, n, repl, s.logText())
 		}
 	})
 }

@@ -29,6 +29,20 @@ func (v *vm) buildMetatables() {
 
 // object returns the embedded userdata ud, binding it to val and mt on first use.
 func (d *direction) object(ud *glua.LUserData, val any, mt *glua.LTable) *glua.LUserData {
+	if d.epoch > 0 && ud != &d.uds.handle {
+		// The embedded objects died at a yield: hand out fresh ones, one per kind until the
+		// next yield.
+		c := d.cacheSlot(ud)
+		if c != nil && *c != nil {
+			return *c
+		}
+		n := d.vm.newUD(val, mt)
+		n.Env = d.vm.L.Env
+		if c != nil {
+			*c = n
+		}
+		return d.track(n)
+	}
 	if ud.Metatable == nil {
 		ud.Value, ud.Env, ud.Metatable = val, d.vm.L.Env, mt
 	}
@@ -72,7 +86,7 @@ func (v *vm) handleClass() *glua.LTable {
 		"filterContext": func(L *glua.LState) int {
 			d := checkHandle(L)
 			// No per-route LuaPerRoute config reaches this filter: always empty.
-			L.Push(d.vm.newUD(&metadataObj{d: d, empty: true}, d.vm.mt.metadata))
+			L.Push(d.track(d.vm.newUD(&metadataObj{d: d, empty: true}, d.vm.mt.metadata)))
 			return 1
 		},
 		"body":       bodyMethod,
@@ -152,4 +166,36 @@ func optResolution(L *glua.LState) string {
 func isResolution(s string, want uint64) bool {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 	return err == nil && n == want
+}
+
+// cacheSlot is where the fresh replacement of embedded object ud is kept until the next yield.
+func (d *direction) cacheSlot(ud *glua.LUserData) **glua.LUserData {
+	c := &d.epochUDs
+	switch ud {
+	case &d.uds.hdr:
+		return &c.hdr
+	case &d.uds.trl:
+		return &c.trl
+	case &d.uds.si:
+		return &c.si
+	case &d.uds.dm:
+		return &c.dm
+	case &d.uds.fs:
+		return &c.fs
+	case &d.uds.conn:
+		return &c.conn
+	case &d.uds.md:
+		return &c.md
+	case &d.uds.ssl:
+		return &c.ssl
+	case &d.uds.route:
+		return &c.route
+	case &d.uds.vhost:
+		return &c.vhost
+	case &d.uds.connSI:
+		return &c.connSI
+	case &d.uds.connDM:
+		return &c.connDM
+	}
+	return nil
 }

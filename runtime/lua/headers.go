@@ -15,6 +15,8 @@ type headersObj struct {
 	trailers  bool
 	iterating bool
 	hm        core.HeaderMap
+	iter      []core.Header // the entries of the live pairs() iteration
+	iterPos   int
 }
 
 func (h *headersObj) dir() *direction { return h.d }
@@ -101,6 +103,7 @@ func mapASCII(s string, lo, hi, delta byte) string {
 }
 
 func (v *vm) headersClass() *glua.LTable {
+	v.headersNext = v.L.NewFunction(v.guard(headersNextFunc))
 	return v.class(map[string]glua.LGFunction{
 		"get": func(L *glua.LState) int {
 			h := checkHeaders(L)
@@ -163,22 +166,30 @@ func (v *vm) headersClass() *glua.LTable {
 				L.RaiseError("cannot create a second iterator before completing the first")
 			}
 			h.iterating = true
-			entries := h.m().All()
-			i := 0
-			L.Push(L.NewFunction(func(L *glua.LState) int {
-				if i >= len(entries) {
-					h.iterating = false
-					return 0
-				}
-				e := entries[i]
-				i++
-				L.Push(glua.LString(e.Key))
-				L.Push(glua.LString(e.Value))
-				return 2
-			}))
-			return 1
+			h.iter, h.iterPos = h.m().All(), 0
+			// One iterator function per state, stepping the object's own cursor: pairs()
+			// allocates no closure.
+			L.Push(v.headersNext)
+			L.Push(L.Get(1))
+			L.Push(glua.LNil)
+			return 3
 		},
 	})
+}
+
+// headersNextFunc is the iterator pairs(headers) returns: next(headers) → key, value.
+func headersNextFunc(L *glua.LState) int {
+	h := checkHeaders(L)
+	if h.iterPos >= len(h.iter) {
+		h.iterating = false
+		h.iter = nil
+		return 0
+	}
+	e := h.iter[h.iterPos]
+	h.iterPos++
+	L.Push(glua.LString(e.Key))
+	L.Push(glua.LString(e.Value))
+	return 2
 }
 
 // emptyHeaders stands for a map the stream does not have: reads see nothing and writes are

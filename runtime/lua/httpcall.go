@@ -46,8 +46,15 @@ func respondMethod(L *glua.LState) int {
 	// content-length is left to the host, which sizes the local reply itself.
 	d.st = stResponded
 	d.repliedNow = true
-	d.f.s.SendLocalReply(core.LocalReply{Status: status, Headers: out, Body: body, Details: "lua_response"})
-	if !d.canYield(L) {
+	// Decide before sending: outside a stream event the host may finish (and destroy) the
+	// stream inside SendLocalReply.
+	canYield := d.canYield(L)
+	reply := core.LocalReply{Status: status, Headers: out, Body: body, Details: "lua_response"}
+	if d.f.p.hasResponse {
+		reply = d.f.throughResponseHook(reply)
+	}
+	d.f.s.SendLocalReply(reply)
+	if !canYield {
 		// Inside pcall or a metamethod the script cannot be stopped here; the reply is sent
 		// and whatever the script does next is ignored by the stream.
 		return 0
@@ -93,7 +100,7 @@ func httpCallMethod(L *glua.LState) int {
 		opts.ForEach(func(k, v glua.LValue) {
 			switch key := luaString(L, k); key {
 			case "asynchronous":
-				async = v == glua.LTrue
+				async = glua.LVAsBool(v) // lua_toboolean, as Envoy reads it
 			case "timeout_ms":
 				ms, ok := v.(glua.LNumber)
 				if !ok || ms < 0 {
@@ -101,7 +108,7 @@ func httpCallMethod(L *glua.LState) int {
 				}
 				timeout = time.Duration(ms) * time.Millisecond
 			case "return_duplicate_headers":
-				duplicates = v == glua.LTrue
+				duplicates = glua.LVAsBool(v)
 			case "trace_sampled", "send_xff":
 				// Tracing and XFF are the host's business; accepted.
 			default:
@@ -136,16 +143,25 @@ func httpCallMethod(L *glua.LState) int {
 	if async {
 		if err := d.f.s.HTTPCall(req, func(core.CalloutResponse) {}); err != nil {
 			d.log(core.LogDebug, "trafficext: asynchronous httpCall: "+err.Error())
+			L.RaiseError("http call cluster invalid. Must be configured")
 		}
 		return 0
 	}
 	if !d.canYield(L) {
+		// The call cannot wait here (inside pcall, an iterator or a metamethod). Envoy checks
+		// the cluster first, so an unknown cluster still reads as such; otherwise the call
+		// goes out, its answer is dropped, and the script gets the yield error.
+		if err := d.f.s.HTTPCall(req, func(core.CalloutResponse) {}); err != nil {
+			d.log(core.LogDebug, "trafficext: httpCall: "+err.Error())
+			L.RaiseError("http call cluster invalid. Must be configured")
+		}
 		L.RaiseError("attempt to yield across a C-call boundary (synchronous httpCall inside pcall, an iterator or a metamethod)")
 	}
 	d.callout = calloutState{inline: true, duplicates: duplicates}
 	if err := d.f.s.HTTPCall(req, d.onCallout); err != nil {
 		d.callout = calloutState{}
-		L.RaiseError("http call cluster invalid. Must be configured (%s)", err.Error())
+		d.log(core.LogDebug, "trafficext: httpCall: "+err.Error())
+		L.RaiseError("http call cluster invalid. Must be configured")
 	}
 	d.callout.inline = false
 	if r := d.callout.resp; r != nil {
@@ -156,6 +172,7 @@ func httpCallMethod(L *glua.LState) int {
 		return 2
 	}
 	d.st = stHTTPCall
+	d.killObjects()
 	return L.Yield()
 }
 

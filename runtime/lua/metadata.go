@@ -89,24 +89,49 @@ func (d *direction) dynMetaTable(L *glua.LState, ns string) glua.LValue {
 		}
 	}
 	if !listable && md != nil {
-		mt := L.CreateTable(0, 1)
-		mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
-			key, ok := L.Get(2).(glua.LString)
-			if !ok {
-				return 0
-			}
-			val, found := md.Get(ns, string(key))
-			if !found {
-				return 0
-			}
-			lv := toLua(L, val)
-			L.Get(1).(*glua.LTable).RawSetString(string(key), lv)
-			L.Push(lv)
-			return 1
-		}))
-		L.SetMetatable(t, mt)
+		L.SetMetatable(t, d.vm.dynMetaFallback(ns))
 	}
 	return t
+}
+
+// maxFallbackMetatables bounds the per-state cache of namespace fallback metatables.
+const maxFallbackMetatables = 64
+
+// dynMetaFallback is the metatable of get(ns)'s table on a host that cannot list a namespace:
+// a missing key is read from the host, for the stream currently running on this state (a
+// table kept past its request finds nothing). Built once per namespace and state.
+func (v *vm) dynMetaFallback(ns string) *glua.LTable {
+	if mt, ok := v.dmFallback[ns]; ok {
+		return mt
+	}
+	L := v.L
+	mt := L.CreateTable(0, 1)
+	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
+		key, ok := L.Get(2).(glua.LString)
+		d := v.cur
+		if !ok || d == nil || !d.live {
+			return 0
+		}
+		md := d.f.s.DynamicMetadata()
+		if md == nil {
+			return 0
+		}
+		val, found := md.Get(ns, string(key))
+		if !found {
+			return 0
+		}
+		lv := toLua(L, val)
+		L.Get(1).(*glua.LTable).RawSetString(string(key), lv)
+		L.Push(lv)
+		return 1
+	}))
+	if v.dmFallback == nil {
+		v.dmFallback = make(map[string]*glua.LTable)
+	}
+	if len(v.dmFallback) < maxFallbackMetatables {
+		v.dmFallback[ns] = mt
+	}
+	return mt
 }
 
 func (v *vm) dynMetaClass() *glua.LTable {
@@ -258,7 +283,7 @@ func (v *vm) routeClass() *glua.LTable {
 			d := ownerOf(L)
 			r := L.Get(1).(*glua.LUserData).Value.(*routeObj)
 			// The host exposes no virtual-host metadata: virtualHost():metadata() is empty.
-			L.Push(d.vm.newUD(&metadataObj{d: d, ns: d.f.p.name, empty: r.vhost}, d.vm.mt.metadata))
+			L.Push(d.track(d.vm.newUD(&metadataObj{d: d, ns: d.f.p.name, empty: r.vhost}, d.vm.mt.metadata)))
 			return 1
 		},
 	}, nil)

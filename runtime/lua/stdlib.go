@@ -3,6 +3,7 @@ package lua
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
@@ -75,6 +76,45 @@ func (v *vm) openSandbox() {
 
 	g.RawSetString("bit", newBitLib(L))
 
+	// error(n) with a number: Lua 5.1 / LuaJIT treat it as a string and prefix the position.
+	g.RawSetString("error", L.NewFunction(func(L *glua.LState) int {
+		v, level := L.CheckAny(1), L.OptInt(2, 1)
+		if n, ok := v.(glua.LNumber); ok && level > 0 {
+			v = glua.LString(n.String())
+		}
+		L.Error(v, level)
+		return 0
+	}))
+	// tonumber("1e2"): gopher-lua's decimal parser misses exponents in some forms.
+	origToNumber := g.RawGetString("tonumber").(*glua.LFunction)
+	g.RawSetString("tonumber", L.NewFunction(func(L *glua.LState) int {
+		if s, ok := L.Get(1).(glua.LString); ok && (L.GetTop() < 2 || L.Get(2) == glua.LNil || L.Get(2) == glua.LNumber(10)) {
+			t := strings.TrimSpace(string(s))
+			if f, err := strconv.ParseFloat(t, 64); err == nil && !strings.ContainsAny(t, "xXnN_") {
+				L.Push(glua.LNumber(f))
+				return 1
+			}
+		}
+		top := L.GetTop()
+		L.Insert(origToNumber, 1)
+		L.Call(top, 1)
+		return 1
+	}))
+	// LuaJIT's message for resuming a dead coroutine.
+	co := L.GetGlobal("coroutine").(*glua.LTable)
+	origResume := co.RawGetString("resume").(*glua.LFunction)
+	co.RawSetString("resume", L.NewFunction(func(L *glua.LState) int {
+		top := L.GetTop()
+		L.Insert(origResume, 1)
+		L.Call(top, glua.MultRet)
+		if L.Get(1) == glua.LFalse {
+			if m, ok := L.Get(2).(glua.LString); ok && m == "can not resume a dead thread" {
+				L.Replace(2, glua.LString("cannot resume dead coroutine"))
+			}
+		}
+		return L.GetTop()
+	}))
+
 	orig := g.RawGetString("pairs").(*glua.LFunction)
 	g.RawSetString("pairs", L.NewFunction(func(L *glua.LState) int { return pairs(L, orig) }))
 
@@ -100,14 +140,27 @@ func pairs(L *glua.LState, orig *glua.LFunction) int {
 func (v *vm) strRep(L *glua.LState) int {
 	s := L.CheckString(1)
 	n := L.CheckInt(2)
-	if n <= 0 || len(s) == 0 {
+	sep := L.OptString(3, "") // LuaJIT 2.1 (5.2 compatibility) accepts a separator
+	if n <= 0 || (len(s) == 0 && len(sep) == 0) {
 		L.Push(glua.LString(""))
 		return 1
 	}
-	if n > v.p.opts.MaxStringBytes/len(s) {
+	if unit := len(s) + len(sep); n > v.p.opts.MaxStringBytes/unit {
 		L.RaiseError("resulting string too large")
 	}
-	L.Push(glua.LString(strings.Repeat(s, n)))
+	if sep == "" {
+		L.Push(glua.LString(strings.Repeat(s, n)))
+		return 1
+	}
+	var b strings.Builder
+	b.Grow(n*(len(s)+len(sep)) - len(sep))
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(s)
+	}
+	L.Push(glua.LString(b.String()))
 	return 1
 }
 

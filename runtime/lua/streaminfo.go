@@ -3,6 +3,7 @@ package lua
 import (
 	"net"
 	"strconv"
+	"strings"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -156,6 +157,30 @@ func (v *vm) sslClass() *glua.LTable {
 			L.Push(glua.LString("0xffff"))
 			return 1
 		},
+		"parsedSubjectPeerCertificate": func(L *glua.LState) int {
+			d := ownerOf(L)
+			subject := d.attrString("connection.subject_peer_certificate")
+			if subject == "" {
+				L.Push(glua.LNil)
+				return 1
+			}
+			cn, orgs := parseSubject(subject)
+			obj := L.CreateTable(0, 2)
+			obj.RawSetString("commonName", L.NewFunction(func(L *glua.LState) int {
+				L.Push(glua.LString(cn))
+				return 1
+			}))
+			obj.RawSetString("organizationName", L.NewFunction(func(L *glua.LState) int {
+				t := L.CreateTable(len(orgs), 0)
+				for _, o := range orgs {
+					t.Append(glua.LString(o))
+				}
+				L.Push(t)
+				return 1
+			}))
+			L.Push(obj)
+			return 1
+		},
 		"oidsPeerCertificate":       list(""),
 		"oidsLocalCertificate":      list(""),
 		"validFromPeerCertificate":  zero,
@@ -203,4 +228,39 @@ func (v *vm) connDynMetaClass() *glua.LTable {
 			return 1
 		},
 	})
+}
+
+// parseSubject reads the common name and the organization names of an RFC 2253 subject
+// ("CN=client,O=org"), honouring backslash escapes.
+func parseSubject(subject string) (cn string, orgs []string) {
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(subject); i++ {
+		switch c := subject[i]; {
+		case c == '\\' && i+1 < len(subject):
+			i++
+			cur.WriteByte(subject[i])
+		case c == ',' || c == '+':
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	parts = append(parts, cur.String())
+	for _, p := range parts {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			continue
+		}
+		switch strings.ToUpper(strings.TrimSpace(k)) {
+		case "CN":
+			if cn == "" {
+				cn = v
+			}
+		case "O":
+			orgs = append(orgs, v)
+		}
+	}
+	return cn, orgs
 }

@@ -3,11 +3,17 @@ package lua
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"runtime"
+	"strconv"
 
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/trafficext/trafficext/filter/core"
 )
+
+// errTopLevelTimeout is the load error of a script whose top level ran out of its bound.
+var errTopLevelTimeout = errors.New("script load error: top level exceeded the call timeout")
 
 // maxPendingCoroutines bounds the deadline callbacks registered by coroutines a script
 // created and never finished; past it the state is discarded when released.
@@ -24,6 +30,8 @@ type vm struct {
 
 	onRequest, onResponse *glua.LFunction
 	mt                    metatables
+	dmFallback            map[string]*glua.LTable // dynamicMetadata():get fallback metatables by namespace
+	headersNext           *glua.LFunction         // the pairs(headers) iterator
 
 	cur       *direction // the direction whose coroutine runs or waits on this state
 	hostPanic any        // a Go panic caught in a host function during the current call
@@ -67,11 +75,15 @@ func (v *vm) runTopLevel() error {
 	L.SetContext(v.dl)
 	defer L.RemoveContext()
 	L.Push(L.NewFunctionFromProto(v.p.proto))
-	v.dl.arm(v.p.opts.CallTimeout)
+	runtime.LockOSThread()
+	v.dl.arm(v.p.opts.CallTimeout, v.p.opts.memMax())
 	err := L.PCall(0, 0, nil)
-	if v.dl.disarm() {
-		return fmt.Errorf("script load error: top level exceeded the call timeout of %v", v.p.opts.CallTimeout)
+	fired := v.dl.disarm()
+	runtime.UnlockOSThread()
+	if fired && err != nil {
+		return fmt.Errorf("%w of %v CPU time", errTopLevelTimeout, v.p.opts.CallTimeout)
 	}
+	v.dl.reset()
 	if p := v.hostPanic; p != nil {
 		panic(p)
 	}
@@ -96,7 +108,7 @@ func (v *vm) thread() *glua.LState {
 // release gives the state back to the plugin (or closes it when it must not be reused).
 func (v *vm) release() {
 	v.cur = nil
-	if v.poisoned || v.dl.fired.Load() || v.dl.pending() > maxPendingCoroutines {
+	if v.poisoned || v.dl.hasFired() || v.dl.pending() > maxPendingCoroutines {
 		v.close()
 		return
 	}
@@ -113,9 +125,16 @@ func (v *vm) close() {
 // script's pcall could even swallow it). Lua errors (*glua.ApiError) pass through.
 func (v *vm) guard(fn glua.LGFunction) glua.LGFunction {
 	return func(L *glua.LState) int {
+		top := L.GetTop()
 		defer func() {
 			if r := recover(); r != nil {
-				if _, ok := r.(*glua.ApiError); !ok && v.hostPanic == nil {
+				if ae, ok := r.(*glua.ApiError); ok {
+					if s, ok := ae.Object.(glua.LString); ok {
+						if m, changed := luajitArgError(string(s), top); changed {
+							ae.Object = glua.LString(m)
+						}
+					}
+				} else if v.hostPanic == nil {
 					v.hostPanic = r
 				}
 				panic(r)
@@ -123,6 +142,24 @@ func (v *vm) guard(fn glua.LGFunction) glua.LGFunction {
 		}()
 		return fn(L)
 	}
+}
+
+var argErrorRe = regexp.MustCompile(`^(.*)bad argument #(\d+) to (\S+) \((.*) expected, got (\w+)\)$`)
+
+// luajitArgError rewords gopher-lua's argument error of a host method as Envoy's Lua filter
+// reports it: Envoy's methods are anonymous C closures, so LuaJIT names none of them and
+// counts self ("bad argument #2 to '?' (string expected, got no value)"), with "no value" for
+// an argument past the ones passed (top).
+func luajitArgError(msg string, top int) (string, bool) {
+	m := argErrorRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, false
+	}
+	got := m[5]
+	if n, _ := strconv.Atoi(m[2]); got == "nil" && n > top {
+		got = "no value"
+	}
+	return fmt.Sprintf("%sbad argument #%s to '?' (%s expected, got %s)", m[1], m[2], m[4], got), true
 }
 
 // newUD makes a host object.

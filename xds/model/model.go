@@ -24,6 +24,13 @@ const (
 	Kind       = "TrafficExtension"
 	APIGroup   = "extensions.istio.io"
 	APIVersion = "extensions.istio.io/v1alpha1"
+	// KindWasmPlugin is the older Wasm-only resource of the same group and version. Sources
+	// convert each WasmPlugin into a TrafficExtension as Istio does (spec.md §2.6), named
+	// <name> + WasmPluginSuffix.
+	KindWasmPlugin = "WasmPlugin"
+	// WasmPluginSuffix ends the name of a TrafficExtension converted from a WasmPlugin ("~"
+	// cannot occur in a Kubernetes name).
+	WasmPluginSuffix = "~istio-translated-wasmplugin"
 )
 
 // AnnotationFailStrategy lets a Lua extension choose how engine faults (not script errors) are
@@ -53,6 +60,9 @@ func (k Key) Less(o Key) bool {
 // Extension is one decoded TrafficExtension with its metadata and origin.
 type Extension struct {
 	Key
+	// Kind is the kind of the resource as written: Kind, or KindWasmPlugin for a converted
+	// WasmPlugin ("" counts as Kind).
+	Kind string
 	// File is the file the resource came from ("" when it did not come from a file) and Line
 	// the line its document starts on (1-based; 0 when unknown).
 	File string

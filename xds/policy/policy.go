@@ -64,6 +64,10 @@ type Listener struct {
 	// Port is what match ports compare with: the service port (outbound, gateway) or the target
 	// port (inbound). Waypoints use 0.
 	Port uint32
+	// Service is, on a waypoint, the bound service ("<namespace>/<name>") whose traffic the
+	// chain serves: extensions that target a Service or ServiceEntry apply only to the chains
+	// of that service. "" (a chain for every service) lets each of them through.
+	Service string
 }
 
 // DefaultListener is the listener class used for a proxy's standalone listener: gateways are
@@ -81,21 +85,62 @@ func DefaultListener(id proxyid.Identity, port uint32) Listener {
 
 // Select returns the extensions of one listener of a proxy, in chain order.
 func Select(id proxyid.Identity, exts []*model.Extension, l Listener, opts Options) []*model.Extension {
-	return Chain(Attached(id, exts, opts), l)
+	attached := Attached(id, exts, opts)
+	if l.Service != "" && id.Mode == proxyid.Waypoint {
+		attached = slices.DeleteFunc(attached, func(e *model.Extension) bool { return !ForService(id, e, l.Service, opts) })
+	}
+	return Chain(attached, l)
+}
+
+// ForService reports whether an extension attached to a waypoint applies to the traffic of
+// one of its bound services ("<namespace>/<name>"): Service and ServiceEntry references must
+// name that service, Gateway and GatewayClass references apply to every service.
+func ForService(id proxyid.Identity, e *model.Extension, service string, opts Options) bool {
+	for _, r := range e.Spec.GetTargetRefs() {
+		group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
+		switch {
+		case isServiceRef(group, kind):
+			if e.Namespace+"/"+r.GetName() == service && slices.Contains(id.Services, service) {
+				return true
+			}
+		case kind == "GatewayClass" && group == gatewayAPIGroup:
+			if e.Namespace == opts.root() && r.GetName() == waypointClass {
+				return true
+			}
+		case kind == "Gateway" && group == gatewayAPIGroup:
+			if e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+const (
+	gatewayAPIGroup = "gateway.networking.k8s.io"
+	waypointClass   = "istio-waypoint"
+)
+
+func isServiceRef(group, kind string) bool {
+	return kind == "Service" && group == "core" || kind == "ServiceEntry" && group == "networking.istio.io"
 }
 
 // SortByCreation sorts extensions as Istio's sortConfigByCreationTime: creationTimestamp,
 // then name, then namespace.
 func SortByCreation(exts []*model.Extension) {
-	slices.SortStableFunc(exts, func(a, b *model.Extension) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Namespace, b.Namespace)
-	})
+	slices.SortStableFunc(exts, CompareCreation)
+}
+
+// CompareCreation is Istio's configCompareByCreationTime: creationTimestamp, then name, then
+// namespace.
+func CompareCreation(a, b *model.Extension) int {
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Namespace, b.Namespace)
 }
 
 // Namespaces returns the namespaces whose resources a proxy may receive, in visiting order.
@@ -119,9 +164,15 @@ func Namespaces(id proxyid.Identity, opts Options) []string {
 
 // Attached returns the extensions that attach to the proxy, in Istio's candidate order
 // (namespace visiting order, then creationTimestamp, name, namespace).
+//
+// A caller that selects for many proxies can sort exts with SortByCreation once: a sorted
+// slice is used as it is.
 func Attached(id proxyid.Identity, exts []*model.Extension, opts Options) []*model.Extension {
-	sorted := slices.Clone(exts)
-	SortByCreation(sorted)
+	sorted := exts
+	if !slices.IsSortedFunc(exts, CompareCreation) {
+		sorted = slices.Clone(exts)
+		SortByCreation(sorted)
+	}
 	var out []*model.Extension
 	for _, ns := range Namespaces(id, opts) {
 		for _, e := range sorted {
@@ -149,15 +200,15 @@ func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
 	for _, r := range refs {
 		group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
 		switch {
-		case id.Mode == proxyid.Waypoint && (kind == "Service" && group == "core" || kind == "ServiceEntry" && group == "networking.istio.io"):
+		case id.Mode == proxyid.Waypoint && isServiceRef(group, kind):
 			if slices.Contains(id.Services, e.Namespace+"/"+r.GetName()) {
 				return true
 			}
-		case id.Mode == proxyid.Waypoint && kind == "GatewayClass" && group == "gateway.networking.k8s.io":
-			if e.Namespace == opts.root() && r.GetName() == "istio-waypoint" {
+		case id.Mode == proxyid.Waypoint && kind == "GatewayClass" && group == gatewayAPIGroup:
+			if e.Namespace == opts.root() && r.GetName() == waypointClass {
 				return true
 			}
-		case kind == "Gateway" && group == "gateway.networking.k8s.io":
+		case kind == "Gateway" && group == gatewayAPIGroup:
 			if e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != "" {
 				return true
 			}
@@ -270,4 +321,12 @@ func Matches(e *model.Extension, l Listener) bool {
 		}
 	}
 	return false
+}
+
+// Affects reports whether an extension can be part of a proxy's configuration: it lives in a
+// namespace the proxy visits and attaches to the proxy (on some listener; match is not
+// considered). A change of an extension that does not affect a proxy leaves that proxy's
+// configuration as it is, which is what lets the server rebuild only the affected proxies.
+func Affects(id proxyid.Identity, e *model.Extension, opts Options) bool {
+	return e.Spec != nil && slices.Contains(Namespaces(id, opts), e.Namespace) && attaches(id, e, opts)
 }

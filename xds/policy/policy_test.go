@@ -161,13 +161,13 @@ func TestSelect_Match(t *testing.T) {
 		l    Listener
 		want string
 	}{
-		{"gateway 8080", Listener{ClassGateway, 8080}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client ns/undefined-8080"},
-		{"gateway 10000", Listener{ClassGateway, 10000}, "ns/any ns/both ns/client ns/http-wasm ns/server-9090-or-client"},
-		{"outbound 8081", Listener{ClassSidecarOutbound, 8081}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client"},
-		{"inbound 9090", Listener{ClassSidecarInbound, 9090}, "ns/any ns/both ns/http-wasm ns/server ns/server-9090-or-client"},
-		{"waypoint port 0", Listener{ClassSidecarInbound, 0}, "ns/any ns/both ns/http-wasm ns/server"},
+		{"gateway 8080", Listener{Class: ClassGateway, Port: 8080}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client ns/undefined-8080"},
+		{"gateway 10000", Listener{Class: ClassGateway, Port: 10000}, "ns/any ns/both ns/client ns/http-wasm ns/server-9090-or-client"},
+		{"outbound 8081", Listener{Class: ClassSidecarOutbound, Port: 8081}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client"},
+		{"inbound 9090", Listener{Class: ClassSidecarInbound, Port: 9090}, "ns/any ns/both ns/http-wasm ns/server ns/server-9090-or-client"},
+		{"waypoint port 0", Listener{Class: ClassSidecarInbound, Port: 0}, "ns/any ns/both ns/http-wasm ns/server"},
 		{"undefined class port 0 matches all", Listener{}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server ns/server-9090-or-client ns/undefined-8080"},
-		{"undefined class is CLIENT", Listener{ClassUndefined, 8080}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client ns/undefined-8080"},
+		{"undefined class is CLIENT", Listener{Class: ClassUndefined, Port: 8080}, "ns/any ns/both ns/client ns/client-8080-8081 ns/http-wasm ns/server-9090-or-client ns/undefined-8080"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,13 +242,13 @@ func TestPriority_Unset(t *testing.T) {
 }
 
 func TestDefaultListener(t *testing.T) {
-	if l := DefaultListener(ingress, 10000); l != (Listener{ClassGateway, 10000}) {
+	if l := DefaultListener(ingress, 10000); l != (Listener{Class: ClassGateway, Port: 10000}) {
 		t.Errorf("gateway: %v", l)
 	}
-	if l := DefaultListener(waypoint, 10000); l != (Listener{ClassSidecarInbound, 0}) {
+	if l := DefaultListener(waypoint, 10000); l != (Listener{Class: ClassSidecarInbound, Port: 0}) {
 		t.Errorf("waypoint: %v", l)
 	}
-	if l := DefaultListener(sidecar, 9080); l != (Listener{ClassSidecarInbound, 9080}) {
+	if l := DefaultListener(sidecar, 9080); l != (Listener{Class: ClassSidecarInbound, Port: 9080}) {
 		t.Errorf("sidecar: %v", l)
 	}
 }

@@ -6,6 +6,7 @@ package proxyid
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -28,6 +29,15 @@ const (
 	keyGatewayName = "GATEWAY_NAME"
 	keyServices    = "SERVICES"
 	keyUpstream    = "TRAFFICEXT_UPSTREAM"
+	// Listener shapes (standalone proxies announce where their listeners bind).
+	keyListen         = "TRAFFICEXT_LISTEN"
+	keyInboundListen  = "TRAFFICEXT_INBOUND_LISTEN"
+	keyServicePort    = "TRAFFICEXT_SERVICE_PORT"
+	keyOutboundTarget = "TRAFFICEXT_OUTBOUND_UPSTREAM"
+	keyEndpoints      = "TRAFFICEXT_ENDPOINTS"
+	keyTLSCert        = "TRAFFICEXT_TLS_CERT"
+	keyTLSKey         = "TRAFFICEXT_TLS_KEY"
+	keyTLSCA          = "TRAFFICEXT_TLS_CA"
 )
 
 // Identity is what a proxy says about itself.
@@ -42,8 +52,30 @@ type Identity struct {
 	GatewayName string
 	// Services are the services a waypoint serves, as "<namespace>/<name>".
 	Services []string
-	// Upstream is the address ("host:port") the standalone proxy forwards to; optional.
+	// Upstream is the address ("host:port") the standalone proxy forwards to; optional. For a
+	// sidecar it is the workload: its port is the target port inbound match ports compare with.
 	Upstream string
+
+	// The fields below shape a standalone proxy's listeners; each is optional and the control
+	// plane's options give the defaults.
+
+	// Listen is where the main listener binds: the gateway listener, a sidecar's outbound
+	// listener, a waypoint's HBONE listener (Istio: 15008).
+	Listen string
+	// InboundListen is where a sidecar's inbound listener binds (Istio: 15006).
+	InboundListen string
+	// ServicePort is the service port a sidecar's outbound listener serves; outbound match
+	// ports compare with it. 0 means the outbound listener's port.
+	ServicePort uint32
+	// OutboundUpstream is where a sidecar's outbound listener sends traffic (the service's
+	// address); "" means the sidecar's own inbound listener.
+	OutboundUpstream string
+	// Endpoints maps each service a waypoint serves ("<namespace>/<name>") to the workload
+	// address ("host:port") its traffic goes to.
+	Endpoints map[string]string
+	// TLSCert, TLSKey and TLSCA are the PEM files (on the proxy's file system) of a waypoint's
+	// mTLS identity and the CA that signs its peers.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Validate checks that the identity is usable for selection.
@@ -85,6 +117,22 @@ func (id Identity) Node() *corev3.Node {
 	if id.Upstream != "" {
 		fields[keyUpstream] = structpb.NewStringValue(id.Upstream)
 	}
+	for k, v := range map[string]string{keyListen: id.Listen, keyInboundListen: id.InboundListen,
+		keyOutboundTarget: id.OutboundUpstream, keyTLSCert: id.TLSCert, keyTLSKey: id.TLSKey, keyTLSCA: id.TLSCA} {
+		if v != "" {
+			fields[k] = structpb.NewStringValue(v)
+		}
+	}
+	if id.ServicePort != 0 {
+		fields[keyServicePort] = structpb.NewNumberValue(float64(id.ServicePort))
+	}
+	if len(id.Endpoints) > 0 {
+		m := make(map[string]*structpb.Value, len(id.Endpoints))
+		for k, v := range id.Endpoints {
+			m[k] = structpb.NewStringValue(v)
+		}
+		fields[keyEndpoints] = structpb.NewStructValue(&structpb.Struct{Fields: m})
+	}
 	return &corev3.Node{Id: id.ID, Cluster: id.Cluster, Metadata: &structpb.Struct{Fields: fields}}
 }
 
@@ -102,9 +150,41 @@ func FromNode(n *corev3.Node) (Identity, error) {
 			id.Labels[k] = v.GetStringValue()
 		}
 	}
+	id.Listen = f[keyListen].GetStringValue()
+	id.InboundListen = f[keyInboundListen].GetStringValue()
+	id.OutboundUpstream = f[keyOutboundTarget].GetStringValue()
+	id.TLSCert = f[keyTLSCert].GetStringValue()
+	id.TLSKey = f[keyTLSKey].GetStringValue()
+	id.TLSCA = f[keyTLSCA].GetStringValue()
+	if v, ok := f[keyServicePort]; ok {
+		id.ServicePort = servicePort(v)
+	}
+	if m := f[keyEndpoints].GetStructValue(); m != nil {
+		id.Endpoints = make(map[string]string, len(m.GetFields()))
+		for k, v := range m.GetFields() {
+			id.Endpoints[k] = v.GetStringValue()
+		}
+	}
 	for _, v := range f[keyServices].GetListValue().GetValues() {
 		id.Services = append(id.Services, v.GetStringValue())
 	}
 	sort.Strings(id.Services)
 	return id, id.Validate()
+}
+
+// servicePort reads a port given as a number or as a decimal string (Envoy bootstraps written
+// by hand often quote it); anything else is 0.
+func servicePort(v *structpb.Value) uint32 {
+	n := v.GetNumberValue()
+	if s := v.GetStringValue(); s != "" {
+		p, err := strconv.ParseUint(s, 10, 16)
+		if err != nil {
+			return 0
+		}
+		return uint32(p)
+	}
+	if n < 0 || n > 65535 || n != float64(uint32(n)) {
+		return 0
+	}
+	return uint32(n)
 }

@@ -6,11 +6,14 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func TestNodeRoundTrip(t *testing.T) {
 	in := Identity{ID: "w1", Cluster: "c", Mode: Waypoint, Namespace: "apps",
-		Labels: map[string]string{"app": "x"}, GatewayName: "wp", Services: []string{"apps/b", "apps/a"}, Upstream: "127.0.0.1:1"}
+		Labels: map[string]string{"app": "x"}, GatewayName: "wp", Services: []string{"apps/b", "apps/a"}, Upstream: "127.0.0.1:1",
+		Listen: "127.0.0.1:15008", InboundListen: "127.0.0.1:15006", ServicePort: 8080, OutboundUpstream: "svc:80",
+		Endpoints: map[string]string{"apps/a": "127.0.0.1:2"}, TLSCert: "/c", TLSKey: "/k", TLSCA: "/ca"}
 	out, err := FromNode(in.Node())
 	if err != nil {
 		t.Fatal(err)
@@ -41,5 +44,18 @@ func TestFromNode_Invalid(t *testing.T) {
 	}
 	if _, err := FromNode(&corev3.Node{Id: "bare"}); err == nil {
 		t.Fatal("a node without metadata was accepted")
+	}
+}
+
+func TestFromNode_ServicePortAsString(t *testing.T) {
+	n := Identity{ID: "p", Mode: Sidecar, Namespace: "ns"}.Node()
+	n.Metadata.Fields[keyServicePort] = structpb.NewStringValue("9080")
+	id, err := FromNode(n)
+	if err != nil || id.ServicePort != 9080 {
+		t.Fatalf("id = %+v, err = %v", id, err)
+	}
+	n.Metadata.Fields[keyServicePort] = structpb.NewNumberValue(70000)
+	if id, _ := FromNode(n); id.ServicePort != 0 {
+		t.Fatalf("out-of-range port accepted: %d", id.ServicePort)
 	}
 }

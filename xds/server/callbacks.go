@@ -36,6 +36,10 @@ func (s *Server) onRequest(stream int64, req *discovery.DiscoveryRequest) error 
 	known := s.nodes[n.GetId()]
 	if known == nil || req.GetResponseNonce() == "" {
 		id, err := proxyid.FromNode(n)
+		if iid, ok := IstioIdentity(n); err != nil && ok {
+			id, err = iid, nil // Istio mode: a proxy istiod bootstrapped (istionode.go)
+			s.istioNodes.Store(id.ID, struct{}{})
+		}
 		if err != nil {
 			s.log.Error("rejecting proxy", "node", n.GetId(), "error", err)
 			return status.Error(codes.InvalidArgument, err.Error())

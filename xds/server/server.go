@@ -12,15 +12,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	stdmaps "maps"
 	"net"
+	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	extensionservice "github.com/envoyproxy/go-control-plane/envoy/service/extension/v3"
@@ -34,6 +39,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/policy"
 	"github.com/trafficext/trafficext/xds/proxyid"
 	"github.com/trafficext/trafficext/xds/translate"
 )
@@ -56,6 +62,9 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cache cache.SnapshotCache
+	// istioCache serves Istio-mode proxies (istioNodes: node id → struct{}).
+	istioCache cache.SnapshotCache
+	istioNodes sync.Map
 
 	mu       sync.Mutex
 	exts     []*model.Extension
@@ -63,12 +72,15 @@ type Server struct {
 	nacks    map[nackKey]NACK
 	sent     map[int64]map[string]sentResponse // stream id → type URL → last response
 	problems map[string]bool                   // translation problems already logged
+	modules  map[model.Key]string              // Wasm extension → module resolution at the last Update
 }
 
 type node struct {
 	id       proxyid.Identity
 	versions map[string]string
 	chain    []string
+	// configs are the ECDS resources served (for the status: module digests).
+	configs []*corev3.TypedExtensionConfig
 }
 
 type nackKey struct{ node, typeURL string }
@@ -109,49 +121,263 @@ func New(opts Options) *Server {
 		sent:     map[int64]map[string]sentResponse{},
 		problems: map[string]bool{},
 	}
-	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, cplog.LoggerFuncs{
+	logger := cplog.LoggerFuncs{
 		DebugFunc: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) },
 		InfoFunc:  func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) },
 		WarnFunc:  func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) },
 		ErrorFunc: func(f string, a ...any) { log.Error(fmt.Sprintf(f, a...)) },
-	})
+	}
+	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, logger)
+	s.istioCache = cache.NewSnapshotCache(false, cache.IDHash{}, logger)
 	return s
 }
 
-// Update replaces the set of valid extensions and rebuilds the snapshot of every known proxy.
+// Cache keys of the mux: proxies of ours use ADS; Istio-mode proxies (istionode.go) open one
+// ECDS stream per filter, each naming one resource, which an ADS-mode cache never answers.
+const (
+	adsCache   = "ads"
+	istioCache = "istio"
+)
+
+// muxCache routes each request to the cache of its proxy's kind.
+func (s *Server) muxCache() *cache.MuxCache {
+	classify := func(n interface{ GetId() string }) string {
+		if _, ok := s.istioNodes.Load(n.GetId()); ok {
+			return istioCache
+		}
+		return adsCache
+	}
+	return &cache.MuxCache{
+		Classify:      func(r *cache.Request) string { return classify(r.GetNode()) },
+		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetNode()) },
+		Caches:        map[string]cache.Cache{adsCache: s.cache, istioCache: s.istioCache},
+	}
+}
+
+// cacheOf returns the cache a proxy is served from.
+func (s *Server) cacheOf(nodeID string) cache.SnapshotCache {
+	if _, ok := s.istioNodes.Load(nodeID); ok {
+		return s.istioCache
+	}
+	return s.cache
+}
+
+// Rebuild replaces the set of valid extensions and rebuilds the snapshot of every known proxy.
+func (s *Server) Rebuild(exts []*model.Extension) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setExtensions(exts)
+	s.buildAll(s.nodeIDs(nil))
+}
+
+// setExtensions stores a copy of exts sorted by creation, which policy uses without sorting
+// again for every proxy; s.mu is held.
+func (s *Server) setExtensions(exts []*model.Extension) {
+	s.exts = slices.Clone(exts)
+	policy.SortByCreation(s.exts)
+}
+
+// Update replaces the set of valid extensions and rebuilds the snapshots of the proxies the
+// change can affect: those to which an added, removed or changed extension (its old or its
+// new version) attaches. An update that changes no extension rebuilds every proxy, since what
+// the extensions translate to may have changed (a Wasm module fetched again, for example).
+//
+// What a Wasm extension translates to also depends on its module (fetched, verified, or not
+// available): Update resolves every Wasm extension's module and counts an extension whose
+// resolution changed as changed.
 func (s *Server) Update(exts []*model.Extension) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.exts = slices.Clone(exts)
+	changed := changedExtensions(s.exts, exts)
+	changed = append(changed, s.moduleChanges(exts)...)
+	s.setExtensions(exts)
+	if len(changed) == 0 {
+		s.buildAll(s.nodeIDs(nil))
+		return
+	}
+	popts := s.opts.Translate.Policy
+	s.buildAll(s.nodeIDs(func(id proxyid.Identity) bool {
+		for _, e := range changed {
+			if policy.Affects(id, e, popts) {
+				return true
+			}
+		}
+		return false
+	}))
+}
+
+// moduleChanges resolves the module of every Wasm extension and returns those whose result
+// (local path, digest or error) differs from the previous update's; s.mu is held.
+func (s *Server) moduleChanges(exts []*model.Extension) []*model.Extension {
+	r := s.opts.Translate.Wasm
+	if r == nil {
+		r = translate.FileResolver{}
+	}
+	next := make(map[model.Key]string, len(s.modules))
+	var out []*model.Extension
+	for _, e := range exts {
+		if e.Spec.GetWasm() == nil {
+			continue
+		}
+		path, sum, err := r.Resolve(e)
+		fp := path + "|" + sum
+		if err != nil {
+			fp += "|" + err.Error()
+		}
+		next[e.Key] = fp
+		if prev, ok := s.modules[e.Key]; ok && prev != fp {
+			out = append(out, e)
+		}
+	}
+	s.modules = next
+	return out
+}
+
+// changedExtensions returns the versions (old and new) of every extension that was added,
+// removed or changed between two sets.
+func changedExtensions(old, next []*model.Extension) []*model.Extension {
+	prev := make(map[model.Key]*model.Extension, len(old))
+	for _, e := range old {
+		prev[e.Key] = e
+	}
+	var out []*model.Extension
+	for _, e := range next {
+		p, ok := prev[e.Key]
+		delete(prev, e.Key)
+		if ok && sameExtension(p, e) {
+			continue
+		}
+		out = append(out, e)
+		if ok {
+			out = append(out, p)
+		}
+	}
+	for _, p := range prev {
+		out = append(out, p)
+	}
+	return out
+}
+
+// sameExtension reports whether two versions of a resource translate the same: the same
+// content version (a hash of the document, or the Kubernetes resourceVersion), or, without
+// one, equal metadata and spec.
+func sameExtension(a, b *model.Extension) bool {
+	if a == b {
+		return true
+	}
+	if a.ResourceVersion != "" || b.ResourceVersion != "" {
+		return a.ResourceVersion == b.ResourceVersion && a.CreationTimestamp.Equal(b.CreationTimestamp)
+	}
+	return a.CreationTimestamp.Equal(b.CreationTimestamp) && stdmaps.Equal(a.Annotations, b.Annotations) &&
+		proto.Equal(a.Spec, b.Spec)
+}
+
+// nodeIDs returns the ids of the known proxies that keep says to rebuild (all when nil), in
+// order; s.mu is held.
+func (s *Server) nodeIDs(keep func(proxyid.Identity) bool) []string {
 	ids := make([]string, 0, len(s.nodes))
-	for id := range s.nodes {
-		ids = append(ids, id)
+	for id, n := range s.nodes {
+		if keep == nil || keep(n.id) {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
-		if err := s.build(s.nodes[id].id); err != nil {
+	return ids
+}
+
+// buildAll rebuilds the given proxies, translating on every CPU; s.mu is held. Proxies that
+// translate alike — identities equal but for node id, cluster and labels, and the same
+// extensions attached (replicas of a workload, workloads a namespace treats alike) — are
+// translated once and share the snapshot.
+func (s *Server) buildAll(ids []string) {
+	first := map[string]int{} // shape → index in uniq
+	var uniq []proxyid.Identity
+	group := make([]int, len(ids))
+	for i, id := range ids {
+		n := s.nodes[id].id
+		k := s.shapeKey(n)
+		j, ok := first[k]
+		if !ok {
+			j = len(uniq)
+			first[k] = j
+			uniq = append(uniq, n)
+		}
+		group[i] = j
+	}
+	shared := make([]*built, len(uniq))
+	workers := min(runtime.GOMAXPROCS(0), len(uniq))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for j := range next {
+				shared[j] = s.compute(uniq[j])
+			}
+		})
+	}
+	for j := range uniq {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	for i, id := range ids {
+		b := *shared[group[i]]
+		b.id = s.nodes[id].id
+		if err := s.install(&b); err != nil {
 			s.log.Error("building proxy configuration", "node", id, "error", err)
 		}
 	}
 }
 
-// build computes and installs one proxy's snapshot; s.mu is held.
-func (s *Server) build(id proxyid.Identity) error {
-	res, err := translate.Proxy(id, s.exts, s.opts.Translate)
-	if err != nil {
-		return err
+// shapeKey identifies what a proxy's translation depends on: its identity without node id,
+// cluster and labels (labels matter only for which extensions attach), and the extensions that
+// attach to it; s.mu is held.
+func (s *Server) shapeKey(id proxyid.Identity) string {
+	var b strings.Builder
+	for _, e := range policy.Attached(id, s.exts, s.opts.Translate.Policy) {
+		b.WriteString(e.Namespace + "/" + e.Name + "\n")
 	}
+	id.ID, id.Cluster, id.Labels = "", "", nil
+	j, _ := json.Marshal(id) // maps are marshaled with sorted keys
+	b.Write(j)
+	return b.String()
+}
+
+// built is one proxy's translation, ready to install.
+type built struct {
+	id       proxyid.Identity
+	res      *translate.Result
+	snap     *cache.Snapshot
+	versions map[string]string
+	err      error
+}
+
+// compute translates one proxy; it reads only s.exts and s.opts, so several may run at once.
+func (s *Server) compute(id proxyid.Identity) *built {
+	b := &built{id: id}
+	b.res, b.err = translate.Proxy(id, s.exts, s.opts.Translate)
+	if b.err == nil {
+		b.snap, b.versions, b.err = snapshot(b.res, false)
+	}
+	return b
+}
+
+// build computes and installs one proxy's snapshot; s.mu is held.
+func (s *Server) build(id proxyid.Identity) error { return s.install(s.compute(id)) }
+
+// install sets a computed snapshot in the cache and records it; s.mu is held.
+func (s *Server) install(b *built) error {
+	if b.err != nil {
+		return b.err
+	}
+	id, res, versions := b.id, b.res, b.versions
 	for _, p := range res.Problems {
 		if msg := p.Error(); !s.problems[msg] {
 			s.problems[msg] = true
 			s.log.Warn(msg)
 		}
 	}
-	snap, versions, err := Snapshot(res)
-	if err != nil {
-		return err
-	}
-	if err := s.cache.SetSnapshot(context.Background(), id.ID, snap); err != nil {
+	if err := s.cacheOf(id.ID).SetSnapshot(context.Background(), id.ID, b.snap); err != nil {
 		return fmt.Errorf("setting snapshot: %w", err)
 	}
 	prev := s.nodes[id.ID]
@@ -159,7 +385,7 @@ func (s *Server) build(id proxyid.Identity) error {
 		s.log.Info("proxy configuration", "node", id.ID, "chain", res.Chain,
 			"lds", versions[typeURL(types.Listener)], "ecds", versions[typeURL(types.ExtensionConfig)])
 	}
-	s.nodes[id.ID] = &node{id: id, versions: versions, chain: res.Chain}
+	s.nodes[id.ID] = &node{id: id, versions: versions, chain: res.Chain, configs: res.ExtensionConfigs}
 	return nil
 }
 
@@ -183,6 +409,13 @@ func typeURL(t types.ResponseType) string {
 // Snapshot turns a translation into a cache snapshot whose per-type versions are hashes of the
 // content, and returns those versions by type URL.
 func Snapshot(res *translate.Result) (*cache.Snapshot, map[string]string, error) {
+	return snapshot(res, true)
+}
+
+// snapshot is Snapshot, with the reference check (which decodes every listener again) only
+// when consistent is set: the server skips it on its hot path, translate builds consistent
+// snapshots by construction (TestServer_SnapshotsConsistent checks it).
+func snapshot(res *translate.Result, check bool) (*cache.Snapshot, map[string]string, error) {
 	snap := &cache.Snapshot{}
 	versions := map[string]string{}
 	set := func(t types.ResponseType, items []types.Resource) error {
@@ -201,6 +434,9 @@ func Snapshot(res *translate.Result) (*cache.Snapshot, map[string]string, error)
 	errs = append(errs, set(types.ExtensionConfig, resources(res.ExtensionConfigs)))
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
+	}
+	if !check {
+		return snap, versions, nil
 	}
 	if err := snap.Consistent(); err != nil {
 		return nil, nil, fmt.Errorf("inconsistent snapshot: %w", err)
@@ -247,7 +483,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves ADS (and the per-type LDS, RDS, CDS and ECDS services) on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	xds := serverv3.NewServer(ctx, s.cache, s.callbacks())
+	xds := serverv3.NewServer(ctx, s.muxCache(), s.callbacks())
 	g := grpc.NewServer()
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(g, xds)

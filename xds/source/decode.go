@@ -148,7 +148,10 @@ func decodeDocument(file string, index int, d document) (*model.Extension, strin
 	apiVersion, _ := d.value["apiVersion"].(string)
 	kind, _ := d.value["kind"].(string)
 	where := fmt.Sprintf("%s: line %d", file, d.line)
-	if kind != model.Kind {
+	if isSecret(apiVersion, kind) {
+		return nil, "", nil // read by decodeSecrets (image pull secrets)
+	}
+	if kind != model.Kind && kind != model.KindWasmPlugin {
 		if kind == "" {
 			kind = "(none)"
 		}
@@ -173,6 +176,10 @@ func decodeDocument(file string, index int, d document) (*model.Extension, strin
 		ResourceVersion: contentHash(d.value),
 	}
 	decodeMetadata(ext, meta)
+	if kind == model.KindWasmPlugin {
+		decodeWasmPlugin(ext, d.value["spec"]) // wasmplugin.go
+		return ext, "", nil
+	}
 	ext.Spec = decodeSpec(ext, d.value["spec"])
 	return ext, "", nil
 }

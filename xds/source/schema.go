@@ -73,6 +73,10 @@ func checkField(fd protoreflect.FieldDescriptor, v any, path string, errs *[]fie
 			return
 		}
 		for _, k := range sortedKeys(m) {
+			if m[k] == nil && fd.MapValue().Kind() != protoreflect.MessageKind {
+				*errs = append(*errs, fieldError{path + "[" + k + "]", "must not be null"})
+				continue
+			}
 			checkSingular(fd.MapValue(), m[k], path+"["+k+"]", errs)
 		}
 	case fd.IsList():
@@ -82,6 +86,10 @@ func checkField(fd protoreflect.FieldDescriptor, v any, path string, errs *[]fie
 			return
 		}
 		for i, e := range l {
+			if e == nil {
+				*errs = append(*errs, fieldError{fmt.Sprintf("%s[%d]", path, i), "must not be null"})
+				continue
+			}
 			checkSingular(fd, e, fmt.Sprintf("%s[%d]", path, i), errs)
 		}
 	default:

@@ -36,6 +36,8 @@ type File struct {
 	Extensions []*model.Extension
 	// Notes are informational messages (documents of other kinds that were skipped).
 	Notes []string
+	// Secrets are the core v1 Secrets of the file (image pull secrets; see secret.go).
+	Secrets []Secret
 	// Err is set when the file could not be read or parsed; Extensions is then empty and the
 	// file's previous resources are unknown.
 	Err error
@@ -107,6 +109,11 @@ func decodeFile(path string, data []byte) File {
 	sum := sha256.Sum256(data)
 	f.Hash = hex.EncodeToString(sum[:8])
 	f.Extensions, f.Notes, f.Err = Decode(path, data)
+	if f.Err == nil {
+		var notes []string
+		f.Secrets, notes = decodeSecrets(path, data)
+		f.Notes = append(f.Notes, notes...)
+	}
 	return f
 }
 

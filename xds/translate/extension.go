@@ -91,7 +91,7 @@ func Message(e *model.Extension, wasm WasmResolver) (*extconfig.Extension, *mode
 	if wasm == nil {
 		wasm = FileResolver{}
 	}
-	path, sum, err := wasm.Resolve(w)
+	path, sum, err := wasm.Resolve(e)
 	if err != nil {
 		if msg.FailStrategy == extconfig.FailOpen {
 			return nil, e.Errorf("spec.wasm.url", 0, fmt.Sprintf("%v; failStrategy FAIL_OPEN: the extension is skipped", err))

@@ -1,7 +1,8 @@
-// Package translate turns the extensions a proxy receives into Envoy resources: for a
-// standalone (gateway-shaped) proxy one listener with an HTTP connection manager whose route
-// configuration comes over RDS, one route configuration, one upstream cluster, and one ECDS
-// resource (envoy.config.core.v3.TypedExtensionConfig) per extension.
+// Package translate turns the extensions a proxy receives into Envoy resources: listeners shaped
+// by the proxy's mode (shapes.go: a gateway listener; a sidecar's outbound and inbound
+// listeners; a waypoint's HBONE listener with one internal listener per served service), each
+// HTTP connection manager taking its route configuration over RDS, the clusters they forward
+// to, and one ECDS resource (envoy.config.core.v3.TypedExtensionConfig) per extension.
 //
 // Each extension is its own HTTP filter named extensions.istio.io/trafficextension/<ns>.<name>
 // whose config is discovered over ADS (no default config, initial_fetch_timeout 0s, as Istio
@@ -108,8 +109,12 @@ type Result struct {
 	Routes           []*routev3.RouteConfiguration
 	Clusters         []*clusterv3.Cluster
 	ExtensionConfigs []*corev3.TypedExtensionConfig
-	// Chain lists the extension filter names in chain order.
+	// Chain lists the extension filter names in chain order (for a proxy with several
+	// listeners: every name once, in the order first met).
 	Chain []string
+	// Chains maps each HTTP listener (a waypoint's per-service internal listeners included) to
+	// its extension filter names in chain order.
+	Chains map[string][]string
 	// Problems are per-extension issues met while translating (a Wasm module that could not be
 	// resolved, and what was done instead). They do not fail the translation.
 	Problems []*model.Error
@@ -118,7 +123,13 @@ type Result struct {
 // Proxy builds the resources for one proxy from the valid extensions of the whole mesh.
 func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
-	host, port, err := splitAddress(opts.ListenerAddress)
+	switch id.Mode {
+	case proxyid.Sidecar:
+		return sidecarProxy(id, exts, opts)
+	case proxyid.Waypoint:
+		return waypointProxy(id, exts, opts)
+	}
+	host, port, err := splitAddress(firstOf(id.Listen, opts.ListenerAddress))
 	if err != nil {
 		return nil, fmt.Errorf("listener address: %w", err)
 	}
@@ -156,6 +167,7 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	if err != nil {
 		return nil, fmt.Errorf("proxy %q: upstream: %w", id.ID, err)
 	}
+	res.addChain(opts.ListenerName, res.Chain)
 	res.Listeners = []*listenerv3.Listener{lis}
 	res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
 	res.Clusters = []*clusterv3.Cluster{cl}

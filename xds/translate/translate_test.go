@@ -68,15 +68,19 @@ func render(t *testing.T, res *translate.Result) []byte {
 		}
 		out[key] = list
 	}
+	var lds, rds, cds []proto.Message
 	for _, l := range res.Listeners {
-		add("listeners", l)
+		lds = append(lds, l)
 	}
 	for _, r := range res.Routes {
-		add("routes", r)
+		rds = append(rds, r)
 	}
 	for _, c := range res.Clusters {
-		add("clusters", c)
+		cds = append(cds, c)
 	}
+	add("listeners", lds...)
+	add("routes", rds...)
+	add("clusters", cds...)
 	var ecds []proto.Message
 	for _, c := range res.ExtensionConfigs {
 		ecds = append(ecds, c)

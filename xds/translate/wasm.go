@@ -7,27 +7,32 @@ import (
 	"os"
 	"strings"
 
-	"istio.io/api/extensions/v1alpha1"
+	"github.com/trafficext/trafficext/xds/model"
 )
 
 // WasmResolver makes a Wasm module available as a local file before the ECDS resource that
 // references it is served.
+//
+// Resolve is called while a proxy's configuration is built, possibly for many proxies in a
+// row: it must answer from what is already known (the control plane fetches modules ahead of
+// translation; see xds/fetch.Resolver) and must not block on the network.
 type WasmResolver interface {
-	// Resolve returns the module's local path and its hex sha256, or an error when the module
-	// cannot be had (the extension's fail strategy then applies).
-	Resolve(w *v1alpha1.WasmConfig) (path, sha256 string, err error)
+	// Resolve returns the local path and the hex sha256 of the module of a Wasm extension, or
+	// an error when the module cannot be had (the extension's fail strategy then applies).
+	// The error text should name the registry or file.
+	Resolve(e *model.Extension) (path, sha256 string, err error)
 }
 
 // FileResolver resolves file:// URLs by reading the file on the control plane's file system
 // (the standalone proxy shares it) and checking spec.wasm.sha256 when given. Other schemes are
-// reported as not fetchable yet.
+// reported as not fetchable: the control plane uses xds/fetch.Resolver for them.
 type FileResolver struct{}
 
 var _ WasmResolver = FileResolver{}
 
 // Resolve implements WasmResolver.
-func (FileResolver) Resolve(w *v1alpha1.WasmConfig) (string, string, error) {
-	url := w.GetUrl()
+func (FileResolver) Resolve(e *model.Extension) (string, string, error) {
+	url := e.Spec.GetWasm().GetUrl()
 	path, ok := strings.CutPrefix(url, "file://")
 	if !ok {
 		return "", "", fmt.Errorf("fetching module %q: only file:// modules are supported yet", url)
@@ -38,7 +43,7 @@ func (FileResolver) Resolve(w *v1alpha1.WasmConfig) (string, string, error) {
 	}
 	sum := sha256.Sum256(data)
 	got := hex.EncodeToString(sum[:])
-	if want := w.GetSha256(); want != "" && want != got {
+	if want := e.Spec.GetWasm().GetSha256(); want != "" && want != got {
 		return "", "", fmt.Errorf("module %s: sha256 %s does not match spec.wasm.sha256 %s", path, got, want)
 	}
 	return path, got, nil

@@ -115,7 +115,8 @@ func (c *checker) targetKind(field, group, kind, name string) {
 		kind == "Gateway" && g == gatewayAPIGroup:
 	case kind == "GatewayClass" && g == gatewayAPIGroup:
 		if c.ext.Namespace != c.opts.rootNamespace() {
-			c.errorf(field, fmt.Sprintf("GatewayClass targets are only allowed in the root namespace %q", c.opts.rootNamespace()))
+			// Istio admits it (neither the CRD nor the webhook checks) but never attaches it.
+			c.warnf(field, fmt.Sprintf("GatewayClass targets apply only from the root namespace %q: this one selects no proxy", c.opts.rootNamespace()))
 		} else if name != "" && name != waypointClass {
 			c.warnf(field+".name", fmt.Sprintf("only GatewayClass %q is attached to; %q selects no proxy", waypointClass, name))
 		}
@@ -179,7 +180,7 @@ func (c *checker) wasm(w *v1alpha1.WasmConfig) {
 		c.warnf("spec.wasm.verificationKey", "not implemented: the module signature is not verified")
 	}
 	if w.GetType() == v1alpha1.PluginType_NETWORK {
-		c.warnf("spec.wasm.type", "NETWORK plugins are not supported by trafficext yet: the extension is not applied")
+		c.errorf("spec.wasm.type", "NETWORK (L4) Wasm plugins are not supported by trafficext: the resource is rejected; use type HTTP (or leave it unset)")
 	}
 	c.env(w.GetVmConfig().GetEnv())
 }

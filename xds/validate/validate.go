@@ -12,6 +12,8 @@
 package validate
 
 import (
+	"strings"
+
 	"github.com/trafficext/trafficext/xds/model"
 )
 
@@ -79,15 +81,26 @@ type checker struct {
 }
 
 func (c *checker) errorf(field, msg string) {
-	c.errs = append(c.errs, c.ext.Errorf(field, 0, msg))
+	c.errs = append(c.errs, c.ext.Errorf(c.field(field), 0, msg))
 }
 
 func (c *checker) errorAt(field string, line int, msg string) {
-	c.errs = append(c.errs, c.ext.Errorf(field, line, msg))
+	c.errs = append(c.errs, c.ext.Errorf(c.field(field), line, msg))
+}
+
+// field names a field as the user wrote it: a WasmPlugin has its Wasm fields directly under
+// spec (spec.url, not spec.wasm.url).
+func (c *checker) field(f string) string {
+	if c.ext.Kind == model.KindWasmPlugin {
+		if rest, ok := strings.CutPrefix(f, "spec.wasm."); ok {
+			return "spec." + rest
+		}
+	}
+	return f
 }
 
 func (c *checker) warnf(field, msg string) {
-	e := c.ext.Errorf(field, 0, msg)
+	e := c.ext.Errorf(c.field(field), 0, msg)
 	e.Warning = true
 	c.errs = append(c.errs, e)
 }

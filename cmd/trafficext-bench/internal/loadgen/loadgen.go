@@ -35,6 +35,8 @@ type Config struct {
 	Path, Host string
 	// CheckParity requires x-parity to match x-number; otherwise x-parity must be absent.
 	CheckParity bool
+	// Header is an extra request header line ("name: value"), e.g. an authorization.
+	Header string
 	// OnMeasureStart, if set, is called once when the warm-up ends (e.g. to sample RSS).
 	OnMeasureStart func()
 }
@@ -231,6 +233,10 @@ func (w *worker) do(n uint64) (keep bool, err error) {
 	w.req = append(w.req, w.cfg.Host...)
 	w.req = append(w.req, "\r\nx-number: "...)
 	w.req = strconv.AppendUint(w.req, n, 10)
+	if w.cfg.Header != "" {
+		w.req = append(w.req, "\r\n"...)
+		w.req = append(w.req, w.cfg.Header...)
+	}
 	w.req = append(w.req, "\r\n\r\n"...)
 	if _, err := w.conn.Write(w.req); err != nil {
 		return false, fmt.Errorf("write: %w", simplify(err))

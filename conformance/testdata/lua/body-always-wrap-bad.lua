@@ -1,0 +1,15 @@
+--[[
+description: "body() with a non-boolean argument is an error"
+requests:
+  - {method: POST, body: "abc"}
+]]
+local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
+local function s(v) if v == nil then return "nil" end return tostring(v) end
+function envoy_on_request(h)
+  h:headers():add("x-before", "1")
+  h:body("yes")
+  h:headers():add("x-after", "1")
+end
+function envoy_on_response(h)
+  h:headers():add("x-resp", "ran")
+end

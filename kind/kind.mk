@@ -1,0 +1,22 @@
+# The kind path of the conformance suite (included by the Makefile). Pinned versions: kind/versions.env.
+#
+#   make conformance-kind            create the cluster, build + load the images, install Istio
+#                                    (istioctl from PATH, ambient profile), deploy the CRD, the control
+#                                    plane, echo workloads and proxies, run the catalogue, tear down
+#   make conformance-kind DRY_RUN=1  print every command without running any
+#   make conformance-kind KEEP=1     keep the cluster afterwards
+#   make conformance-kind-up | -load | -istio | -deploy | -test | -down   one step
+#   LABEL_FILTER='waypoint && lua'   narrow the catalogue (default: !local-only)
+
+KIND_SCRIPT := kind/conformance-kind.sh
+KIND_ENV = DRY_RUN=$(DRY_RUN) KEEP=$(KEEP) $(if $(LABEL_FILTER),LABEL_FILTER='$(LABEL_FILTER)')
+
+.PHONY: conformance-kind conformance-kind-up conformance-kind-load conformance-kind-istio \
+	conformance-kind-deploy conformance-kind-test conformance-kind-down
+
+## conformance-kind: the catalogue on a kind cluster with Istio (DRY_RUN=1 prints the commands).
+conformance-kind:
+	@$(KIND_ENV) bash $(KIND_SCRIPT) all
+
+conformance-kind-up conformance-kind-load conformance-kind-istio conformance-kind-deploy conformance-kind-test conformance-kind-down:
+	@$(KIND_ENV) bash $(KIND_SCRIPT) $(patsubst conformance-kind-%,%,$@)

@@ -1,0 +1,36 @@
+// Package wasm is trafficext's Proxy-Wasm engine: it runs Proxy-Wasm modules (ABI 0.2.1,
+// modules declaring 0.2.0, and 0.1.0) on wazero behind the host-agnostic filter core, so the
+// same modules that run on Envoy's V8 run inside the trafficext dynamic module.
+//
+// # Lifecycle
+//
+//   - Engine.Load reads the module, checks its sha256, compiles it once per digest (wazero's
+//     compilation cache on disk, Options.CacheDir) and detects the ABI from the
+//     proxy_abi_version_* export. It then starts the plugin's first VM: instantiate (no start
+//     functions), _initialize (or _start), proxy_on_context_create(root, 0),
+//     proxy_on_vm_start with the VM configuration and proxy_on_configure with the plugin
+//     configuration. A module, VM or plugin that fails or refuses its configuration fails Load,
+//     so Envoy rejects the configuration (an ECDS NACK) and the previous one keeps serving.
+//   - Each stream picks a VM of its plugin and keeps it (see plugin): proxy_on_context_create
+//     at the first event, then the request and response callbacks, proxy_on_log when the
+//     stream completes, proxy_on_done and proxy_on_delete when it is destroyed.
+//   - PAUSE from a headers callback stops the direction and, like Envoy's
+//     StopAllIterationAndWatermark, holds body and trailers until the guest resumes
+//     (proxy_continue_stream); PAUSE from a body callback buffers (StopAndBuffer), so the next
+//     body callback sees the whole body so far.
+//   - A trap, proc_exit or a call exceeding Options.CallTimeout (wazero closes the module on
+//     context deadline) fails that stream by the extension's fail strategy — FAIL_OPEN lets
+//     it pass, otherwise 503 with details wasm_fail_stream, as Envoy — and discards the VM:
+//     the next stream starts on a fresh VM.
+//
+// # Host functions
+//
+// Every function of the env module of ABI 0.1.0/0.2.x (the union the public SDKs import) is
+// provided; the WASI subset comes from wazero's wasi_snapshot_preview1 module (stdout →
+// info log, stderr → error log, clocks, random, the extension's env as environ; proc_exit
+// traps) plus wasi_unstable.proc_exit. One file per ABI area: headers.go, buffers.go,
+// properties.go, stream.go (continue, close, local response), http_call.go, shared.go
+// (shared data and queues, engine-wide), metrics.go, log.go (log, time, tick, effective
+// context, done, foreign functions, status). docs/wasm-compatibility.md lists what differs
+// from Envoy.
+package wasm

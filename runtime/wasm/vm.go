@@ -1,0 +1,369 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/trafficext/trafficext/filter/core"
+)
+
+// errVMBroken is the error of a call into a VM that trapped or was closed.
+var errVMBroken = errors.New("wasm VM is no longer usable (an earlier call trapped)")
+
+// vmKey carries the *vm in the context of every guest call, so host functions find their VM.
+type vmKey struct{}
+
+func vmFrom(ctx context.Context) *vm { return ctx.Value(vmKey{}).(*vm) }
+
+// exports are the guest callbacks, resolved once per instance.
+type exports struct {
+	malloc, initialize, start                             api.Function
+	onContextCreate, onVMStart, onConfigure               api.Function
+	onRequestHeaders, onRequestBody, onRequestTrailers    api.Function
+	onResponseHeaders, onResponseBody, onResponseTrailers api.Function
+	onDone, onLog, onDelete, onTick, onQueueReady         api.Function
+	onHTTPCallResponse, onForeignFunction                 api.Function
+	headersArity                                          int
+}
+
+func resolveExports(m api.Module) exports {
+	f := m.ExportedFunction
+	x := exports{
+		malloc:             f("malloc"),
+		initialize:         f("_initialize"),
+		start:              f("_start"),
+		onContextCreate:    f("proxy_on_context_create"),
+		onVMStart:          f("proxy_on_vm_start"),
+		onConfigure:        f("proxy_on_configure"),
+		onRequestHeaders:   f("proxy_on_request_headers"),
+		onRequestBody:      f("proxy_on_request_body"),
+		onRequestTrailers:  f("proxy_on_request_trailers"),
+		onResponseHeaders:  f("proxy_on_response_headers"),
+		onResponseBody:     f("proxy_on_response_body"),
+		onResponseTrailers: f("proxy_on_response_trailers"),
+		onDone:             f("proxy_on_done"),
+		onLog:              f("proxy_on_log"),
+		onDelete:           f("proxy_on_delete"),
+		onTick:             f("proxy_on_tick"),
+		onQueueReady:       f("proxy_on_queue_ready"),
+		onHTTPCallResponse: f("proxy_on_http_call_response"),
+		onForeignFunction:  f("proxy_on_foreign_function"),
+		headersArity:       3,
+	}
+	// proxy-wasm-cpp-host prefers malloc, then proxy_on_memory_allocate.
+	if x.malloc == nil {
+		x.malloc = f("proxy_on_memory_allocate")
+	}
+	if x.onRequestHeaders != nil {
+		x.headersArity = len(x.onRequestHeaders.Definition().ParamTypes())
+	}
+	return x
+}
+
+// vm is one instance of a module: a root context for its plugin and any number of stream
+// contexts. Every call into the guest holds mu; the fields below mu are only touched by the
+// lock holder.
+type vm struct {
+	p   *plugin
+	ctx context.Context
+	mod api.Module
+	fns exports
+	// broken is set once a call trapped (or ran out of time); the VM is then discarded.
+	broken atomic.Bool
+	// active counts the stream contexts living on this VM.
+	active atomic.Int32
+	// thread is the worker thread owning the VM (0: none yet); guarded by plugin.mu.
+	thread int
+
+	mu       sync.Mutex
+	rootID   uint32
+	nextID   uint32
+	filters  map[uint32]*filter
+	cur      callState
+	deferred []func()
+	touched  []*filter
+	// configHost is set while the VM starts inside Engine.Load (metrics can then be defined
+	// as Envoy stats).
+	configHost core.ConfigHost
+
+	nextCallID uint32
+	calls      map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
+
+	tickMu     sync.Mutex
+	tickPeriod time.Duration
+	tickStop   chan struct{}
+	closed     bool
+}
+
+// callState describes the guest call in progress.
+type callState struct {
+	effective uint32
+	// vmConfig / pluginConfig are readable in proxy_on_vm_start / proxy_on_configure.
+	vmConfig, pluginConfig []byte
+	inStart, inVMStart     bool
+	httpResp               *core.CalloutResponse
+	foreignArgs            []byte
+	routeCleared           bool
+}
+
+// newVM instantiates the module and starts the root context. host is non-nil inside Load.
+func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
+	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host}
+	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(&logWriter{v: v, level: core.LogInfo}).
+		WithStderr(&logWriter{v: v, level: core.LogError}).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	for k, val := range p.w.Env {
+		cfg = cfg.WithEnv(k, val)
+	}
+	ctx, cancel := context.WithTimeout(v.ctx, p.e.opts.StartTimeout)
+	defer cancel()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	mod, err := p.e.rt.InstantiateModule(ctx, p.c.cm, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating module: %w", err)
+	}
+	v.mod = mod
+	v.fns = resolveExports(mod)
+	if v.fns.malloc == nil {
+		mod.Close(context.Background())
+		return nil, errors.New("module exports neither malloc nor proxy_on_memory_allocate")
+	}
+	fail := func(err error) (*vm, error) {
+		v.broken.Store(true)
+		v.stopTick()
+		mod.Close(context.Background())
+		return nil, err
+	}
+	if v.fns.initialize != nil {
+		if _, err := v.fns.initialize.Call(ctx); err != nil {
+			return fail(fmt.Errorf("_initialize: %w", err))
+		}
+		if m := mod.ExportedFunction("main"); m != nil && len(m.Definition().ParamTypes()) == 2 {
+			if _, err := m.Call(ctx, 0, 0); err != nil {
+				return fail(fmt.Errorf("main: %w", err))
+			}
+		}
+	} else if v.fns.start != nil {
+		if _, err := v.fns.start.Call(ctx); err != nil {
+			return fail(fmt.Errorf("_start: %w", err))
+		}
+	}
+	v.rootID = 1
+	v.nextID = 2
+	v.cur = callState{effective: v.rootID, inStart: true, vmConfig: p.w.VMConfig, pluginConfig: p.w.PluginConfig}
+	defer func() { v.cur = callState{}; v.configHost = nil }()
+	if f := v.fns.onContextCreate; f != nil {
+		if _, err := f.Call(ctx, uint64(v.rootID), 0); err != nil {
+			return fail(fmt.Errorf("proxy_on_context_create(root): %w", err))
+		}
+	}
+	if f := v.fns.onVMStart; f != nil {
+		v.cur.inVMStart = true
+		r, err := f.Call(ctx, uint64(v.rootID), uint64(len(p.w.VMConfig)))
+		v.cur.inVMStart = false
+		if err != nil {
+			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
+		}
+		if r[0] == 0 {
+			return fail(errors.New("proxy_on_vm_start returned false: the VM refused its configuration"))
+		}
+	}
+	if f := v.fns.onConfigure; f != nil {
+		r, err := f.Call(ctx, uint64(v.rootID), uint64(len(p.w.PluginConfig)))
+		if err != nil {
+			return fail(fmt.Errorf("proxy_on_configure: %w", err))
+		}
+		if r[0] == 0 {
+			return fail(errors.New("proxy_on_configure returned false: the plugin refused its configuration"))
+		}
+	}
+	v.runDeferredLocked()
+	return v, nil
+}
+
+// runDeferredLocked drops deferred work queued during VM start (there is no stream then).
+func (v *vm) runDeferredLocked() {
+	v.deferred, v.touched = nil, nil
+}
+
+// call runs one guest callback with the per-call deadline. The caller holds mu.
+func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
+	if fn == nil {
+		return 0, nil
+	}
+	ctx := v.ctx
+	if d := v.p.e.opts.CallTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(v.ctx, d)
+		defer cancel()
+	}
+	res, err := fn.Call(ctx, args...)
+	if err != nil {
+		v.broken.Store(true)
+		return 0, err
+	}
+	if len(res) > 0 {
+		return res[0], nil
+	}
+	return 0, nil
+}
+
+// run takes the VM lock, makes ctxID the effective context and runs fn; then, outside the
+// lock, it runs the host work the guest asked for (local replies, resumes, callouts), which may
+// re-enter the filter.
+func (v *vm) run(ctxID uint32, fn func() (uint64, error)) (uint64, []*filter, error) {
+	v.mu.Lock()
+	if v.broken.Load() || v.mod == nil {
+		v.mu.Unlock()
+		return 0, nil, errVMBroken
+	}
+	v.cur = callState{effective: ctxID}
+	r, err := fn()
+	deferred, touched := v.deferred, v.touched
+	v.deferred, v.touched = nil, nil
+	v.cur = callState{}
+	v.mu.Unlock()
+	if err != nil {
+		v.discard(err)
+		return 0, touched, err
+	}
+	for _, d := range deferred {
+		d()
+	}
+	return r, touched, nil
+}
+
+// discard retires a VM after a trap: it leaves the plugin's pool at once, so the next stream
+// gets a fresh VM.
+func (v *vm) discard(err error) {
+	v.broken.Store(true)
+	v.p.log(core.LogError, fmt.Sprintf("wasm VM of %q discarded: %v", v.p.ext.Name, err))
+	v.p.remove(v)
+	v.close()
+}
+
+func (v *vm) close() {
+	v.stopTick()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.mod != nil {
+		v.mod.Close(context.Background())
+		v.mod = nil
+	}
+}
+
+// currentFilter returns the stream context that is effective in the current call.
+func (v *vm) currentFilter() *filter { return v.filters[v.cur.effective] }
+
+// log writes a guest log line with Envoy's Wasm prefix, through the effective stream when
+// there is one.
+func (v *vm) log(level core.LogLevel, msg string) {
+	msg = fmt.Sprintf("wasm log %s %s %s: %s", v.p.pluginName, v.p.rootID, v.p.w.VMID, msg)
+	if f := v.currentFilter(); f != nil {
+		f.s.Log(level, msg)
+		return
+	}
+	if v.configHost != nil {
+		v.configHost.Log(level, msg)
+		return
+	}
+	v.p.log(level, msg)
+}
+
+func (v *vm) logEnabled(level core.LogLevel) bool {
+	if f := v.currentFilter(); f != nil {
+		return f.s.LogEnabled(level)
+	}
+	return level >= core.LogInfo
+}
+
+// logWriter turns WASI stdout/stderr into log lines.
+type logWriter struct {
+	v     *vm
+	level core.LogLevel
+	buf   []byte
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.v.log(w.level, string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 4096 {
+		w.v.log(w.level, string(w.buf))
+		w.buf = nil
+	}
+	return len(b), nil
+}
+
+// Tick.
+
+func (v *vm) setTick(d time.Duration) {
+	v.tickMu.Lock()
+	defer v.tickMu.Unlock()
+	if v.tickStop != nil {
+		close(v.tickStop)
+		v.tickStop = nil
+	}
+	v.tickPeriod = d
+	if d <= 0 || v.closed {
+		return
+	}
+	stop := make(chan struct{})
+	v.tickStop = stop
+	go func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				v.rootCall(func() (uint64, error) { return v.call(v.fns.onTick, uint64(v.rootID)) })
+			}
+		}
+	}()
+}
+
+func (v *vm) stopTick() {
+	v.tickMu.Lock()
+	defer v.tickMu.Unlock()
+	v.closed = true
+	if v.tickStop != nil {
+		close(v.tickStop)
+		v.tickStop = nil
+	}
+}
+
+// rootCall runs root-context work (tick, queue ready) from a goroutine of the engine.
+func (v *vm) rootCall(fn func() (uint64, error)) {
+	_, touched, err := v.run(v.rootID, fn)
+	if err != nil {
+		return
+	}
+	// This runs on an engine goroutine: resumes go to each stream's own worker.
+	for _, f := range touched {
+		f.s.Post(f.afterAsync)
+	}
+}
