@@ -119,8 +119,12 @@ conformance: build envoy
 	@# Suite packages: every package with a test file behind the conformance build tag.
 	@set -e; status=0; for pkg in $$(grep -rl --include='*_test.go' '^//go:build conformance' . | grep -v '^./.venv/' | xargs -n1 dirname | sort -u); do \
 	  name=$$(echo $$pkg | sed 's#^\./##; s#^conformance/##; s#/#-#g'); \
-	  $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance $$pkg \
-	    -args -ginkgo.junit-report=$(abspath $(OUT))/conformance-$$name.xml || status=1; \
+	  if $(GO) list -tags conformance -f '{{.TestImports}} {{.XTestImports}}' $$pkg | grep -q onsi/ginkgo; then \
+	    $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance $$pkg \
+	      -args -ginkgo.junit-report=$(abspath $(OUT))/conformance-$$name.xml || status=1; \
+	  else \
+	    $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance $$pkg || status=1; \
+	  fi; \
 	done; exit $$status
 
 lint: fmt vet
