@@ -42,6 +42,7 @@ import (
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
 	"github.com/trafficext/trafficext/filter/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 )
 
 // ParityScript is the workload: Envoy Lua filter API, identical for the native filter and ours.
@@ -548,24 +549,7 @@ func moduleDir(o *options) (string, func(), error) {
 	return dir, nop, err
 }
 
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+func freePorts(n int) ([]int, error) { return loopback.FreePorts(n) }
 
 func tail(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 )
 
 // Case is one request of one script on one listener shape and protocol.
@@ -52,14 +53,7 @@ type Batch struct {
 }
 
 // FreePort picks a free local port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return loopback.FreePort() }
 
 // StartBatch starts the upstream and one Envoy (--concurrency 1, so that script globals,
 // which persist per worker in both implementations, see the same request sequence).

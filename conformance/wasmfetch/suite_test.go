@@ -21,6 +21,7 @@ import (
 
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/fetch/fetchtest"
@@ -110,14 +111,7 @@ var _ = BeforeSuite(func() {
 	Eventually(func() int { return e.get("GET", "/", "").status }).WithTimeout(15 * time.Second).Should(Equal(200))
 })
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return loopback.FreePort() }
 
 func freeAddr() (string, error) {
 	p, err := freePort()

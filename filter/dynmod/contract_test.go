@@ -15,6 +15,7 @@ import (
 	"github.com/trafficext/trafficext/filter/contract"
 	"github.com/trafficext/trafficext/filter/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 )
 
 // TestContractRealEnvoy runs the binding contract through a real Envoy 1.36.2 loading
@@ -59,12 +60,11 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func (envoyDriver) Do(t testing.TB, c contract.Case) contract.Result {

@@ -42,6 +42,7 @@ import (
 
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 	"github.com/trafficext/trafficext/xds/istio"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/server"
@@ -329,12 +330,11 @@ func addr(host string, port int) *corev3.Address {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // jwtFixture returns an RSA key, an RS256 token it signed and the JWKS that verifies it.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/trafficext/trafficext/conformance/driver"
 	"github.com/trafficext/trafficext/conformance/driver/hbone"
+	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/xds/model"
 )
 
@@ -73,7 +74,7 @@ func (d Driver) Start(ctx context.Context) (driver.Env, error) {
 	}
 	if d.PKIDir == "" {
 		d.PKIDir = filepath.Join("out", "kind", "pki")
-		if root, err := moduleRoot(); err == nil {
+		if root, err := envoyproc.ModuleRoot(); err == nil {
 			d.PKIDir = filepath.Join(root, d.PKIDir)
 		}
 	}
@@ -399,21 +400,4 @@ func (s *service) URL() string          { return "http://" + s.host }
 func (s *service) Client() *http.Client { return s.d.Client(s.authority()) }
 func (s *service) Dial(ctx context.Context) (net.Conn, error) {
 	return s.d.Dial(ctx, s.authority())
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found")
-		}
-		dir = parent
-	}
 }

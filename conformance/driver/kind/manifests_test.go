@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trafficext/trafficext/conformance/driver"
+	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/xds/proxyid"
 	"github.com/trafficext/trafficext/xds/translate"
 )
@@ -60,7 +61,7 @@ func (d doc) String() string {
 
 func root(t *testing.T) string {
 	t.Helper()
-	r, err := moduleRoot()
+	r, err := envoyproc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/trafficext/trafficext/conformance/driver/hbone"
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/loopback"
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/proxyid"
@@ -73,14 +74,7 @@ type env struct {
 	waypoint    *waypoint
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return loopback.FreePort() }
 
 func freeAddr() (string, error) {
 	p, err := freePort()
