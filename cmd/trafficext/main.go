@@ -101,6 +101,7 @@ func cmdValidate(files []string, stdout, stderr io.Writer) int {
 type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
+	binding, golangLibrary                        string
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
@@ -112,6 +113,8 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.wasmCache, "wasm-cache", "", "Wasm module cache directory (default: the user cache dir + /trafficext/modules)")
 	fs.StringVar(&c.source, "source", "dir", "where resources come from: dir (--extensions, watched) or kubernetes (in-cluster informers on TrafficExtension, WasmPlugin and pull Secrets)")
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
+	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
+	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
 }
 
 // options resolves the extension directory (materialising the embedded examples when none
@@ -159,9 +162,10 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		Dir:           dir,
 		Address:       c.xdsAddr,
 		RootNamespace: c.rootNS,
-		Translate:     translate.Options{ListenerAddress: c.listen, Upstream: c.upstream},
-		Logger:        log,
-		Wasm:          xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
+		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
+			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary},
+		Logger: log,
+		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
 	}, cleanup, nil
 }
 
