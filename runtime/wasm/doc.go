@@ -18,10 +18,14 @@
 //     StopAllIterationAndWatermark, holds body and trailers until the guest resumes
 //     (proxy_continue_stream); PAUSE from a body callback buffers (StopAndBuffer), so the next
 //     body callback sees the whole body so far.
-//   - A trap, proc_exit or a call exceeding Options.CallTimeout (wazero closes the module on
-//     context deadline) fails that stream by the extension's fail strategy — FAIL_OPEN lets
-//     it pass, otherwise 503 with details wasm_fail_stream, as Envoy — and discards the VM:
-//     the next stream starts on a fresh VM.
+//   - A trap, proc_exit or a call exceeding Options.CallTimeout (each VM's reusable deadline,
+//     deadline.go, fires the call context and wazero closes the module at its next termination
+//     check) fails that stream by the extension's fail strategy — FAIL_OPEN lets it pass,
+//     otherwise 503 with details wasm_fail_stream, as Envoy — and discards the VM: the next
+//     stream starts on a fresh VM.
+//   - Plugin.Close (Envoy releases the configuration) runs proxy_on_done on each VM's root
+//     context, then proxy_on_delete; a root that returns false keeps its VM until it calls
+//     proxy_done (vm.shutdown).
 //
 // # Host functions
 //
@@ -31,6 +35,7 @@
 // traps) plus wasi_unstable.proc_exit. One file per ABI area: headers.go, buffers.go,
 // properties.go, stream.go (continue, close, local response), http_call.go, shared.go
 // (shared data and queues, engine-wide), metrics.go, log.go (log, time, tick, effective
-// context, done, foreign functions, status). docs/wasm-compatibility.md lists what differs
-// from Envoy.
+// context, done, foreign functions, status), foreign.go (compress, uncompress,
+// verify_signature).
+// docs/wasm-compatibility.md lists what differs from Envoy.
 package wasm

@@ -37,10 +37,11 @@ type Options struct {
 	// MaxVMsPerPlugin bounds the VM instances of one plugin (the stand-in for Envoy's one VM
 	// per worker). Default: GOMAXPROCS, at most 16.
 	MaxVMsPerPlugin int
-	// CallTimeout bounds one call into a guest on the request path (a runaway guest is
-	// stopped and its VM discarded). A negative value disables the bound for trusted
-	// modules: wazero then compiles no termination checks and starts no watchdog goroutine
-	// per call, which roughly halves the per-stream cost of a Go SDK guest.
+	// CallTimeout bounds one call into a guest on the request path, by wall clock (a runaway
+	// guest is stopped and its VM discarded; see callDeadline). A negative value disables the
+	// bound for trusted modules: wazero then compiles no termination checks and starts no
+	// watchdog goroutine per call, which cuts the in-process cost of a Go SDK header stream
+	// about 3.5× (docs/wasm-compatibility.md).
 	CallTimeout time.Duration
 	// StartTimeout bounds VM start: _initialize, proxy_on_vm_start and proxy_on_configure.
 	StartTimeout time.Duration

@@ -3,6 +3,7 @@ package wasm
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -564,4 +565,109 @@ func TestEngine_ConcurrentStreams(t *testing.T) {
 		t.Fatalf("x-hits %s, want %d", got, workers*each+1)
 	}
 	t.Logf("%d VMs served %d streams", n, workers*each+1)
+}
+
+// TestEngine_ProxyDone: when a plugin goes away its root context gets proxy_on_done; a root
+// that returns false lives on until it calls proxy_done (OK once, then NOT_FOUND), after which
+// proxy_on_delete runs and the VM and the compiled module are released. proxy_done is
+// NOT_FOUND while nothing is pending (in a stream, inside proxy_on_done).
+func TestEngine_ProxyDone(t *testing.T) {
+	g := wasmtest.C(t, "done", "")
+	logged := func(h *fakeHost) []string {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		var out []string
+		for _, l := range h.logs {
+			if i := strings.Index(l, ": done in "); i >= 0 {
+				out = append(out, l[i+2:])
+			} else if strings.HasSuffix(l, ": root deleted") {
+				out = append(out, "root deleted")
+			}
+		}
+		return out
+	}
+	released := func(e *Engine) bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.modules) == 0
+	}
+	t.Run("deferred", func(t *testing.T) {
+		e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1})
+		p, h := load(t, e, g, nil)
+		if got := header(drive(t, p, request{}).respH, "x-done-status"); got != "1" {
+			t.Fatalf("proxy_done in a stream of a serving plugin: %q, want 1 (NOT_FOUND)", got)
+		}
+		pl := p.(*plugin)
+		v := pl.vms[0]
+		p.Close()
+		if !pl.isPending(v) || released(e) {
+			t.Fatalf("after Close: pending %v, module released %v; want a pending VM", pl.isPending(v), released(e))
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !released(e) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		want := []string{"done in on_done: 1", "done in tick: 0", "done in tick again: 1", "root deleted"}
+		if got := logged(h); !slices.Equal(got, want) {
+			t.Fatalf("guest log %q, want %q", got, want)
+		}
+		if !released(e) || pl.isPending(v) || !v.isClosed() {
+			t.Fatalf("after proxy_done: module released %v, pending %v, VM closed %v", released(e), pl.isPending(v), v.isClosed())
+		}
+	})
+	t.Run("immediate", func(t *testing.T) {
+		e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1})
+		p, h := load(t, e, g, withConfig("now"))
+		v := p.(*plugin).vms[0]
+		p.Close()
+		want := []string{"done in on_done: 1", "root deleted"}
+		if got := logged(h); !slices.Equal(got, want) {
+			t.Fatalf("guest log %q, want %q", got, want)
+		}
+		if !released(e) || !v.isClosed() {
+			t.Fatalf("after Close: module released %v, VM closed %v", released(e), v.isClosed())
+		}
+	})
+}
+
+// TestEngine_ForeignCompress: Envoy's compress / uncompress foreign functions (zlib streams),
+// a corrupt stream (SERIALIZATION_FAILURE) and an unknown function (NOT_FOUND).
+func TestEngine_ForeignCompress(t *testing.T) {
+	p, _ := load(t, testEngine, wasmtest.C(t, "headers", ""), nil)
+	o := drive(t, p, request{headers: []string{"x-foreign", "some text, some text, some text"}})
+	for k, want := range map[string]string{
+		"x-foreign-roundtrip":      "some text, some text, some text",
+		"x-foreign-zlib-header":    "yes",
+		"x-foreign-const":          "hello trafficext",
+		"x-foreign-bad-status":     "3",
+		"x-foreign-unknown-status": "1",
+	} {
+		if got := header(o.respH, k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if got := header(drive(t, p, request{}).respH, "x-foreign-const"); got != "" {
+		t.Errorf("x-foreign-const without x-foreign: %q", got)
+	}
+}
+
+// TestEngine_ForeignVerifySignature: Envoy's verify_signature (RSA and ECDSA keys, a wrong
+// text, an unsupported hash, a bad key, unparsable arguments).
+func TestEngine_ForeignVerifySignature(t *testing.T) {
+	p, _ := load(t, testEngine, wasmtest.C(t, "headers", ""), nil)
+	// VerifySignatureResult{error: msg} serialized, hex, as the guest reports it.
+	failed := func(msg string) string { return fmt.Sprintf("12%02x%x-", len(msg), msg) }
+	for which, want := range map[string][2]string{
+		"rsa":     {"0", "0801-"},
+		"ec":      {"0", "0801-"},
+		"rsa-bad": {"0", failed("Failed to verify digest. Error code: 0")},
+		"md5":     {"0", failed("MD5 is not supported.")},
+		"badkey":  {"0", failed("Failed to initialize digest verify.")},
+		"garbage": {"2", "-"},
+	} {
+		o := drive(t, p, request{headers: []string{"x-verify", which}})
+		if st, res := header(o.respH, "x-verify-status"), header(o.respH, "x-verify-result"); st != want[0] || res != want[1] {
+			t.Errorf("%s: status %q result %q, want %q %q", which, st, res, want[0], want[1])
+		}
+	}
 }

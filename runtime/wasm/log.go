@@ -62,12 +62,24 @@ func hostSetEffectiveContext(_ context.Context, v *vm, _ api.Module, a []uint32)
 	return statusOK
 }
 
-// proxy_done(): this host never waits for a root context to finish (it does not call
-// proxy_on_done on root contexts before a VM is dropped), so nothing is pending.
-func hostDone(context.Context, *vm, api.Module, []uint32) status { return statusNotFound }
+// proxy_done(): finishes a root context that returned false from proxy_on_done when its
+// plugin went away (see vm.shutdown): OK, and once the current call returns,
+// proxy_on_delete(root) runs and the VM is closed. NOT_FOUND when nothing is pending (the
+// plugin is still serving, proxy_done was already called, or it is called from within
+// proxy_on_done itself), as proxy-wasm-cpp-host. Each VM has one root context, and a VM is
+// only pending once its plugin has no streams left, so the pending context is the VM's.
+func hostDone(_ context.Context, v *vm, _ api.Module, _ []uint32) status {
+	if !v.donePending {
+		return statusNotFound
+	}
+	v.donePending = false
+	v.deferred = append(v.deferred, v.finish)
+	return statusOK
+}
 
 // proxy_call_foreign_function(name, name_size, args, args_size, return_results, return_size):
-// Envoy's clear_route_cache is supported; other names are NOT_FOUND.
+// Envoy's clear_route_cache, verify_signature, compress and uncompress (foreign.go) are
+// supported; other names are NOT_FOUND.
 func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint32) status {
 	name, ok := readString(m, a[0], a[1])
 	if !ok {
@@ -79,6 +91,32 @@ func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint3
 			v.deferred = append(v.deferred, f.s.ClearRouteCache)
 		}
 		return v.writeOut(ctx, m, nil, a[4], a[5])
+	case "verify_signature":
+		args, ok := read(m, a[2], a[3])
+		if !ok {
+			return statusInvalidMemory
+		}
+		out, ok := verifySignature(args)
+		if !ok {
+			return statusBadArgument
+		}
+		return v.writeOut(ctx, m, out, a[4], a[5])
+	case "compress", "uncompress":
+		args, ok := read(m, a[2], a[3])
+		if !ok {
+			return statusInvalidMemory
+		}
+		var out []byte
+		var err error
+		if name == "compress" {
+			out, err = zlibCompress(args)
+		} else {
+			out, err = zlibUncompress(args, int64(v.p.e.opts.MemoryLimitPages)*65536)
+		}
+		if err != nil {
+			return statusSerialization
+		}
+		return v.writeOut(ctx, m, out, a[4], a[5])
 	}
 	return statusNotFound
 }

@@ -39,6 +39,10 @@ type plugin struct {
 	byThread map[int]*vm // worker thread → its VM (see pick)
 	growing  bool
 	closed   bool
+	// pending are the VMs of a closed plugin whose root context awaits proxy_done; the
+	// compiled module is released once none is left.
+	pending  map[*vm]struct{}
+	released bool
 }
 
 var _ core.Plugin = (*plugin)(nil)
@@ -164,15 +168,59 @@ func (p *plugin) NewFilter(s core.Stream) core.Filter {
 	return f
 }
 
-// Close stops every VM of the plugin. Envoy calls it once no stream uses the configuration.
+// Close shuts every VM of the plugin down (proxy_on_done / proxy_on_delete on its root
+// context, see vm.shutdown). Envoy calls it once no stream uses the configuration. A second
+// call does nothing.
 func (p *plugin) Close() {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
 	vms := p.vms
 	p.vms, p.closed = nil, true
 	p.mu.Unlock()
 	for _, v := range vms {
-		v.close()
+		v.shutdown()
 	}
 	p.e.shared.dropOwner(p)
-	p.e.release(p.c)
+	p.doneFinished(nil)
+}
+
+// donePending records a VM whose root context deferred its finish.
+func (p *plugin) donePending(v *vm) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == nil {
+		p.pending = map[*vm]struct{}{}
+	}
+	p.pending[v] = struct{}{}
+}
+
+func (p *plugin) isPending(v *vm) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.pending[v]
+	return ok
+}
+
+// doneFinished forgets a pending VM that closed (v not pending: nothing to do; nil: the end
+// of Close) and releases the compiled module once the plugin is closed and no VM is pending.
+func (p *plugin) doneFinished(v *vm) {
+	p.mu.Lock()
+	if v != nil {
+		if _, ok := p.pending[v]; !ok {
+			p.mu.Unlock()
+			return
+		}
+		delete(p.pending, v)
+	}
+	release := p.closed && !p.released && len(p.pending) == 0
+	if release {
+		p.released = true
+	}
+	p.mu.Unlock()
+	if release {
+		p.e.release(p.c)
+	}
 }

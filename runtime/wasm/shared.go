@@ -140,14 +140,16 @@ func (s *sharedStore) dequeue(id uint32) ([]byte, status) {
 	return it, statusOK
 }
 
-// dropOwner forgets the VMs of a closed plugin as queue registrants.
+// dropOwner forgets the VMs of a closed plugin as queue registrants, except those waiting for
+// proxy_done (their root context still receives proxy_on_queue_ready; closed VMs are skipped
+// by enqueue).
 func (s *sharedStore) dropOwner(p *plugin) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range s.queues {
 		live := q.owners[:0]
 		for _, o := range q.owners {
-			if o.p != p {
+			if o.p != p || p.isPending(o) {
 				live = append(live, o)
 			}
 		}

@@ -22,7 +22,15 @@ var errVMBroken = errors.New("wasm VM is no longer usable (an earlier call trapp
 // vmKey carries the *vm in the context of every guest call, so host functions find their VM.
 type vmKey struct{}
 
-func vmFrom(ctx context.Context) *vm { return ctx.Value(vmKey{}).(*vm) }
+func vmFrom(ctx context.Context) *vm {
+	if d, ok := ctx.(*callDeadline); ok {
+		return d.v
+	}
+	return ctx.Value(vmKey{}).(*vm)
+}
+
+// errCallTimeout fails a call whose deadline fired as it returned.
+var errCallTimeout = errors.New("wasm call exceeded its time bound")
 
 // exports are the guest callbacks, resolved once per instance.
 type exports struct {
@@ -73,8 +81,9 @@ func resolveExports(m api.Module) exports {
 // contexts. Every call into the guest holds mu; the fields below mu are only touched by the
 // lock holder.
 type vm struct {
-	p   *plugin
-	ctx context.Context
+	p *plugin
+	// dl is the context of every call into the guest (it carries the VM and bounds the call).
+	dl  *callDeadline
 	mod api.Module
 	fns exports
 	// broken is set once a call trapped (or ran out of time); the VM is then discarded.
@@ -97,6 +106,10 @@ type vm struct {
 
 	nextCallID uint32
 	calls      map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
+	// donePending: the plugin went away and the root context returned false from
+	// proxy_on_done; the VM lives on (tick, queue, HTTP call responses) until the guest calls
+	// proxy_done (see shutdown).
+	donePending bool
 
 	tickMu     sync.Mutex
 	tickPeriod time.Duration
@@ -118,7 +131,7 @@ type callState struct {
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host}
-	v.ctx = context.WithValue(context.Background(), vmKey{}, v)
+	v.dl = newCallDeadline(v)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -130,10 +143,16 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	for k, val := range p.w.Env {
 		cfg = cfg.WithEnv(k, val)
 	}
-	ctx, cancel := context.WithTimeout(v.ctx, p.e.opts.StartTimeout)
-	defer cancel()
+	ctx := v.dl
+	bounded := p.e.opts.CallTimeout > 0 // modules compiled with termination checks
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if bounded {
+		// Disarmed before the lock is released (defers run last-in first-out), so a tick
+		// waiting for the lock never has its own call disarmed by this start.
+		ctx.arm(p.e.opts.StartTimeout)
+		defer ctx.disarm()
+	}
 	mod, err := p.e.rt.InstantiateModule(ctx, p.c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating module: %w", err)
@@ -147,6 +166,7 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	fail := func(err error) (*vm, error) {
 		v.broken.Store(true)
 		v.stopTick()
+		v.dl.stop()
 		mod.Close(context.Background())
 		return nil, err
 	}
@@ -193,6 +213,9 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 			return fail(errors.New("proxy_on_configure returned false: the plugin refused its configuration"))
 		}
 	}
+	if bounded && ctx.disarm() {
+		return fail(fmt.Errorf("VM start: %w", errCallTimeout))
+	}
 	v.runDeferredLocked()
 	return v, nil
 }
@@ -202,18 +225,21 @@ func (v *vm) runDeferredLocked() {
 	v.deferred, v.touched = nil, nil
 }
 
-// call runs one guest callback with the per-call deadline. The caller holds mu.
+// call runs one guest callback bounded by Options.CallTimeout (the VM's reusable deadline; see
+// callDeadline). The caller holds mu.
 func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	if fn == nil {
 		return 0, nil
 	}
-	ctx := v.ctx
-	if d := v.p.e.opts.CallTimeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(v.ctx, d)
-		defer cancel()
+	d := v.p.e.opts.CallTimeout
+	if d > 0 {
+		v.dl.arm(d)
 	}
-	res, err := fn.Call(ctx, args...)
+	res, err := fn.Call(v.dl, args...)
+	if d > 0 && v.dl.disarm() && err == nil {
+		// The deadline fired as the call returned: wazero may already have closed the module.
+		err = errCallTimeout
+	}
 	if err != nil {
 		v.broken.Store(true)
 		return 0, err
@@ -260,11 +286,64 @@ func (v *vm) discard(err error) {
 
 func (v *vm) close() {
 	v.stopTick()
+	v.dl.stop()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.mod != nil {
 		v.mod.Close(context.Background())
 		v.mod = nil
+	}
+	v.donePending = false
+	v.mu.Unlock()
+	v.p.doneFinished(v)
+}
+
+// maxDonePending bounds how long a VM whose root context deferred its finish (proxy_on_done
+// returned false) may wait for proxy_done before it is closed anyway (Envoy waits for ever).
+const maxDonePending = time.Minute
+
+// shutdown finishes the VM's root context when its plugin goes away, as Envoy does when it
+// shuts a plugin down: proxy_on_done(root); true (or no such export) → proxy_on_delete(root)
+// and the VM is closed; false → the root context stays alive (its tick, shared-queue and HTTP
+// call callbacks keep running) until it calls proxy_done, which then runs proxy_on_delete(root)
+// and closes the VM after that call returns (at the latest after maxDonePending).
+func (v *vm) shutdown() {
+	if v.broken.Load() {
+		v.close()
+		return
+	}
+	r, _, err := v.run(v.rootID, func() (uint64, error) {
+		if v.fns.onDone == nil {
+			return 1, nil
+		}
+		r, err := v.call(v.fns.onDone, uint64(v.rootID))
+		if err == nil && uint32(r) == 0 {
+			// Pending from now on, under the VM lock: a tick waiting for the lock sees it.
+			v.donePending = true
+			v.p.donePending(v)
+			time.AfterFunc(maxDonePending, v.doneTimeout)
+		}
+		return r, err
+	})
+	if err != nil || uint32(r) == 0 {
+		return // discarded (and closed) by run, or pending
+	}
+	v.finish()
+}
+
+// finish deletes the root context (proxy_on_delete) and closes the VM.
+func (v *vm) finish() {
+	v.run(v.rootID, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
+	v.close()
+}
+
+// doneTimeout closes a VM still waiting for proxy_done after maxDonePending.
+func (v *vm) doneTimeout() {
+	v.mu.Lock()
+	pending := v.donePending
+	v.mu.Unlock()
+	if pending {
+		v.p.log(core.LogWarn, fmt.Sprintf("wasm: %q: the root context did not call proxy_done within %v; closing its VM", v.p.ext.Name, maxDonePending))
+		v.close()
 	}
 }
 
