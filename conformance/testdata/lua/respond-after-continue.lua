@@ -3,11 +3,20 @@ description: "respond() once the headers were continued (inside bodyChunks) is a
 requests:
   - {method: POST, body: "chunked body", chunks: 2}
 ]]
+-- The outcome travels to the response in dynamic metadata: rewriting the streamed chunk with
+-- setBytes would also set content-length on request headers the router may not have sent yet,
+-- which races with the upstream connection in both implementations.
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end
 function envoy_on_request(h)
+  local out = ""
   for c in h:bodyChunks() do
     local ok, e = pcall(h.respond, h, {[":status"] = "403"}, "late")
-    c:setBytes(tostring(ok) .. ":" .. s(e and msg(e)) .. ";")
+    out = out .. tostring(ok) .. ":" .. s(e and msg(e)) .. ";"
   end
+  h:streamInfo():dynamicMetadata():set("conformance", "respond", out)
+end
+function envoy_on_response(h)
+  local md = h:streamInfo():dynamicMetadata():get("conformance")
+  h:headers():replace("x-respond-after-continue", md and md["respond"] or "none")
 end
