@@ -45,8 +45,8 @@ end`)
 	if st := f.OnRequestBody(true); st != core.Continue {
 		t.Fatalf("body end: %v", st)
 	}
-	if string(s.reqB.b) != "replaced" {
-		t.Errorf("body = %q", s.reqB.b)
+	if string(s.reqB.Data) != "replaced" {
+		t.Errorf("body = %q", s.reqB.Data)
 	}
 	if v, _ := s.reqH.Get("content-length"); v != "8" {
 		t.Errorf("content-length = %q", v)
@@ -140,7 +140,7 @@ function envoy_on_request(r)
   r:body()
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{b: []byte("x")}
+	s.reqB = &fakeBuffer{Data: []byte("x")}
 	f := p.NewFilter(s)
 	f.OnRequestHeaders(false)
 	f.OnRequestBody(false)

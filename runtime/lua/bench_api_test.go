@@ -52,10 +52,10 @@ end`, loop, expr)
 		s := newStream()
 		s.logLevel = 99 // logs disabled
 		s.reqH.Add("x-number", "7")
-		s.reqB = &fakeBuffer{b: make([]byte, 1024)}
+		s.reqB = &fakeBuffer{Data: make([]byte, 1024)}
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			s.reqB.b = s.reqB.b[:1024]
+			s.reqB.Data = s.reqB.Data[:1024]
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(false)
 			f.OnRequestBody(true)
@@ -74,7 +74,7 @@ end`, loop, expr)
 			bl := run(b, base, b.N)
 			b.ReportMetric(float64(el-bl)/float64(b.N)/loop, "ns/call")
 			s := newStream()
-			s.reqB = &fakeBuffer{b: make([]byte, 1024)}
+			s.reqB = &fakeBuffer{Data: make([]byte, 1024)}
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(false)
 			f.OnRequestBody(true)

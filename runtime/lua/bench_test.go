@@ -12,11 +12,11 @@ func benchRoundTrip(b *testing.B, code string, narrow bool) {
 	s := newStream()
 	s.dyn.narrow = narrow
 	s.reqH.Add("x-number", "7")
-	base := len(s.respH.h)
+	base := len(s.respH.Entries)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s.respH.h = s.respH.h[:base]
+		s.respH.Entries = s.respH.Entries[:base]
 		f := p.NewFilter(s)
 		f.OnRequestHeaders(true)
 		f.OnResponseHeaders(true)
@@ -68,9 +68,9 @@ func BenchmarkParallelParity(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		s := newStream()
 		s.reqH.Add("x-number", "8")
-		base := len(s.respH.h)
+		base := len(s.respH.Entries)
 		for pb.Next() {
-			s.respH.h = s.respH.h[:base]
+			s.respH.Entries = s.respH.Entries[:base]
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(true)
 			f.OnResponseHeaders(true)

@@ -198,7 +198,7 @@ func TestTimeout_CountedOnce(t *testing.T) {
   while true do end
 end`, Options{CallTimeout: 3 * time.Millisecond})
 	s := newStream()
-	s.reqB = &fakeBuffer{b: []byte("x")}
+	s.reqB = &fakeBuffer{Data: []byte("x")}
 	f := p.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.StopIteration {
 		t.Fatalf("headers: %v", st)

@@ -8,60 +8,19 @@ import (
 	"time"
 
 	"github.com/trafficext/trafficext/filter/core"
+	"github.com/trafficext/trafficext/filter/core/coretest"
 	"github.com/trafficext/trafficext/filter/extconfig"
 )
 
 // fakeHeaders is an ordered multi-map.
-type fakeHeaders struct{ h []core.Header }
+// The header maps, buffers and filter state of the fake stream are coretest's.
+type (
+	fakeHeaders     = coretest.Headers
+	fakeBuffer      = coretest.Buffer
+	fakeFilterState = coretest.FilterState
+)
 
-func newHeaders(kv ...string) *fakeHeaders {
-	f := &fakeHeaders{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		f.h = append(f.h, core.Header{Key: kv[i], Value: kv[i+1]})
-	}
-	return f
-}
-
-func (f *fakeHeaders) Get(k string) (string, bool) {
-	for _, h := range f.h {
-		if h.Key == k {
-			return h.Value, true
-		}
-	}
-	return "", false
-}
-
-func (f *fakeHeaders) Values(k string) []string {
-	var out []string
-	for _, h := range f.h {
-		if h.Key == k {
-			out = append(out, h.Value)
-		}
-	}
-	return out
-}
-
-func (f *fakeHeaders) All() []core.Header { return append([]core.Header(nil), f.h...) }
-func (f *fakeHeaders) Len() int           { return len(f.h) }
-func (f *fakeHeaders) Set(k, v string)    { f.Remove(k); f.Add(k, v) }
-func (f *fakeHeaders) Add(k, v string)    { f.h = append(f.h, core.Header{Key: k, Value: v}) }
-func (f *fakeHeaders) Remove(k string) {
-	out := f.h[:0]
-	for _, h := range f.h {
-		if h.Key != k {
-			out = append(out, h)
-		}
-	}
-	f.h = out
-}
-
-type fakeBuffer struct{ b []byte }
-
-func (f *fakeBuffer) Len() int        { return len(f.b) }
-func (f *fakeBuffer) Bytes() []byte   { return append([]byte(nil), f.b...) }
-func (f *fakeBuffer) Append(p []byte) { f.b = append(f.b, p...) }
-func (f *fakeBuffer) Drain(n int)     { f.b = f.b[min(n, len(f.b)):] }
-func (f *fakeBuffer) Set(p []byte)    { f.b = append(f.b[:0], p...) }
+var newHeaders = coretest.NewHeaders
 
 // fakeMetadata is a metadata store; narrow mimics the dynamic-modules host (no listing,
 // strings and numbers only).
@@ -100,11 +59,6 @@ func (f *fakeMetadata) Set(ns, key string, v any) error {
 	f.m[ns][key] = v
 	return nil
 }
-
-type fakeFilterState map[string][]byte
-
-func (f fakeFilterState) Get(k string) ([]byte, bool)  { v, ok := f[k]; return v, ok }
-func (f fakeFilterState) Set(k string, v []byte) error { f[k] = v; return nil }
 
 type logLine struct {
 	level core.LogLevel

@@ -40,7 +40,7 @@ func FuzzLoad(f *testing.F) {
 		p := pl.(*plugin)
 		defer p.Close()
 		s := newStream()
-		s.reqB = &fakeBuffer{b: []byte("body")}
+		s.reqB = &fakeBuffer{Data: []byte("body")}
 		fl := p.NewFilter(s)
 		fl.OnRequestHeaders(false)
 		fl.OnRequestBody(true)
@@ -126,7 +126,7 @@ function envoy_on_request(r)
 end`, Options{CallTimeout: time.Second})
 	f.Fuzz(func(t *testing.T, body []byte, i, n int, repl string) {
 		s := newStream()
-		s.reqB = &fakeBuffer{b: body}
+		s.reqB = &fakeBuffer{Data: body}
 		s.reqH.Add("fuzz-i", strconv.Itoa(i))
 		s.reqH.Add("fuzz-n", strconv.Itoa(n))
 		s.reqH.Add("fuzz-r", repl)

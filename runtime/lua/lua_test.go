@@ -136,7 +136,7 @@ function envoy_on_request(r)
   for chunk in r:bodyChunks() do end
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{b: []byte("hello")}
+	s.reqB = &fakeBuffer{Data: []byte("hello")}
 	f := p.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.StopIteration {
 		t.Fatalf("headers: %v", st)
@@ -159,7 +159,7 @@ function envoy_on_request(r)
   r:headers():add("x-late", "1")
 end`)
 	s = newStream()
-	s.reqB = &fakeBuffer{b: []byte("x")}
+	s.reqB = &fakeBuffer{Data: []byte("x")}
 	f = p2.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.Continue {
 		t.Fatalf("headers: %v", st)

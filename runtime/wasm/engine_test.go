@@ -214,7 +214,7 @@ func TestEngine_Dispatch(t *testing.T) {
 			t.Errorf("request headers status %v, want StopIteration", o.statuses[0])
 		}
 		if header(o.upstreamReq, "x-dispatch-status") != "200,200" || header(o.upstreamReq, "x-dispatch-count") != "2" {
-			t.Fatalf("upstream headers %v", o.upstreamReq.hs)
+			t.Fatalf("upstream headers %v", o.upstreamReq.Entries)
 		}
 		if strings.Join(seen, " ") != "/dispatch/0 /dispatch/1" {
 			t.Fatalf("callouts %v", seen)

@@ -7,66 +7,17 @@ import (
 	"testing"
 
 	"github.com/trafficext/trafficext/filter/core"
+	"github.com/trafficext/trafficext/filter/core/coretest"
 )
 
-// fakeMap is a multi-valued header map.
-type fakeMap struct{ hs []core.Header }
+// The header maps, buffers and filter state of the fake stream are coretest's.
+type (
+	fakeMap = coretest.Headers
+	fakeBuf = coretest.Buffer
+	fakeFS  = coretest.FilterState
+)
 
-func newMap(kv ...string) *fakeMap {
-	m := &fakeMap{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m.hs = append(m.hs, core.Header{Key: kv[i], Value: kv[i+1]})
-	}
-	return m
-}
-
-func (m *fakeMap) Get(k string) (string, bool) {
-	for _, h := range m.hs {
-		if h.Key == k {
-			return h.Value, true
-		}
-	}
-	return "", false
-}
-
-func (m *fakeMap) Values(k string) []string {
-	var out []string
-	for _, h := range m.hs {
-		if h.Key == k {
-			out = append(out, h.Value)
-		}
-	}
-	return out
-}
-func (m *fakeMap) All() []core.Header { return append([]core.Header{}, m.hs...) }
-func (m *fakeMap) Len() int           { return len(m.hs) }
-func (m *fakeMap) Set(k, v string)    { m.Remove(k); m.Add(k, v) }
-func (m *fakeMap) Add(k, v string)    { m.hs = append(m.hs, core.Header{Key: k, Value: v}) }
-func (m *fakeMap) Remove(k string) {
-	out := m.hs[:0]
-	for _, h := range m.hs {
-		if h.Key != k {
-			out = append(out, h)
-		}
-	}
-	m.hs = out
-}
-
-type fakeBuf struct{ b []byte }
-
-func (b *fakeBuf) Len() int        { return len(b.b) }
-func (b *fakeBuf) Bytes() []byte   { return append([]byte{}, b.b...) }
-func (b *fakeBuf) Append(d []byte) { b.b = append(b.b, d...) }
-func (b *fakeBuf) Drain(n int)     { b.b = b.b[min(n, len(b.b)):] }
-func (b *fakeBuf) Set(d []byte)    { b.b = append([]byte{}, d...) }
-
-type fakeFS map[string][]byte
-
-func (f fakeFS) Get(k string) ([]byte, bool) { v, ok := f[k]; return v, ok }
-func (f fakeFS) Set(k string, v []byte) error {
-	f[k] = v
-	return nil
-}
+var newMap = coretest.NewHeaders
 
 type callout struct {
 	req  core.CalloutRequest
@@ -309,8 +260,8 @@ func drive(t *testing.T, p core.Plugin, r request) outcome {
 			return o
 		}
 	}
-	o.upstreamReq = &fakeMap{hs: append([]core.Header{}, s.reqH.hs...)}
-	o.upstreamBody = string(s.reqBody.b)
+	o.upstreamReq = &fakeMap{Entries: append([]core.Header{}, s.reqH.Entries...)}
+	o.upstreamBody = string(s.reqBody.Data)
 	s.respH = newMap(append([]string{":status", "200"}, r.upstream...)...)
 	respBody := r.respBody
 	st = f.OnResponseHeaders(respBody == "")
@@ -322,7 +273,7 @@ func drive(t *testing.T, p core.Plugin, r request) outcome {
 	}
 	o.reply = s.reply
 	o.respH = s.respH
-	o.respBody = string(s.respBody.b)
+	o.respBody = string(s.respBody.Data)
 	return o
 }
 
