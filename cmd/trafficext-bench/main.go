@@ -39,27 +39,38 @@ import (
 	"syscall"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
+	"github.com/trafficext/trafficext/examples"
 	"github.com/trafficext/trafficext/filter/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/internal/loopback"
 )
 
-// ParityScript is the workload: Envoy Lua filter API, identical for the native filter and ours.
-const ParityScript = `function envoy_on_request(request_handle)
-  local n = tonumber(request_handle:headers():get("x-number"))
-  if n ~= nil then
-    local parity = (n % 2 == 0) and "even" or "odd"
-    request_handle:streamInfo():dynamicMetadata():set("envoy.lua", "parity", parity)
-  end
-end
-function envoy_on_response(response_handle)
-  local md = response_handle:streamInfo():dynamicMetadata():get("envoy.lua")
-  if md ~= nil and md["parity"] ~= nil then
-    response_handle:headers():add("x-parity", md["parity"])
-  end
-end
-`
+// ParityScript is the workload: the Lua of examples/parity.yaml (what `make run` serves),
+// identical for the native filter and ours.
+var ParityScript = exampleLua("parity.yaml")
+
+// exampleLua returns spec.lua.inlineCode of an embedded example; the examples are part of the
+// binary, so a missing one is a build mistake.
+func exampleLua(file string) string {
+	b, err := examples.FS.ReadFile(file)
+	if err != nil {
+		panic(fmt.Sprintf("example %s: %v", file, err))
+	}
+	var doc struct {
+		Spec struct {
+			Lua struct {
+				InlineCode string `json:"inlineCode"`
+			} `json:"lua"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil || doc.Spec.Lua.InlineCode == "" {
+		panic(fmt.Sprintf("example %s: no spec.lua.inlineCode (%v)", file, err))
+	}
+	return doc.Spec.Lua.InlineCode
+}
 
 // ExtensionName is the filter instance name of config (c), shaped as the control plane names it.
 const ExtensionName = "extensions.istio.io/trafficextension/bench.parity"
@@ -327,17 +338,8 @@ func run(o *options) error {
 		os.Setenv("TRAFFICEXT_MODULE_DIR", dir)
 	}
 
-	logDir := o.logDir
-	keepLogs := logDir != ""
-	if logDir == "" {
-		if logDir, err = os.MkdirTemp("", "trafficext-bench-logs-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return err
-	}
-
-	up, err := loadgen.StartUpstream("127.0.0.1:0")
+	keepLogs := o.logDir != ""
+	logDir, up, err := prepareRun(o.logDir, "trafficext-bench-logs-")
 	if err != nil {
 		return err
 	}
@@ -594,4 +596,22 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// prepareRun makes the log directory (o.logDir, or a new temporary one named with prefix) and
+// starts the upstream every configuration proxies to.
+func prepareRun(logDir, prefix string) (string, *loadgen.Upstream, error) {
+	var err error
+	if logDir == "" {
+		if logDir, err = os.MkdirTemp("", prefix); err != nil {
+			return "", nil, err
+		}
+	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return "", nil, err
+	}
+	up, err := loadgen.StartUpstream("127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	return logDir, up, nil
 }

@@ -169,15 +169,7 @@ func runMatrix(o *options, mo *matrixOptions) error {
 			os.Setenv("TRAFFICEXT_MODULE_DIR", dir)
 		}
 	}
-	logDir := o.logDir
-	if logDir == "" {
-		if logDir, err = os.MkdirTemp("", "trafficext-bench-matrix-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return err
-	}
-	up, err := loadgen.StartUpstream("127.0.0.1:0")
+	logDir, up, err := prepareRun(o.logDir, "trafficext-bench-matrix-")
 	if err != nil {
 		return err
 	}

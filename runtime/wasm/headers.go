@@ -109,21 +109,17 @@ func headerKV(m api.Module, a []uint32) (string, string, bool) {
 
 // proxy_add_header_map_value(map_type, key, key_size, value, value_size).
 func hostAddHeaderMapValue(_ context.Context, v *vm, m api.Module, a []uint32) status {
-	k, val, ok := headerKV(m, a)
-	if !ok {
-		return statusInvalidMemory
-	}
-	hm, st := v.writableMap(a[0])
-	if st != statusOK {
-		return st
-	}
-	hm.Add(k, val)
-	return statusOK
+	return writeHeader(v, m, a, core.HeaderMap.Add)
 }
 
 // proxy_replace_header_map_value(map_type, key, key_size, value, value_size): set (adds when
 // absent).
 func hostReplaceHeaderMapValue(_ context.Context, v *vm, m api.Module, a []uint32) status {
+	return writeHeader(v, m, a, core.HeaderMap.Set)
+}
+
+// writeHeader reads the key and value arguments and applies op to the writable map a[0].
+func writeHeader(v *vm, m api.Module, a []uint32, op func(core.HeaderMap, string, string)) status {
 	k, val, ok := headerKV(m, a)
 	if !ok {
 		return statusInvalidMemory
@@ -132,7 +128,7 @@ func hostReplaceHeaderMapValue(_ context.Context, v *vm, m api.Module, a []uint3
 	if st != statusOK {
 		return st
 	}
-	hm.Set(k, val)
+	op(hm, k, val)
 	return statusOK
 }
 
