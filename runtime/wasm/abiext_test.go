@@ -1,0 +1,215 @@
+package wasm
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"testing"
+
+	"github.com/google/cel-go/common/types"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/trafficext/trafficext/filter/core"
+	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
+)
+
+const (
+	okHost          = "ok"
+	notFoundHost    = "error status returned by host: not found"
+	badArgumentHost = "error status returned by host: bad argument"
+	internalHost    = "error status returned by host: internal failure"
+)
+
+func hexOK(s string) string { return "ok:" + hex.EncodeToString([]byte(s)) }
+
+// TestEngine_PropertiesAndForeign runs the abiext guest (declare_property, set/get_property,
+// set_envoy_filter_state, CEL) on the fake stream; the same expectations hold through real
+// Envoy against V8 (envoy_abi_test.go).
+func TestEngine_PropertiesAndForeign(t *testing.T) {
+	p, _ := load(t, testEngine, wasmtest.Go(t, "abiext"), nil)
+	for _, tc := range []struct {
+		name     string
+		headers  []string
+		upstream []string
+		want     map[string]string
+		fs       map[string]string // filter state the stream must hold afterwards
+	}{
+		{name: "start", headers: []string{"x-op", "start"}, want: map[string]string{
+			"x-start-declare-ro": "ok:", "x-start-declare-dup": badArgumentHost, "x-start-declare-odd": "ok:",
+			"x-start-declare-garbage": badArgumentHost, "x-start-set": notFoundHost,
+			"x-start-cel":             "ok:0300000000000000 delete ok: again " + notFoundHost,
+			"x-start-cel-stream-attr": internalHost + " delete ok: again " + notFoundHost,
+		}},
+		{name: "props", headers: []string{"x-op", "props"}, want: map[string]string{
+			"x-set-my-1": okHost, "x-get-my-1": hexOK("v1"), "x-set-my-2": okHost, "x-get-my-2": hexOK("v2"),
+			"x-fs-my": hexOK("v2"), "x-set-ro-1": okHost, "x-set-ro-2": badArgumentHost, "x-get-ro": hexOK("first"),
+			"x-get-missing": notFoundHost, "x-set-multi": okHost, "x-get-multi-a": notFoundHost,
+			"x-declare-stream": "ok:", "x-declare-stream-dup": badArgumentHost,
+			"x-set-stream-decl-1": okHost, "x-set-stream-decl-2": okHost, "x-get-header": hexOK("props"),
+		}, fs: map[string]string{"wasm.my_prop": "v1", "wasm.ro_prop": "first"}},
+		{name: "envoyfs", headers: []string{"x-op", "envoyfs"}, want: map[string]string{
+			"x-efs-set": "ok:", "x-efs-get": hexOK("hello"), "x-efs-unknown": notFoundHost,
+			"x-efs-garbage": badArgumentHost, "x-efs-bad-utf8": badArgumentHost, "x-efs-get-host": hexOK("h.example"),
+		}, fs: map[string]string{"envoy.string": "hello", "envoy.upstream.dynamic_host": "h.example"}},
+		{name: "envoyfs-typed", headers: []string{"x-op", "envoyfs-typed"}, want: map[string]string{
+			"x-efs-typed": "error status returned by host: unimplemented",
+		}},
+		{name: "cel-string-property", headers: []string{"x-op", "cel", "x-expr", "ro_prop + '!' + request.path"}, want: map[string]string{
+			"x-cel": hexOK("celval!/") + " delete ok: again " + notFoundHost,
+		}},
+		{name: "cel-list", headers: []string{"x-op", "cel", "x-expr", "[1, 'a']"}, want: map[string]string{
+			"x-cel": "ok:" + hex.EncodeToString(encodePairs([]core.Header{{Key: "\x01\x00\x00\x00\x00\x00\x00\x00"}, {Key: "a"}})) + " delete ok: again " + notFoundHost,
+		}},
+		{name: "cel-args", headers: []string{"x-op", "cel-args"}, want: map[string]string{
+			"x-cel-short": badArgumentHost, "x-cel-unknown": notFoundHost, "x-cel-delete-unknown": "ok:",
+			"x-cel-delete-short": badArgumentHost, "x-cel-syntax": badArgumentHost,
+		}},
+		// In the response phase the request headers are gone (as in Envoy).
+		{name: "attr-response-phase", headers: []string{"x-op", "attr", "x-path", "request/path"}, want: map[string]string{
+			"x-attr-req": hexOK("/"), "x-attr-resp": notFoundHost,
+		}},
+		// A grpc-status response header is read in the response phase only.
+		{name: "attr-grpc-status", headers: []string{"x-op", "attr", "x-path", "response/grpc_status"},
+			upstream: []string{"grpc-status", "5"}, want: map[string]string{
+				"x-attr-req": notFoundHost, "x-attr-resp": "ok:0500000000000000",
+			}},
+		{name: "attr-grpc-status-invalid", headers: []string{"x-op", "attr", "x-path", "response/grpc_status"},
+			upstream: []string{"grpc-status", "99"}, want: map[string]string{"x-attr-resp": "ok:ffffffffffffffff"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := drive(t, p, request{headers: tc.headers, upstream: tc.upstream})
+			for k, want := range tc.want {
+				if got := header(o.respH, k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			for k, want := range tc.fs {
+				if got, ok := o.s.fs.Get(k); !ok || string(got) != want {
+					t.Errorf("filter state %s = %q (%v), want %q", k, got, ok, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeDeclareProperty(t *testing.T) {
+	enc := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	str := func(n protowire.Number, s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, n, protowire.BytesType), s)
+	}
+	vint := func(n protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(nil, n, protowire.VarintType), v)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want declarePropertyArgs
+		err  bool
+	}{
+		{name: "empty", in: nil},
+		{name: "all", in: enc(str(1, "p"), vint(2, 1), vint(3, 1), str(4, "schema"), vint(5, 2)),
+			want: declarePropertyArgs{name: "p", readonly: true, typ: 1, schema: []byte("schema"), span: 2}},
+		{name: "last wins", in: enc(str(1, "a"), str(1, "b")), want: declarePropertyArgs{name: "b"}},
+		{name: "unknown field skipped", in: enc(vint(9, 5), str(1, "x")), want: declarePropertyArgs{name: "x"}},
+		{name: "wrong wire type skipped", in: enc(vint(1, 5), str(2, "x")), want: declarePropertyArgs{}},
+		{name: "invalid utf8 name", in: enc(str(1, "\xff")), err: true},
+		{name: "truncated", in: []byte{0x0a, 0x05, 'a'}, err: true},
+		{name: "bad tag", in: []byte{0xff, 0xff}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeDeclareProperty(tc.in)
+			if (err != nil) != tc.err {
+				t.Fatalf("err %v, want error %v", err, tc.err)
+			}
+			if err == nil && (got.name != tc.want.name || got.readonly != tc.want.readonly || got.typ != tc.want.typ ||
+				string(got.schema) != string(tc.want.schema) || got.span != tc.want.span) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeSetFilterState(t *testing.T) {
+	in := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "envoy.string")
+	in = protowire.AppendString(protowire.AppendTag(in, 2, protowire.BytesType), "v")
+	in = protowire.AppendVarint(protowire.AppendTag(in, 3, protowire.VarintType), 1)
+	got, err := decodeSetFilterState(in)
+	if err != nil || got.path != "envoy.string" || got.value != "v" || got.span != 1 {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	// value is a proto3 string: invalid UTF-8 fails to parse (BAD_ARGUMENT in Envoy).
+	bad := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff})
+	if _, err := decodeSetFilterState(bad); err == nil {
+		t.Error("invalid UTF-8 value accepted")
+	}
+}
+
+func TestSerializeCEL(t *testing.T) {
+	le := func(v uint64) string { return string(binary.LittleEndian.AppendUint64(nil, v)) }
+	for _, tc := range []struct {
+		name string
+		in   any
+		want string
+		ok   bool
+	}{
+		{"string", types.String("s"), "s", true},
+		{"bytes", types.Bytes("b"), "b", true},
+		{"int", types.Int(-1), le(^uint64(0)), true},
+		{"uint", types.Uint(7), le(7), true},
+		{"bool", types.True, "\x01", true},
+		{"null", types.NullValue, "", false},
+		{"unlistable map", &celMap{get: func(string) (any, bool) { return nil, false }}, "", false},
+		{"listable map", toCEL(pairsValue{{Key: "k", Value: "v"}}), string(encodePairs([]core.Header{{Key: "k", Value: "v"}})), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := types.DefaultTypeAdapter.NativeToValue(tc.in)
+			got, ok := serializeCEL(v)
+			if ok != tc.ok || string(got) != tc.want {
+				t.Errorf("got %q %v, want %q %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestHTTPToGRPCStatus(t *testing.T) {
+	for code, want := range map[int64]int64{200: 2, 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 503: 14, 500: 2} {
+		if got := httpToGRPCStatus(code); got != want {
+			t.Errorf("%d: %d, want %d", code, got, want)
+		}
+	}
+}
+
+// FuzzForeignArgs: the argument decoders of the foreign functions never panic, and what
+// decodes re-encodes to arguments that decode the same.
+func FuzzForeignArgs(f *testing.F) {
+	f.Add([]byte{0x0a, 0x01, 'p', 0x10, 0x01, 0x18, 0x01, 0x22, 0x00, 0x28, 0x02})
+	f.Add([]byte{0x0a, 0x0c, 'e', 'n', 'v', 'o', 'y', '.', 's', 't', 'r', 'i', 'n', 'g', 0x12, 0x01, 'v'})
+	f.Add([]byte{0xff, 0xff})
+	f.Add([]byte{1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if a, err := decodeDeclareProperty(b); err == nil {
+			re := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), a.name)
+			re = protowire.AppendBytes(protowire.AppendTag(re, 4, protowire.BytesType), a.schema)
+			a2, err := decodeDeclareProperty(re)
+			if err != nil || a2.name != a.name || string(a2.schema) != string(a.schema) {
+				t.Fatalf("re-decoding %+v: %+v %v", a, a2, err)
+			}
+		}
+		if a, err := decodeSetFilterState(b); err == nil {
+			re := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), a.path)
+			re = protowire.AppendString(protowire.AppendTag(re, 2, protowire.BytesType), a.value)
+			a2, err := decodeSetFilterState(re)
+			if err != nil || a2.path != a.path || a2.value != a.value {
+				t.Fatalf("re-decoding %+v: %+v %v", a, a2, err)
+			}
+		}
+		if tok, ok := exprToken(b); ok != (len(b) == 4) || ok && binary.LittleEndian.Uint32(b) != tok {
+			t.Fatalf("exprToken(%x) = %d, %v", b, tok, ok)
+		}
+	})
+}
