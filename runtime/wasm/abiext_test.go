@@ -213,3 +213,20 @@ func FuzzForeignArgs(f *testing.F) {
 		}
 	})
 }
+
+// TestEngine_ForeignC: the C guest's declare_property, properties, set_envoy_filter_state and
+// CEL calls (the same expectations as the abi-foreign-c scenario through real Envoy).
+func TestEngine_ForeignC(t *testing.T) {
+	p, _ := load(t, testEngine, wasmtest.C(t, "abiext", ""), nil)
+	o := drive(t, p, request{path: "/c"})
+	for k, want := range map[string]string{
+		"x-c-declare": "0", "x-c-set-1": "0", "x-c-set-2": "2", "x-c-get": "0:" + hex.EncodeToString([]byte("one")),
+		"x-c-efs": "0", "x-c-efs-get": "0:" + hex.EncodeToString([]byte("from-c")),
+		"x-c-cel":        "0:" + hex.EncodeToString([]byte("one:/c:from-c")),
+		"x-c-cel-delete": "0", "x-c-cel-again": "1",
+	} {
+		if got := header(o.respH, k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+}

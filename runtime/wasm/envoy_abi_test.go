@@ -176,6 +176,16 @@ func abiScenarios(t *testing.T) []*scenario {
 					}
 				}
 			}},
+		{name: "abi-foreign-c", plugins: []plug{{guest: wasmtest.C(t, "abiext", "")}}, requests: []req{{path: "/c"}, {path: "/c2"}},
+			check: func(t *testing.T, i int, r resp) {
+				path := []string{"/c", "/c2"}[i]
+				expect(map[string]string{
+					"x-c-declare": "0", "x-c-set-1": "0", "x-c-set-2": "2", "x-c-get": "0:" + hex.EncodeToString([]byte("one")),
+					"x-c-efs": "0", "x-c-efs-get": "0:" + hex.EncodeToString([]byte("from-c")),
+					"x-c-cel":        "0:" + hex.EncodeToString([]byte("one:"+path+":from-c")),
+					"x-c-cel-delete": "0", "x-c-cel-again": "1",
+				})(t, r)
+			}},
 		{name: "abi-attributes-go", plugins: []plug{{guest: g}}, requests: attrReqs,
 			check: func(t *testing.T, i int, r resp) {
 				if abiAttrGaps[abiAttrPaths[i]] {
