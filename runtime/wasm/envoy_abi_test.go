@@ -4,8 +4,10 @@ package wasm_test
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
 )
@@ -197,5 +199,105 @@ func abiScenarios(t *testing.T) []*scenario {
 				}
 			},
 			noDiff: func(i int) bool { return abiAttrGaps[abiAttrPaths[i]] }},
+	}
+}
+
+// statValue returns the value of the stat named name in Envoy's /stats text (-1: absent).
+func statValue(stats, name string) int64 {
+	for _, l := range strings.Split(stats, "\n") {
+		if v, ok := strings.CutPrefix(l, name+": "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// TestEnvoy_MetricsLateAndOutsideStreams: a metric defined after the plugin loaded is a real
+// Envoy stat (a labeled one: dynamicmodulescustom.wasm_late_counter.name.<name>; V8:
+// wasmcustom.<name>), and a counter changed only by the root context's timer reaches Envoy
+// while a stream is live, without waiting for that stream's next event.
+func TestEnvoy_MetricsLateAndOutsideStreams(t *testing.T) {
+	requireEnvoy(t)
+	g := wasmtest.Go(t, "latemetrics")
+	up := upstream(t)
+	adminPort := freePort(t)
+	ours, v8 := freePort(t), freePort(t)
+	name := "extensions.istio.io/trafficextension/ns.latemetrics"
+	lis := func(port int, tag string, f map[string]any) any {
+		return map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
+			hcm(tag, []any{map[string]any{"name": tag + "-filter", "typed_config": f}})}}}}
+	}
+	p := startEnvoy(t, bootstrap(t, []any{lis(ours, "ours", ourFilter(t, name, plug{guest: g})), lis(v8, "v8", v8Filter(name, plug{guest: g}))}, adminPort, up), adminPort, 1)
+	stats := func() string {
+		s, err := p.Admin("/stats?filter=wasm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("late-definition", func(t *testing.T) {
+		for i := 1; i <= 3; i++ {
+			for _, port := range []int{ours, v8} {
+				if r := do(t, port, req{}); r.Headers["x-late"] != strconv.Itoa(i) {
+					t.Fatalf(":%d request %d: x-late %q", port, i, r.Headers["x-late"])
+				}
+			}
+		}
+		s := stats()
+		for name, want := range map[string]int64{
+			"dynamicmodulescustom.wasm_late_counter.name.wasmtest_late_total": 3,
+			"wasmcustom.wasmtest_late_total":                                  3,
+			"dynamicmodulescustom.wasm_late_gauge.name.wasmtest_late_gauge":   6,
+			"wasmcustom.wasmtest_late_gauge":                                  6,
+		} {
+			if got := statValue(s, name); got != want {
+				t.Errorf("%s = %d, want %d", name, got, want)
+			}
+		}
+		for _, h := range []string{"dynamicmodulescustom.wasm_late_histogram.name.wasmtest_late_hist: ", "wasmcustom.wasmtest_late_hist: "} {
+			if !strings.Contains(s, h) {
+				t.Errorf("/stats lacks histogram %q", h)
+			}
+		}
+		prom, err := p.Admin("/stats/prometheus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(prom, "\n") {
+			if strings.Contains(l, "wasmtest_") {
+				t.Logf("prometheus: %s", l)
+			}
+		}
+		if !strings.Contains(prom, `wasm_late_counter{name="wasmtest_late_total"} 3`) {
+			t.Error(`/stats/prometheus lacks wasm_late_counter{name="wasmtest_late_total"} 3`)
+		}
+		if t.Failed() {
+			t.Logf("stats:\n%s", s)
+		}
+	})
+	t.Run("timer-while-stream-live", func(t *testing.T) {
+		const tick = "dynamicmodulescustom.wasmtest_tick_total"
+		done := make(chan resp, 1)
+		go func() { done <- do(t, ours, req{path: "/slow"}) }() // the upstream answers after 400 ms
+		time.Sleep(100 * time.Millisecond)
+		a := statValue(stats(), tick)
+		time.Sleep(200 * time.Millisecond)
+		b := statValue(stats(), tick)
+		select {
+		case r := <-done:
+			t.Fatalf("the slow request ended early (%+v): the check needs a live stream", r)
+		default:
+		}
+		<-done
+		t.Logf("%s while one stream was live: %d, 200 ms later %d (V8: %d)", tick, a, b, statValue(stats(), "wasmcustom.wasmtest_tick_total"))
+		if a < 0 || b <= a {
+			t.Errorf("timer increments did not reach Envoy during the stream: %d then %d", a, b)
+		}
+	})
+	if !p.Alive() {
+		t.Fatal("Envoy died")
 	}
 }
