@@ -3,6 +3,7 @@ package wasm
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/google/cel-go/common/types"
@@ -228,5 +229,91 @@ func TestEngine_ForeignC(t *testing.T) {
 		if got := header(o.respH, k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// labeledHost is a fakeHost that can define labeled metrics.
+type labeledHost struct {
+	*fakeHost
+	vecs []string
+}
+
+func (h *labeledHost) defineVec(name string, labels []string) (core.MetricID, error) {
+	h.vecs = append(h.vecs, name+"/"+labels[0])
+	return core.MetricID(1000 + len(h.vecs)), nil
+}
+func (h *labeledHost) DefineCounterVec(n string, l []string) (core.MetricID, error) {
+	return h.defineVec(n, l)
+}
+func (h *labeledHost) DefineGaugeVec(n string, l []string) (core.MetricID, error) {
+	return h.defineVec(n, l)
+}
+func (h *labeledHost) DefineHistogramVec(n string, l []string) (core.MetricID, error) {
+	return h.defineVec(n, l)
+}
+
+// labeledStream records labeled emissions.
+type labeledStream struct {
+	core.Stream
+	got []string
+}
+
+func (s *labeledStream) CounterVec(id core.MetricID, v []string, d uint64) {
+	s.got = append(s.got, fmt.Sprintf("counter %d %v %d", id, v, d))
+}
+func (s *labeledStream) GaugeVec(id core.MetricID, v []string, d int64) {
+	s.got = append(s.got, fmt.Sprintf("gauge %d %v %d", id, v, d))
+}
+func (s *labeledStream) HistogramVec(id core.MetricID, v []string, x uint64) {
+	s.got = append(s.got, fmt.Sprintf("histogram %d %v %d", id, v, x))
+}
+
+// TestMetrics_LateDefinitionIsLabeled: a metric defined after load is emitted as the label
+// value of the labeled stat of its kind; one defined at load stays a plain stat; changes
+// made outside a stream wait for the next flush.
+func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
+	host := &labeledHost{fakeHost: &fakeHost{}}
+	p := &plugin{metrics: newMetricSet()}
+	if err := p.metrics.defineLate(host); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"wasm_late_counter/name", "wasm_late_gauge/name", "wasm_late_histogram/name"}; fmt.Sprint(host.vecs) != fmt.Sprint(want) {
+		t.Fatalf("labeled stats %v, want %v", host.vecs, want)
+	}
+	early, err := p.metrics.define(host, metricCounter, "early")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint32
+	for kind, name := range []string{"late_c", "late_g", "late_h"} {
+		id, err := p.metrics.define(nil, uint32(kind), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	fs := newFakeStream()
+	s := &labeledStream{Stream: fs}
+	p.emit(s, p.metrics.get(early), 1, 0)
+	p.emit(s, p.metrics.get(ids[0]), 2, 0)
+	p.emit(s, p.metrics.get(ids[1]), -3, 0)
+	p.emit(s, p.metrics.get(ids[2]), 0, 9)
+	p.emit(nil, p.metrics.get(ids[0]), 5, 0) // outside a stream: pending
+	p.flushMetrics(s)
+	want := []string{"counter 1001 [late_c] 2", "gauge 1002 [late_g] -3", "histogram 1003 [late_h] 9", "counter 1001 [late_c] 5"}
+	if fmt.Sprint(s.got) != fmt.Sprint(want) {
+		t.Errorf("labeled emissions %v, want %v", s.got, want)
+	}
+	if fs.counters[host.id("early")] != 1 {
+		t.Errorf("early counter %v", fs.counters)
+	}
+	// A host without labeled metrics keeps late metrics inside the engine.
+	plain := &plugin{metrics: newMetricSet()}
+	if err := plain.metrics.defineLate(&fakeHost{}); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := plain.metrics.define(nil, metricCounter, "late")
+	if m := plain.metrics.get(id); m.envoy || m.late {
+		t.Errorf("late metric without labeled host: %+v", m)
 	}
 }
