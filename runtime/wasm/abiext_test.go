@@ -53,6 +53,7 @@ func TestEngine_PropertiesAndForeign(t *testing.T) {
 		}, fs: map[string]string{"envoy.string": "hello", "envoy.upstream.dynamic_host": "h.example"}},
 		{name: "envoyfs-typed", headers: []string{"x-op", "envoyfs-typed"}, want: map[string]string{
 			"x-efs-typed": "error status returned by host: unimplemented",
+			"x-efs-twice": internalHost, "x-efs-twice-get": hexOK("first"),
 		}},
 		{name: "cel-string-property", headers: []string{"x-op", "cel", "x-expr", "ro_prop + '!' + request.path"}, want: map[string]string{
 			"x-cel": hexOK("celval!/") + " delete ok: again " + notFoundHost,

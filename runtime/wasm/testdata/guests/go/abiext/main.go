@@ -164,6 +164,11 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	case "envoyfs-typed":
 		args := append(pbString(1, "envoy.network.upstream_server_name"), pbString(2, "sni.example")...)
 		h.r("x-efs-typed", foreign("set_envoy_filter_state", args))
+		twice := append(pbString(1, "envoy.string"), pbString(2, "first")...)
+		foreign("set_envoy_filter_state", twice)
+		twice = append(pbString(1, "envoy.string"), pbString(2, "second")...)
+		h.r("x-efs-twice", foreign("set_envoy_filter_state", twice))
+		h.r("x-efs-twice-get", get("filter_state", "envoy.string"))
 	case "cel":
 		expr, _ := proxywasm.GetHttpRequestHeader("x-expr")
 		h.r("x-set-for-cel", set("celval", "ro_prop")+","+set("raw", "bytes_prop"))
