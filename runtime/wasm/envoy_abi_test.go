@@ -52,6 +52,37 @@ var abiExtCELExprs = []struct{ expr, want string }{
 	{"string(b'\\xff')", ""},
 	{"matches('abc', '^a.c$')", ""},
 	{"request.path.size()", ""},
+	{"1 == 1.0", ""},
+	{"dyn(1) == 1u", ""},
+	{"'abc'.contains('b') && 'abc'.endsWith('c')", ""},
+	{"size('héllo')", ""},
+	{"int(1.9)", ""},
+	{"uint(-1)", ""},
+	{"double(3)", ""},
+	{"[1, 2, 3].map(x, x * 2)", ""},
+	{"[1, 2, 3].all(x, x > 0)", ""},
+	{"{'a': 1}.a", ""},
+	{"has({'a': 1}.b)", ""},
+	{"timestamp('2020-01-01T00:00:00Z') + duration('1h')", ""},
+	{"timestamp('2020-01-01T10:00:00Z').getHours()", ""},
+	{"duration('1m').getSeconds()", ""},
+	{"9223372036854775807 + 1", ""},
+	{"-9223372036854775808 - 1", ""},
+	{"1.0 / 0.0", ""},
+	{"bytes('abc')", ""},
+	{"string(123)", ""},
+	{"'a' < 'b'", ""},
+	{"null", ""},
+	{"[]", ""},
+	{"{}", ""},
+	{"{1: 'x'}", ""},
+	{"type(1)", ""},
+	{"request.headers['x-op'] == 'cel' ? 'yes' : 'no'", ""},
+	{"request.protocol", ""},
+	{"source.address.startsWith('127.0.0.1:')", ""},
+	{"'x' + 1", ""},
+	{"[1][5]", ""},
+	{"google.protobuf.Duration{seconds: 5}", ""},
 }
 
 // abiAttrPaths are the properties the attribute scenario reads in both directions; a path
@@ -174,6 +205,7 @@ func abiScenarios(t *testing.T) []*scenario {
 						"x-cel-delete-unknown": "ok:", "x-cel-delete-short": stBadArgument, "x-cel-syntax": stBadArgument})(t, r)
 					return
 				}
+				t.Logf("%s → %s", abiExtCELExprs[i].expr, r.Headers["x-cel"])
 				if want := abiExtCELExprs[i].want; want != "" {
 					want += " delete ok: again " + stNotFound
 					if got := r.Headers["x-cel"]; got != want {
