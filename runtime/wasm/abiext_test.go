@@ -318,3 +318,54 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 		t.Errorf("late metric without labeled host: %+v", m)
 	}
 }
+
+// BenchmarkEngine_CELForeign measures one stream of the abiext guest: "none" does no foreign
+// call, "cel" creates, evaluates and deletes an expression over request attributes (the
+// guest re-parses it every request: an upper bound for guests that create it once), "props"
+// runs the property and declare_property calls.
+func BenchmarkEngine_CELForeign(b *testing.B) {
+	g := wasmtest.Go(b, "abiext")
+	t := &testing.T{}
+	p, _ := load(t, testEngine, g, nil)
+	defer p.Close()
+	for _, op := range []string{"none", "cel", "props"} {
+		b.Run(op, func(b *testing.B) {
+			r := request{path: "/bench", headers: []string{"x-op", op, "x-expr", "request.path == '/bench' && request.headers['x-op'] == 'cel'"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				drive(t, p, r)
+			}
+		})
+	}
+}
+
+// BenchmarkCEL separates expr_create (parse and plan) from expr_evaluate (per request) for an
+// expression without attributes.
+func BenchmarkCEL(b *testing.B) {
+	const expr = "[1, 2, 3].map(x, x * 2).size() == 3 && 'a' + 'b' == 'ab'"
+	v := &vm{p: &plugin{}}
+	b.Run("create", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			tok, st := v.exprCreate([]byte(expr))
+			if st != statusOK {
+				b.Fatal(st)
+			}
+			v.exprDelete(tok)
+		}
+	})
+	b.Run("evaluate", func(b *testing.B) {
+		tok, st := v.exprCreate([]byte(expr))
+		if st != statusOK {
+			b.Fatal(st)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if out, st := v.exprEvaluate(tok); st != statusOK || len(out) != 1 || out[0] != 1 {
+				b.Fatalf("%x %d", out, st)
+			}
+		}
+	})
+}
