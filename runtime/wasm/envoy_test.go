@@ -467,6 +467,7 @@ func scenarios(t *testing.T) []*scenario {
 			// is a race, so only the presence is compared.
 			noDiff: func(int) bool { return true }})
 	}
+	out = append(out, abiScenarios(t)...)
 	return out
 }
 

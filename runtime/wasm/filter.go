@@ -30,6 +30,13 @@ type filter struct {
 	respHeld, respHeldEnd               bool
 	contReq, contResp                   bool // the guest asked to resume a direction
 	dispatching                         bool // inside Stream.HTTPCall
+
+	// cb is the stream callback running (properties.go: Envoy's attributes see a header map
+	// only during its callback, while it is paused, and in proxy_on_log).
+	cb callback
+	// props / declared: properties set and declared by this stream context (declared.go).
+	props    map[string]*celState
+	declared map[string]celPrototype
 }
 
 var _ core.Filter = (*filter)(nil)
@@ -186,7 +193,9 @@ func (f *filter) event(response bool, kind int, fn api.Function, args ...uint64)
 	if err := f.ensure(); err != nil {
 		return f.fail(err)
 	}
+	f.cb = callbackOf(response, kind)
 	r, err := f.call(fn, args...)
+	f.cb = cbNone
 	if err != nil {
 		return f.fail(err)
 	}
@@ -302,7 +311,9 @@ func (f *filter) OnStreamComplete() {
 		return
 	}
 	f.completed = true
+	f.cb = cbLog
 	f.call(f.v.fns.onLog, uint64(f.id))
+	f.cb = cbNone
 }
 
 // OnDestroy runs proxy_on_done and proxy_on_delete and leaves the VM.
@@ -314,7 +325,9 @@ func (f *filter) OnDestroy() {
 	if f.created && !v.broken.Load() {
 		if !f.completed {
 			f.completed = true
+			f.cb = cbLog
 			f.call(v.fns.onLog, uint64(f.id))
+			f.cb = cbNone
 		}
 		f.call(v.fns.onDone, uint64(f.id))
 		f.call(v.fns.onDelete, uint64(f.id))

@@ -148,3 +148,14 @@ func verifyDigest(hashName string, key, sig, text []byte) (bool, string) {
 	}
 	return true, ""
 }
+
+// extForeign are Envoy's foreign functions that work on the context's properties and filter
+// state: declare_property (declared.go), set_envoy_filter_state (envoystate.go) and the CEL
+// functions (cel.go). Each returns its result bytes and a status.
+var extForeign = map[string]func(v *vm, args []byte) ([]byte, status){
+	"declare_property":       func(v *vm, a []byte) ([]byte, status) { return nil, v.declareProperty(a) },
+	"set_envoy_filter_state": func(v *vm, a []byte) ([]byte, status) { return nil, v.setEnvoyFilterState(a) },
+	"expr_create":            (*vm).exprCreate,
+	"expr_evaluate":          (*vm).exprEvaluate,
+	"expr_delete":            func(v *vm, a []byte) ([]byte, status) { return nil, v.exprDelete(a) },
+}

@@ -78,8 +78,8 @@ func hostDone(_ context.Context, v *vm, _ api.Module, _ []uint32) status {
 }
 
 // proxy_call_foreign_function(name, name_size, args, args_size, return_results, return_size):
-// Envoy's clear_route_cache, verify_signature, compress and uncompress (foreign.go) are
-// supported; other names are NOT_FOUND.
+// Envoy's clear_route_cache, verify_signature, compress and uncompress (foreign.go) and
+// extForeign's are supported; other names are NOT_FOUND.
 func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint32) status {
 	name, ok := readString(m, a[0], a[1])
 	if !ok {
@@ -115,6 +115,17 @@ func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint3
 		}
 		if err != nil {
 			return statusSerialization
+		}
+		return v.writeOut(ctx, m, out, a[4], a[5])
+	}
+	if fn := extForeign[name]; fn != nil {
+		args, ok := read(m, a[2], a[3])
+		if !ok {
+			return statusInvalidMemory
+		}
+		out, st := fn(v, args)
+		if st != statusOK {
+			return st
 		}
 		return v.writeOut(ctx, m, out, a[4], a[5])
 	}

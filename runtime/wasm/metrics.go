@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -12,23 +13,60 @@ import (
 
 // metricSet holds a plugin's Proxy-Wasm metrics.
 //
-// The dynamic-modules ABI defines stats only while a filter configuration is created, and
-// emits them only through a stream. So a metric defined while the plugin loads (on_vm_start,
-// on_configure — where SDKs usually define them) is a real Envoy stat; one defined later lives
-// only inside the engine (proxy_get_metric still works). Values changed outside a stream (tick,
-// queue) are emitted at the plugin's next stream event. Every VM of a plugin shares the set,
-// as Envoy's workers share stats.
+// The dynamic-modules ABI of Envoy 1.36.2 defines stats only while a filter configuration is
+// created (stat_creation_frozen_ afterwards) and emits them only through a live stream
+// (every increment/record callback takes a filter pointer). So:
+//
+//   - a metric defined while the plugin loads (on_vm_start, on_configure — where SDKs
+//     usually define them) is an Envoy stat "dynamicmodulescustom.<name>" (V8 names it
+//     "wasmcustom.<name>"; Prometheus output strips both namespaces, so there the names
+//     are identical);
+//   - a metric defined later becomes the label value of one of three labeled stats every
+//     plugin defines at load: "dynamicmodulescustom.wasm_late_counter.name.<name>" (and
+//     wasm_late_gauge, wasm_late_histogram), in Prometheus wasm_late_counter{name="<name>"};
+//   - a value changed outside a stream (tick, queue, HTTP call response of the root
+//     context) is handed to a live stream of the same VM (Stream.Post) and emitted on its
+//     thread right away; with no live stream it waits for the plugin's next stream event.
+//
+// Every VM of a plugin shares the set, as Envoy's workers share stats.
 type metricSet struct {
 	mu      sync.Mutex
 	byName  map[string]uint32
 	list    []*metric
 	pending atomic.Bool
+	// posted: a flush is posted to a live stream (reset by every flush).
+	posted atomic.Bool
+	// late are the labeled stats of metrics defined after load, by kind (ok: defined).
+	late   [3]core.MetricID
+	lateOK bool
+}
+
+// lateMetricNames are the labeled stats of metrics defined after load, by kind.
+var lateMetricNames = [3]string{"wasm_late_counter", "wasm_late_gauge", "wasm_late_histogram"}
+
+// defineLate defines the labeled stats of late metrics (while the plugin loads). A host that
+// has no labeled metrics leaves late metrics inside the engine.
+func (s *metricSet) defineLate(host core.ConfigHost) error {
+	lh, ok := host.(core.LabeledMetricsHost)
+	if !ok {
+		return nil
+	}
+	for kind, def := range []func(string, []string) (core.MetricID, error){lh.DefineCounterVec, lh.DefineGaugeVec, lh.DefineHistogramVec} {
+		id, err := def(lateMetricNames[kind], []string{"name"})
+		if err != nil {
+			return fmt.Errorf("defining labeled stat %q: %w", lateMetricNames[kind], err)
+		}
+		s.late[kind] = id
+	}
+	s.lateOK = true
+	return nil
 }
 
 type metric struct {
 	kind    uint32
 	name    string
 	envoy   bool
+	late    bool // emitted as the label value of metricSet.late[kind]
 	id      core.MetricID
 	value   atomic.Int64
 	pending atomic.Int64 // delta not yet emitted to Envoy
@@ -67,6 +105,8 @@ func (s *metricSet) define(host core.ConfigHost, kind uint32, name string) (uint
 			return 0, err
 		}
 		m.envoy = true
+	} else if s.lateOK {
+		m.envoy, m.late, m.id = true, true, s.late[kind]
 	}
 	s.list = append(s.list, m)
 	id := uint32(len(s.list))
@@ -92,6 +132,22 @@ func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 		p.metrics.pending.Store(true)
 		return
 	}
+	if m.late {
+		ls, ok := s.(core.LabeledMetricsStream)
+		if !ok {
+			return
+		}
+		label := []string{m.name}
+		switch m.kind {
+		case metricCounter:
+			ls.CounterVec(m.id, label, uint64(delta))
+		case metricGauge:
+			ls.GaugeVec(m.id, label, delta)
+		default:
+			ls.HistogramVec(m.id, label, hist)
+		}
+		return
+	}
 	switch m.kind {
 	case metricCounter:
 		s.Counter(m.id, uint64(delta))
@@ -102,8 +158,27 @@ func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 	}
 }
 
+// emitMetric emits a change made by the VM's current call: through its stream, or else
+// kept for a flush that is posted to a live stream of the VM.
+func (v *vm) emitMetric(m *metric, delta int64, hist uint64) {
+	s := v.stream()
+	v.p.emit(s, m, delta, hist)
+	if s != nil || !m.envoy || !v.p.metrics.posted.CompareAndSwap(false, true) {
+		return
+	}
+	for _, f := range v.filters {
+		// Post runs on the stream's thread, or not at all once the stream is gone (the
+		// change then waits for the next stream event, which also resets posted).
+		fs := f.s
+		fs.Post(func() { v.p.flushMetrics(fs) })
+		return
+	}
+	v.p.metrics.posted.Store(false)
+}
+
 // flushMetrics emits changes made outside any stream.
 func (p *plugin) flushMetrics(s core.Stream) {
+	p.metrics.posted.Store(false)
 	if !p.metrics.pending.Load() || !p.metrics.pending.CompareAndSwap(true, false) {
 		return
 	}
@@ -163,7 +238,7 @@ func hostIncrementMetric(v *vm, id uint32, delta int64) status {
 		return statusBadArgument
 	}
 	mt.value.Add(delta)
-	v.p.emit(v.stream(), mt, delta, 0)
+	v.emitMetric(mt, delta, 0)
 	return statusOK
 }
 
@@ -176,12 +251,12 @@ func hostRecordMetric(v *vm, id uint32, value uint64) status {
 	switch mt.kind {
 	case metricCounter:
 		mt.value.Add(int64(value))
-		v.p.emit(v.stream(), mt, int64(value), 0)
+		v.emitMetric(mt, int64(value), 0)
 	case metricGauge:
 		old := mt.value.Swap(int64(value))
-		v.p.emit(v.stream(), mt, int64(value)-old, 0)
+		v.emitMetric(mt, int64(value)-old, 0)
 	default:
-		v.p.emit(v.stream(), mt, 0, value)
+		v.emitMetric(mt, 0, value)
 	}
 	return statusOK
 }

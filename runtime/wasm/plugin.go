@@ -61,6 +61,9 @@ func newPlugin(e *Engine, ext *extconfig.Extension, c *compiled, host core.Confi
 		return nil, err
 	}
 	p.trapCounter = id
+	if err := p.metrics.defineLate(host); err != nil {
+		return nil, err
+	}
 	v, err := p.newVM(host)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,10 @@ type vm struct {
 	// configHost is set while the VM starts inside Engine.Load (metrics can then be defined
 	// as Envoy stats).
 	configHost core.ConfigHost
+	// declared / exprs: the root context's declared properties (declared.go) and CEL
+	// expressions (cel.go).
+	declared map[string]celPrototype
+	exprs    *celExprs
 
 	nextCallID uint32
 	calls      map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
