@@ -16,7 +16,9 @@ import (
 // has touched are resident, a grow never copies the memory or leaves the old copy as garbage,
 // and the Go heap (hence the Go GC's heap goal, which is twice the live heap by default) does
 // not carry the guests' memories. wazero's default keeps each memory in a Go []byte grown by
-// append, which in Envoy roughly doubled the resident size of every guest memory.
+// append: every grow leaves the old copy as garbage and the live memories double the Go heap
+// goal. With the hashparity guest (Go SDK) at Envoy --concurrency 16, moving them here cut
+// Envoy's RSS from about 150 to about 110 MiB (TestEnvoy_WasmBenchmark).
 //
 // The mapping is unmapped when wazero frees the memory, i.e. when the module is closed: by
 // vm.close and the start failure path (both under the VM lock, so no call is running), or by
