@@ -26,6 +26,7 @@ var (
 //export envoy_dynamic_module_on_program_init
 func envoy_dynamic_module_on_program_init() *C.char {
 	defer recoverHook("program_init")
+	applyGCDefaults(os.Getenv)
 	fault, err := core.ParseFaultInjection(os.Getenv("TRAFFICEXT_FAULT_INJECTION"))
 	if err != nil {
 		logMsg(core.LogCritical, "trafficext: TRAFFICEXT_FAULT_INJECTION: "+err.Error())

@@ -5,8 +5,10 @@ package wasm_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +23,8 @@ import (
 )
 
 // TestEnvoy_WasmBenchmark compares our host with Envoy's V8 in the same Envoy binary: RSS at
-// --concurrency 1/2/4/8/16 for the hashparity guest (Istio's table method), throughput and
+// --concurrency 1/2/4/8/16 for the hashparity guest (Istio's table method) against Envoy with
+// no filter, with a warm and a cold compilation cache and where our part goes, throughput and
 // latency at 1 and 16 connections for the headers and WAF guests, and VM cold start with a
 // warm compilation cache. It is slow, so it runs only with TRAFFICEXT_WASM_BENCH=1; it prints
 // Markdown tables (docs/wasm-compatibility.md records a run).
@@ -42,18 +45,7 @@ func TestEnvoy_WasmBenchmark(t *testing.T) {
 	want := func(p string) bool { return parts == "1" || strings.Contains(parts, p) }
 
 	if want("rss") {
-		fmt.Fprintf(&out, "\n#### RSS (MiB) by --concurrency, hashparity guest, after %d connections ran 2 s\n\n", 16)
-		fmt.Fprintf(&out, "| --concurrency | no filter | V8 | trafficext (wazero) | trafficext / V8 |\n|--:|--:|--:|--:|--:|\n")
-		for _, conc := range []int{1, 2, 4, 8, 16} {
-			var rss [3]float64
-			for i, kind := range []string{"none", "v8", "ours"} {
-				port, pid, stop := benchEnvoy(t, kind, hash, conc, up, 2*time.Minute)
-				load(t, port, 16, 2*time.Second)
-				rss[i] = rssMiB(t, pid)
-				stop()
-			}
-			fmt.Fprintf(&out, "| %d | %.1f | %.1f | %.1f | %.2f |\n", conc, rss[0], rss[1], rss[2], rss[2]/rss[1])
-		}
+		benchRSS(t, &out, hash, up)
 	}
 
 	if want("tput") {
@@ -140,13 +132,12 @@ func coldLoad(t *testing.T, g wasmtest.Guest) time.Duration {
 }
 
 // benchEnvoy starts an Envoy whose only listener runs g on our host ("ours"), on V8 ("v8"),
-// or no filter ("none").
-func benchEnvoy(t *testing.T, kind string, g wasmtest.Guest, conc, up int, limit time.Duration) (port, pid int, stop func()) {
+// or no filter ("none"); env adds variables of the Envoy process.
+func benchEnvoy(t *testing.T, kind string, g wasmtest.Guest, conc, up int, limit time.Duration, env ...string) (port, pid int, stop func()) {
 	adminPort := freePort(t)
 	port = freePort(t)
 	name := "extensions.istio.io/trafficextension/ns.bench"
 	var filters []any
-	var env []string
 	switch kind {
 	case "ours-nodeadline":
 		env = append(env, "TRAFFICEXT_WASM_CALL_TIMEOUT=off")
@@ -225,17 +216,139 @@ func load(t *testing.T, port, conns int, d time.Duration) loadResult {
 	return r
 }
 
-func rssMiB(t *testing.T, pid int) float64 {
+// benchRSS writes the RSS tables: VmRSS by --concurrency for Envoy with no filter (the
+// baseline: Envoy's own memory), V8 and our host, with a warm compilation cache (the module
+// compiled by an earlier Envoy into the cache directory, as after a restart or for a second
+// plugin) and a cold one (an empty directory: the module is compiled while the configuration
+// loads); then where our host's part of the warm case goes.
+func benchRSS(t *testing.T, out io.Writer, g wasmtest.Guest, up int) {
+	// Envoy spreads connections over its workers (SO_REUSEPORT), so 8 per worker make sure every
+	// worker has run the plugin (16 connections on 16 workers leave about a third idle).
+	const perWorker, minConns, run = 8, 16, 2 * time.Second
+	loadBefore := loadAvg()
+	warm := "TRAFFICEXT_WASM_CACHE_DIR=" + t.TempDir()
+	_, _, stop := benchEnvoy(t, "ours", g, 1, up, 2*time.Minute, warm) // fills the warm cache
+	stop()
+	measure := func(kind string, conc int, env ...string) rssSample {
+		port, pid, stop := benchEnvoy(t, kind, g, conc, up, 2*time.Minute, env...)
+		defer stop()
+		load(t, port, max(minConns, perWorker*conc), run)
+		return readRSS(t, pid)
+	}
+	type row struct {
+		conc                 int
+		none, v8, ours, cold rssSample
+	}
+	var rows []row
+	for _, conc := range []int{1, 2, 4, 8, 16} {
+		rows = append(rows, row{
+			conc: conc,
+			none: measure("none", conc),
+			v8:   measure("v8", conc),
+			ours: measure("ours", conc, warm),
+			cold: measure("ours", conc, "TRAFFICEXT_WASM_CACHE_DIR="+t.TempDir()),
+		})
+	}
+	fmt.Fprintf(out, "\n#### RSS (MiB) by --concurrency, hashparity guest, after %d connections per worker (at least %d) ran %v\n\n", perWorker, minConns, run)
+	fmt.Fprintf(out, "VmRSS of the Envoy process. Baseline: the same Envoy with no HTTP filter but the router. "+
+		"Warm: the compilation cache holds the module (compiled by an earlier Envoy); cold: an empty cache "+
+		"directory, so the module is compiled while the configuration loads. Machine: %d CPUs, load average "+
+		"(1/5/15 min) %s before, %s after.\n\n", goruntime.NumCPU(), loadBefore, loadAvg())
+	fmt.Fprintf(out, "| --concurrency | baseline (no filter) | V8 | trafficext, warm cache | trafficext, cold cache | trafficext (warm) / V8 | added over baseline: trafficext (warm) / V8 |\n|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(out, "| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |\n", r.conc, r.none.vmRSS, r.v8.vmRSS, r.ours.vmRSS, r.cold.vmRSS,
+			r.ours.vmRSS/r.v8.vmRSS, (r.ours.vmRSS-r.none.vmRSS)/(r.v8.vmRSS-r.none.vmRSS))
+	}
+	fmt.Fprintf(out, "\n#### Where trafficext's memory goes (warm cache, MiB, from /proc/<pid>/status and smaps)\n\n")
+	fmt.Fprintf(out, "VmRSS over the baseline = file pages over the baseline (libtrafficext.so's code and read-only data) "+
+		"+ wazero's machine code + the guests' linear memories + other anonymous memory (the Go heap and runtime, "+
+		"the module's data, Envoy's per-filter state).\n\n")
+	fmt.Fprintf(out, "| --concurrency | VmRSS over baseline | file pages | wazero machine code | guest linear memories | other anonymous |\n|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rows {
+		o := r.ours
+		fmt.Fprintf(out, "| %d | %.1f | %.1f | %.1f | %.1f (%d VMs) | %.1f |\n", r.conc, o.vmRSS-r.none.vmRSS, o.file-r.none.file,
+			o.code, o.memories, o.vms, o.anon-r.none.anon-o.code-o.memories)
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// rssSample is the memory of one Envoy process, in MiB.
+type rssSample struct {
+	vmRSS, anon, file float64
+	// code: anonymous executable mappings (wazero's machine code; V8's code space); memories:
+	// our guests' linear memories, vms of them.
+	code, memories float64
+	vms            int
+}
+
+// readRSS reads VmRSS, RssAnon and RssFile from /proc/<pid>/status and splits smaps. A linear
+// memory of our host is an anonymous mapping reserved at the memory limit (memory_linux.go):
+// an rw-p part (the pages grown so far) directly followed by the ---p rest, together
+// wasm.DefaultMemoryPages pages.
+func readRSS(t *testing.T, pid int) rssSample {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var s rssSample
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
+		k, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[0], 64)
+		switch k {
+		case "VmRSS":
+			s.vmRSS = kb / 1024
+		case "RssAnon":
+			s.anon = kb / 1024
+		case "RssFile":
+			s.file = kb / 1024
 		}
 	}
-	return 0
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type vma struct {
+		lo, hi      uint64
+		perms, path string
+		rssKB       float64
+	}
+	var vmas []vma
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Count(f[0], "-") == 1 && !strings.HasSuffix(f[0], ":") {
+			lo, hi, _ := strings.Cut(f[0], "-")
+			v := vma{perms: f[1]}
+			v.lo, _ = strconv.ParseUint(lo, 16, 64)
+			v.hi, _ = strconv.ParseUint(hi, 16, 64)
+			if len(f) >= 6 {
+				v.path = f[5]
+			}
+			vmas = append(vmas, v)
+		} else if len(f) >= 2 && f[0] == "Rss:" && len(vmas) > 0 {
+			vmas[len(vmas)-1].rssKB, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	const reserved = uint64(wasm.DefaultMemoryPages) * 65536
+	for i, v := range vmas {
+		switch {
+		case v.path == "" && strings.Contains(v.perms, "x"):
+			s.code += v.rssKB / 1024
+		case v.path == "" && v.perms == "rw-p" && i+1 < len(vmas) && vmas[i+1].path == "" && vmas[i+1].perms == "---p" &&
+			vmas[i+1].lo == v.hi && vmas[i+1].hi-v.lo == reserved:
+			s.memories += v.rssKB / 1024
+			s.vms++
+		}
+	}
+	return s
 }

@@ -157,7 +157,7 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 		ctx.arm(p.e.opts.StartTimeout)
 		defer ctx.disarm()
 	}
-	mod, err := p.e.rt.InstantiateModule(ctx, p.c.cm, cfg)
+	mod, err := p.e.rt.InstantiateModule(withLinearMemory(ctx), p.c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating module: %w", err)
 	}
