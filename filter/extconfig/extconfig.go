@@ -13,6 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 )
 
 // SchemaVersion is the version of the message layout written by this package.
@@ -51,6 +54,12 @@ type Extension struct {
 	// Deny, when set, makes the slot answer every request locally: the control plane uses it
 	// for a fail-closed extension whose module could not be fetched or verified.
 	Deny *Deny `json:"deny,omitempty"`
+	// CalloutGateway, when set, is the "ip:port" of the proxy's callout gateway: a listener the
+	// control plane adds to the same Envoy that routes each request to the cluster named in
+	// its x-trafficext-callout-cluster header. Engines send the calls the host binding cannot
+	// make on a stream (HTTP calls from a root context, gRPC) to it, so they still go through
+	// Envoy's clusters. Optional: without it such calls borrow a live stream or fail.
+	CalloutGateway string `json:"calloutGateway,omitempty"`
 }
 
 // Lua is an inline Lua extension.
@@ -149,8 +158,29 @@ func (e *Extension) Validate() error {
 	if e.Wasm != nil && e.Wasm.Path == "" {
 		return fmt.Errorf("extension config %q: wasm.path: must not be empty", e.Name)
 	}
+	if e.CalloutGateway != "" {
+		if err := checkGateway(e.CalloutGateway); err != nil {
+			return fmt.Errorf("extension config %q: calloutGateway: %w", e.Name, err)
+		}
+	}
 	if e.Deny != nil && (e.Deny.Status < 200 || e.Deny.Status > 599) {
 		return fmt.Errorf("extension config %q: deny.status: %d is not an HTTP status", e.Name, e.Deny.Status)
+	}
+	return nil
+}
+
+// checkGateway accepts an IP literal and a port ("127.0.0.1:15084", "[::1]:15084").
+func checkGateway(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not ip:port: %w", a, err)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("%q: host must be an IP address: %w", a, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("%q: port %q is not a number in 1-65535", a, port)
 	}
 	return nil
 }

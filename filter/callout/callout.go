@@ -1,0 +1,172 @@
+// Package callout is the client of a proxy's callout gateway: a loopback listener of the same
+// Envoy (added by the control plane, see xds/translate) whose single route sends each request
+// to the cluster named in its x-trafficext-callout-cluster header. Through it an engine makes
+// the calls the host binding cannot make on a stream — HTTP calls from a root context (tick,
+// queue, configure) and gRPC calls and streams — and they still go through Envoy's clusters:
+// Envoy picks the endpoint, load-balances and does TLS/mTLS to the cluster.
+//
+// The client speaks HTTP/2 over cleartext with prior knowledge (h2c) to the gateway, so
+// responses carry real trailers (grpc-status, grpc-message, trailing metadata). One Client
+// holds one connection pool to its gateway and is safe for concurrent use.
+package callout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trafficext/trafficext/filter/core"
+)
+
+// ClusterHeader names the cluster a gateway request is routed to; the gateway removes it
+// before the request leaves for the upstream.
+const ClusterHeader = "x-trafficext-callout-cluster"
+
+// DefaultMaxBody bounds a buffered HTTP response body.
+const DefaultMaxBody = 16 << 20
+
+// ErrBodyTooLarge fails a call whose response body exceeds the limit.
+var ErrBodyTooLarge = errors.New("callout response body exceeds the limit")
+
+// Client sends calls to one callout gateway.
+type Client struct {
+	addr    string
+	hc      *http.Client
+	maxBody int64
+}
+
+// New returns a client of the gateway at addr ("ip:port").
+func New(addr string) *Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	t := &http.Transport{
+		Protocols:           &p,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{addr: addr, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody}
+}
+
+// Addr returns the gateway address.
+func (c *Client) Addr() string { return c.addr }
+
+// Close releases the idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Response is a buffered HTTP response: Headers start with :status; names are lower case.
+type Response struct {
+	Headers  []core.Header
+	Body     []byte
+	Trailers []core.Header
+}
+
+// Do sends a buffered HTTP call to req.Cluster through the gateway. req.Headers must carry
+// :method, :path and :authority (or host); req.Timeout (when > 0) bounds the whole call.
+func (c *Client) Do(ctx context.Context, req core.CalloutRequest) (Response, error) {
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	hr, err := c.newRequest(ctx, req.Cluster, req.Headers, nil)
+	if err != nil {
+		return Response{}, err
+	}
+	if len(req.Body) > 0 {
+		hr.Body = io.NopCloser(strings.NewReader(string(req.Body)))
+		hr.ContentLength = int64(len(req.Body))
+	}
+	res, err := c.hc.Do(hr)
+	if err != nil {
+		return Response{}, fmt.Errorf("callout to cluster %q via %s: %w", req.Cluster, c.addr, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, c.maxBody+1))
+	if err != nil {
+		return Response{}, fmt.Errorf("callout to cluster %q: reading the response: %w", req.Cluster, err)
+	}
+	if int64(len(body)) > c.maxBody {
+		return Response{}, fmt.Errorf("callout to cluster %q: %w (%d bytes)", req.Cluster, ErrBodyTooLarge, c.maxBody)
+	}
+	return Response{Headers: responseHeaders(res), Body: body, Trailers: pairs(res.Trailer)}, nil
+}
+
+// newRequest builds the gateway request from Proxy-Wasm style headers (pseudo-headers
+// included). body may be nil.
+func (c *Client) newRequest(ctx context.Context, cluster string, hs []core.Header, body io.Reader) (*http.Request, error) {
+	if cluster == "" {
+		return nil, errors.New("callout: empty cluster name")
+	}
+	method, path, authority := "", "", ""
+	h := http.Header{}
+	for _, kv := range hs {
+		switch k := strings.ToLower(kv.Key); k {
+		case ":method":
+			method = kv.Value
+		case ":path":
+			path = kv.Value
+		case ":authority":
+			authority = kv.Value
+		case "host":
+			if authority == "" {
+				authority = kv.Value
+			}
+		case ":scheme", ClusterHeader:
+		default:
+			if strings.HasPrefix(k, ":") {
+				return nil, fmt.Errorf("callout: unsupported pseudo-header %q", kv.Key)
+			}
+			h.Add(k, kv.Value)
+		}
+	}
+	if method == "" || path == "" || authority == "" {
+		return nil, errors.New("callout: :method, :path and :authority are required")
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("callout: :path %q does not start with /", path)
+	}
+	u, err := url.Parse("http://" + c.addr + path)
+	if err != nil {
+		return nil, fmt.Errorf("callout: :path %q: %w", path, err)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("callout: %w", err)
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // no Go default user-agent
+	}
+	hr.Header = h
+	hr.Header.Set(ClusterHeader, cluster)
+	hr.Host = authority
+	return hr, nil
+}
+
+// responseHeaders lists :status and the response headers, names lower-cased and sorted (the
+// order on the wire is not kept by net/http).
+func responseHeaders(res *http.Response) []core.Header {
+	out := []core.Header{{Key: ":status", Value: fmt.Sprint(res.StatusCode)}}
+	return append(out, pairs(res.Header)...)
+}
+
+func pairs(h http.Header) []core.Header {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []core.Header
+	for _, k := range keys {
+		for _, v := range h[k] {
+			out = append(out, core.Header{Key: strings.ToLower(k), Value: v})
+		}
+	}
+	return out
+}
