@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/trafficext/trafficext/filter/core"
@@ -47,11 +49,40 @@ func New(addr string) *Client {
 	p.SetUnencryptedHTTP2(true)
 	t := &http.Transport{
 		Protocols:           &p,
+		DialContext:         dialGateway,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
 	return &Client{addr: addr, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody}
+}
+
+// MaxDialWait bounds how long a call waits for the gateway listener to accept connections.
+const MaxDialWait = 30 * time.Second
+
+// dialGateway connects to the gateway, retrying while the connection is refused: a plugin's
+// VM starts (and may call out from its first tick) while Envoy loads its configuration, before
+// the gateway listener of the same Envoy is bound. A refused connection sent nothing, so
+// retrying is safe.
+func dialGateway(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, MaxDialWait)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+			return c, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // Addr returns the gateway address.
@@ -95,6 +126,7 @@ func (c *Client) Do(ctx context.Context, req core.CalloutRequest) (Response, err
 	if int64(len(body)) > c.maxBody {
 		return Response{}, fmt.Errorf("callout to cluster %q: %w (%d bytes)", req.Cluster, ErrBodyTooLarge, c.maxBody)
 	}
+	delete(res.Header, DetailsHeader)
 	return Response{Headers: responseHeaders(res), Body: body, Trailers: pairs(res.Trailer)}, nil
 }
 

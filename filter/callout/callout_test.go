@@ -135,8 +135,39 @@ func TestDo_Errors(t *testing.T) {
 		})
 	}
 	dead := callout.New("127.0.0.1:1")
-	if _, err := dead.Do(context.Background(), core.CalloutRequest{Cluster: "c", Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a"}}}); err == nil {
+	start := time.Now()
+	if _, err := dead.Do(context.Background(), core.CalloutRequest{Cluster: "c", Timeout: 300 * time.Millisecond, Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a"}}}); err == nil {
 		t.Fatal("no error from a closed port")
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Errorf("a refused gateway failed after %v, want retries until the 300ms timeout", d)
+	}
+}
+
+// TestDo_GatewayComesUpLater: a call made before the gateway listens is sent once it does.
+func TestDo_GatewayComesUpLater(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return
+		}
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "late") })}
+		t.Cleanup(func() { srv.Close() })
+		srv.Serve(ln)
+	}()
+	r, err := callout.New(addr).Do(context.Background(), core.CalloutRequest{Cluster: "c", Timeout: 5 * time.Second,
+		Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a"}}})
+	if err != nil || string(r.Body) != "late" {
+		t.Fatalf("%q, %v", r.Body, err)
 	}
 }
 
@@ -195,9 +226,9 @@ func TestGRPC(t *testing.T) {
 	}{
 		{"Echo", []string{"hello"}, callout.GRPCTarget{Cluster: "g", Metadata: []core.Header{{Key: "x-md", Value: "v"}}, Timeout: 5 * time.Second},
 			"initial x-initial=i|msg HELLO|trailing x-trailing=t|close 0 "},
-		{"Fail", []string{""}, callout.GRPCTarget{Cluster: "g"}, "initial|trailing|close 5 no such thing: 100%"},
+		{"Fail", []string{""}, callout.GRPCTarget{Cluster: "g"}, "initial|trailing|close 5 no such thing: 100%25{via_upstream}"},
 		{"Stream", []string{"go"}, callout.GRPCTarget{Cluster: "g"},
-			"initial x-initial=s|msg m0|msg m1|msg m2|trailing x-trailing=s|close 7 stream denied"},
+			"initial x-initial=s|msg m0|msg m1|msg m2|trailing x-trailing=s|close 7 stream denied{via_upstream}"},
 		{"Slow", []string{"x"}, callout.GRPCTarget{Cluster: "g", Timeout: 200 * time.Millisecond}, "close 4"},
 	} {
 		t.Run(tc.method, func(t *testing.T) {

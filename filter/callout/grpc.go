@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +25,10 @@ const (
 	CodeInternal         = 13
 	CodeUnavailable      = 14
 )
+
+// DetailsHeader is the response header in which the gateway reports its response code
+// details (%RESPONSE_CODE_DETAILS%); the client removes it.
+const DetailsHeader = "X-Trafficext-Callout-Details"
 
 // MaxGRPCMessage bounds one received message (gRPC's default receive limit is 4 MiB; Envoy's
 // client has none by default, the gateway hop keeps the bound explicit).
@@ -182,11 +185,18 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler) {
 		return
 	}
 	defer res.Body.Close()
+	// The gateway reports its response code details (via_upstream, or why it answered
+	// itself); the header is not part of the metadata.
+	details := "via_upstream"
+	if d, ok := res.Header[DetailsHeader]; ok {
+		details = strings.Join(d, ",")
+		delete(res.Header, DetailsHeader)
+	}
 	headers := responseHeaders(res)
 	if _, trailersOnly := res.Header["Grpc-Status"]; trailersOnly {
 		h.InitialMetadata(nil)
 		h.TrailingMetadata(headers)
-		h.Close(status(res.Header))
+		h.Close(status(res.Header, details))
 		return
 	}
 	if res.StatusCode != http.StatusOK {
@@ -225,7 +235,7 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler) {
 		return
 	}
 	h.TrailingMetadata(pairs(res.Trailer))
-	h.Close(status(res.Trailer))
+	h.Close(status(res.Trailer, details))
 }
 
 func (s *GRPCStream) readFailed(err error, fail func(uint32, string)) {
@@ -239,9 +249,10 @@ func (s *GRPCStream) readFailed(err error, fail func(uint32, string)) {
 	}
 }
 
-// status reads grpc-status (missing or malformed: UNKNOWN) and the percent-decoded
-// grpc-message.
-func status(h http.Header) (uint32, string) {
+// status reads grpc-status (missing or malformed: UNKNOWN) and grpc-message, which Envoy's
+// client passes on as sent (percent-encoded) with the response code details appended
+// (enhancedGrpcMessage): "message{details}", or the details alone.
+func status(h http.Header, details string) (uint32, string) {
 	code := uint32(CodeUnknown)
 	if v := h.Get("Grpc-Status"); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
@@ -249,8 +260,12 @@ func status(h http.Header) (uint32, string) {
 		}
 	}
 	msg := h.Get("Grpc-Message")
-	if d, err := url.PathUnescape(msg); err == nil {
-		msg = d
+	switch {
+	case details == "":
+	case msg == "":
+		msg = details
+	default:
+		msg += "{" + details + "}"
 	}
 	return code, msg
 }
