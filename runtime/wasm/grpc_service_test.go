@@ -57,7 +57,6 @@ func TestParseGrpcService(t *testing.T) {
 	}
 }
 
-
 // FuzzParseGrpcService checks the decoder against the protobuf runtime: whatever protobuf
 // accepts as a GrpcService, the decoder reads as a message with the same target.
 func FuzzParseGrpcService(f *testing.F) {

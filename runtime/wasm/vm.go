@@ -128,9 +128,9 @@ type callState struct {
 	grpc                   *grpcEvent    // the gRPC callback being delivered (grpc.go)
 	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
 	// stream operations deferred by it are posted to their stream (onStream).
-	offWorker bool
-	foreignArgs            []byte
-	routeCleared           bool
+	offWorker    bool
+	foreignArgs  []byte
+	routeCleared bool
 }
 
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
