@@ -126,11 +126,11 @@ type callState struct {
 	httpResp               *core.CalloutResponse
 	httpTrailers           []core.Header // of a gateway HTTP call response
 	grpc                   *grpcEvent    // the gRPC callback being delivered (grpc.go)
+	foreignArgs            []byte
+	routeCleared           bool
 	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
 	// stream operations deferred by it are posted to their stream (onStream).
-	offWorker    bool
-	foreignArgs  []byte
-	routeCleared bool
+	offWorker bool
 }
 
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
