@@ -39,22 +39,30 @@ var ErrBodyTooLarge = errors.New("callout response body exceeds the limit")
 // Client sends calls to one callout gateway.
 type Client struct {
 	addr    string
+	host    string // the URL host: addr, or a placeholder for a Unix socket
 	hc      *http.Client
 	maxBody int64
 }
 
-// New returns a client of the gateway at addr ("ip:port").
+// New returns a client of the gateway at addr: "ip:port", or "unix:<path>" for a Unix socket
+// ("unix:@name" for the abstract namespace), as extconfig.Extension.CalloutGateway.
 func New(addr string) *Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
+	network, dialAddr, host := "tcp", addr, addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, dialAddr, host = "unix", path, "callout-gateway"
+	}
 	t := &http.Transport{
-		Protocols:           &p,
-		DialContext:         dialGateway,
+		Protocols: &p,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialGateway(ctx, network, dialAddr)
+		},
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Client{addr: addr, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody}
+	return &Client{addr: addr, host: host, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody}
 }
 
 // MaxDialWait bounds how long a call waits for the gateway listener to accept connections.
@@ -62,8 +70,8 @@ const MaxDialWait = 30 * time.Second
 
 // dialGateway connects to the gateway, retrying while the connection is refused: a plugin's
 // VM starts (and may call out from its first tick) while Envoy loads its configuration, before
-// the gateway listener of the same Envoy is bound. A refused connection sent nothing, so
-// retrying is safe.
+// the gateway listener of the same Envoy is bound. A refused connection (or a Unix socket not
+// created yet) sent nothing, so retrying is safe.
 func dialGateway(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, MaxDialWait)
@@ -71,7 +79,7 @@ func dialGateway(ctx context.Context, network, addr string) (net.Conn, error) {
 	wait := 10 * time.Millisecond
 	for {
 		c, err := d.DialContext(ctx, network, addr)
-		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOENT) {
 			return c, err
 		}
 		t := time.NewTimer(wait)
@@ -164,7 +172,7 @@ func (c *Client) newRequest(ctx context.Context, cluster string, hs []core.Heade
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("callout: :path %q does not start with /", path)
 	}
-	u, err := url.Parse("http://" + c.addr + path)
+	u, err := url.Parse("http://" + c.host + path)
 	if err != nil {
 		return nil, fmt.Errorf("callout: :path %q: %w", path, err)
 	}

@@ -171,6 +171,27 @@ func TestDo_GatewayComesUpLater(t *testing.T) {
 	}
 }
 
+// TestDo_UnixSocket: the gateway on an abstract Unix socket.
+func TestDo_UnixSocket(t *testing.T) {
+	name := fmt.Sprintf("@trafficext-callout-test-%d", time.Now().UnixNano())
+	ln, err := net.Listen("unix", name)
+	if err != nil {
+		t.Skip(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s", r.Proto, r.Host, r.Header.Get(callout.ClusterHeader))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	r, err := callout.New("unix:"+name).Do(context.Background(), core.CalloutRequest{Cluster: "c", Timeout: 5 * time.Second,
+		Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a.test"}}})
+	if err != nil || string(r.Body) != "HTTP/2.0 a.test c" {
+		t.Fatalf("%q, %v", r.Body, err)
+	}
+}
+
 // recorder is a GRPCHandler that records events as text.
 type recorder struct {
 	mu     sync.Mutex

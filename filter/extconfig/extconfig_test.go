@@ -43,6 +43,9 @@ func TestUnmarshal_Errors(t *testing.T) {
 		{"gateway host name", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"localhost:15084"}`, "host must be an IP address"},
 		{"gateway port", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"127.0.0.1:70000"}`, "not a number in 1-65535"},
 		{"gateway port sign", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"127.0.0.1:+80"}`, "not a number in 1-65535"},
+		{"gateway unix relative", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:run/x"}`, "must be absolute or start with @"},
+		{"gateway unix empty", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:@"}`, "empty socket path"},
+		{"gateway unix long", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:/` + strings.Repeat("x", 107) + `"}`, "longer than 107 bytes"},
 		{"deny status", `{"schema":1,"name":"a","deny":{"status":99}}`, "deny.status: 99 is not an HTTP status"},
 	}
 	for _, tt := range tests {
@@ -56,7 +59,7 @@ func TestUnmarshal_Errors(t *testing.T) {
 }
 
 func TestCalloutGateway(t *testing.T) {
-	for _, a := range []string{"127.0.0.1:15084", "[::1]:15084", "10.0.0.1:1"} {
+	for _, a := range []string{"127.0.0.1:15084", "[::1]:15084", "10.0.0.1:1", "unix:/run/trafficext/callout.sock", "unix:@trafficext-callout-ingress"} {
 		b, err := Marshal(&Extension{Name: "a", Wasm: &Wasm{Path: "/m.wasm"}, CalloutGateway: a})
 		if err != nil {
 			t.Fatalf("%s: %v", a, err)
