@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ type Client struct {
 	host    string // the URL host: addr, or a placeholder for a Unix socket
 	hc      *http.Client
 	maxBody int64
+	dial    func(ctx context.Context) (net.Conn, error)
+	// ready is closed once the gateway accepted a connection.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // New returns a client of the gateway at addr: "ip:port", or "unix:<path>" for a Unix socket
@@ -53,16 +58,15 @@ func New(addr string) *Client {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, dialAddr, host = "unix", path, "callout-gateway"
 	}
+	dial := func(ctx context.Context) (net.Conn, error) { return dialGateway(ctx, network, dialAddr) }
 	t := &http.Transport{
-		Protocols: &p,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialGateway(ctx, network, dialAddr)
-		},
+		Protocols:           &p,
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Client{addr: addr, host: host, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody}
+	return &Client{addr: addr, host: host, hc: &http.Client{Transport: t}, maxBody: DefaultMaxBody, dial: dial, ready: make(chan struct{})}
 }
 
 // MaxDialWait bounds how long a call waits for the gateway listener to accept connections.
@@ -93,6 +97,25 @@ func dialGateway(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 }
 
+// waitReady waits (at most MaxDialWait, or until ctx ends) until the gateway has accepted a
+// connection once. A call's timeout starts after it: a VM's first tick can run while Envoy
+// is still loading its configuration, whereas in Envoy a tick, and its calls' timers, only
+// run on a running server.
+func (c *Client) waitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	default:
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	c.readyOnce.Do(func() { close(c.ready) })
+	return nil
+}
+
 // Addr returns the gateway address.
 func (c *Client) Addr() string { return c.addr }
 
@@ -109,6 +132,9 @@ type Response struct {
 // Do sends a buffered HTTP call to req.Cluster through the gateway. req.Headers must carry
 // :method, :path and :authority (or host); req.Timeout (when > 0) bounds the whole call.
 func (c *Client) Do(ctx context.Context, req core.CalloutRequest) (Response, error) {
+	if err := c.waitReady(ctx); err != nil {
+		return Response{}, fmt.Errorf("callout to cluster %q via %s: %w", req.Cluster, c.addr, err)
+	}
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)

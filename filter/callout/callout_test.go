@@ -136,11 +136,13 @@ func TestDo_Errors(t *testing.T) {
 	}
 	dead := callout.New("127.0.0.1:1")
 	start := time.Now()
-	if _, err := dead.Do(context.Background(), core.CalloutRequest{Cluster: "c", Timeout: 300 * time.Millisecond, Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a"}}}); err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := dead.Do(ctx, core.CalloutRequest{Cluster: "c", Timeout: 100 * time.Millisecond, Headers: []core.Header{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: ":authority", Value: "a"}}}); err == nil {
 		t.Fatal("no error from a closed port")
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
-		t.Errorf("a refused gateway failed after %v, want retries until the 300ms timeout", d)
+		t.Errorf("a refused gateway failed after %v, want retries until the caller's 300ms context ends (the call timeout starts once the gateway is up)", d)
 	}
 }
 

@@ -72,11 +72,9 @@ type GRPCStream struct {
 // StartGRPC opens a gRPC stream to /service/method on target.Cluster. Messages are sent with
 // Send (they are queued: Send never blocks); the handler receives the answer.
 func (c *Client) StartGRPC(target GRPCTarget, service, method string, h GRPCHandler) (*GRPCStream, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	if target.Timeout > 0 {
-		cancel()
-		ctx, cancel = context.WithTimeout(context.Background(), target.Timeout)
-	}
+	// The timeout starts once the gateway is reachable (read), as Envoy's does once the call
+	// is made on a running server.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	authority := target.Authority
 	if authority == "" {
 		authority = target.Cluster
@@ -95,13 +93,13 @@ func (c *Client) StartGRPC(target GRPCTarget, service, method string, h GRPCHand
 	pr, pw := io.Pipe()
 	hr, err := c.newRequest(ctx, target.Cluster, hs, pr)
 	if err != nil {
-		cancel()
+		cancel(err)
 		return nil, err
 	}
 	hr.ContentLength = -1
-	s := &GRPCStream{ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), writer: pw}
+	s := &GRPCStream{ctx: ctx, cancel: func() { cancel(context.Canceled) }, wake: make(chan struct{}, 1), writer: pw}
 	go s.write()
-	go s.read(c, hr, h)
+	go s.read(c, hr, h, target.Timeout, cancel)
 	return s, nil
 }
 
@@ -165,17 +163,25 @@ func (s *GRPCStream) write() {
 	}
 }
 
-func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler) {
+func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler, timeout time.Duration, cancel context.CancelCauseFunc) {
 	defer s.cancel()
 	fail := func(code uint32, msg string) {
 		h.TrailingMetadata(nil)
 		h.Close(code, msg)
 	}
-	res, err := c.hc.Do(hr)
+	err := c.waitReady(s.ctx)
+	if err == nil && timeout > 0 {
+		t := time.AfterFunc(timeout, func() { cancel(context.DeadlineExceeded) })
+		defer t.Stop()
+	}
+	var res *http.Response
+	if err == nil {
+		res, err = c.hc.Do(hr)
+	}
 	if err != nil {
 		h.InitialMetadata(nil)
 		switch {
-		case errors.Is(s.ctx.Err(), context.DeadlineExceeded):
+		case errors.Is(context.Cause(s.ctx), context.DeadlineExceeded):
 			fail(CodeDeadlineExceeded, "upstream request timeout")
 		case s.ctx.Err() != nil:
 			fail(CodeCanceled, "canceled")
@@ -240,7 +246,7 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler) {
 
 func (s *GRPCStream) readFailed(err error, fail func(uint32, string)) {
 	switch {
-	case errors.Is(s.ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(context.Cause(s.ctx), context.DeadlineExceeded):
 		fail(CodeDeadlineExceeded, "upstream request timeout")
 	case s.ctx.Err() != nil:
 		fail(CodeCanceled, "canceled")
