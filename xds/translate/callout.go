@@ -33,7 +33,11 @@ const (
 	// CalloutGatewayListenerName names the listener, its stat prefix and its route.
 	CalloutGatewayListenerName = "trafficext-callout-gateway"
 	// NoCalloutGateway as Options.CalloutGateway leaves the gateway out.
-	NoCalloutGateway    = "-"
+	NoCalloutGateway = "-"
+	// IstioCalloutGateway is the gateway address for proxies istiod configures (xds/istio
+	// renders the listener there; every pod has its own network namespace, so one name serves
+	// all). A control plane serving their ECDS must use it as Options.CalloutGateway.
+	IstioCalloutGateway = "unix:@trafficext-callout"
 	calloutSocketPrefix = "@trafficext-callout/"
 )
 
@@ -57,8 +61,8 @@ func calloutGateway(id proxyid.Identity, opts Options) string {
 	return opts.CalloutGateway
 }
 
-// calloutGatewayListener builds the gateway listener on addr.
-func calloutGatewayListener(addr string) (*listenerv3.Listener, error) {
+// CalloutGatewayListener builds the gateway listener on addr ("ip:port" or "unix:<path>").
+func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
 	var a *corev3.Address
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		a = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path}}}
@@ -115,7 +119,7 @@ func (res *Result) addCalloutGateway(opts Options) error {
 	if opts.gateway == "" || !res.wasm {
 		return nil
 	}
-	l, err := calloutGatewayListener(opts.gateway)
+	l, err := CalloutGatewayListener(opts.gateway)
 	if err != nil {
 		return err
 	}
