@@ -2,7 +2,9 @@
  * passed as the upstream of proxy_grpc_call the way the Rust SDK does. A request whose :path
  * is /unary pauses, calls t.S/Echo with the message "c-guest" and resumes with x-grpc-reply:
  * <answer> and x-grpc-token-kind: <token & 3>; a failed call is answered 503 with
- * x-grpc-status: <code>. Other requests pass. */
+ * x-grpc-status: <code>. The configuration "google" passes a GrpcService with google_grpc
+ * instead; a call the host refuses is answered 500 with x-grpc-call-status: <status>. Other
+ * requests pass. */
 #include "../proxywasm.h"
 
 IMPORT(proxy_grpc_call) u32 proxy_grpc_call(const char *svc, u32 svcs, const char *service, u32 services, const char *method, u32 methods,
@@ -27,9 +29,19 @@ EXPORT(proxy_on_request_headers) u32 on_request_headers(HEADERS_PARAMS) {
   proxy_get_header_map_value(REQ_HEADERS, S(":path"), &path, &ps);
   if (!seq(path, ps, "/unary")) return 0;
   u32 token = 0;
-  u32 st = proxy_grpc_call(cluster, cluster_size, S("t.S"), S("Echo"), 0, 0, S("c-guest"), 5000, &token);
+  const char google[] = {0x12, 0x00}; /* GrpcService{google_grpc: {}} */
+  const char *svc = cluster;
+  u32 svcs = cluster_size;
+  if (seq(cluster, cluster_size, "google")) {
+    svc = google;
+    svcs = 2;
+  }
+  u32 st = proxy_grpc_call(svc, svcs, S("t.S"), S("Echo"), 0, 0, S("c-guest"), 5000, &token);
   if (st != 0) {
-    proxy_send_local_response(500, S("grpc_call"), 0, 0, 0, 0, -1);
+    char buf[64];
+    char digit[2] = {(char)('0' + st % 10), 0};
+    u32 n = one_pair(buf, "x-grpc-call-status", digit);
+    proxy_send_local_response(500, S("grpc_call"), 0, 0, buf, n, -1);
     return 1;
   }
   waiting_token = token;
