@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,21 +130,31 @@ type Response struct {
 	Trailers []core.Header
 }
 
+// TimeoutHeader carries a call's timeout to the gateway, whose router enforces it as Envoy's
+// async client does for a callout: a call that runs out of time is answered 504 "upstream
+// request timeout" (gRPC: UNAVAILABLE). The client's own deadline is a backstop TimeoutGrace
+// later.
+const TimeoutHeader = "x-envoy-upstream-rq-timeout-ms"
+
+// TimeoutGrace is how much longer than a call's timeout the client waits for the gateway.
+const TimeoutGrace = 2 * time.Second
+
 // Do sends a buffered HTTP call to req.Cluster through the gateway. req.Headers must carry
-// :method, :path and :authority (or host); req.Timeout (when > 0) bounds the whole call.
+// :method, :path and :authority (or host); req.Timeout (when > 0) bounds the call.
 func (c *Client) Do(ctx context.Context, req core.CalloutRequest) (Response, error) {
 	if err := c.waitReady(ctx); err != nil {
 		return Response{}, fmt.Errorf("callout to cluster %q via %s: %w", req.Cluster, c.addr, err)
 	}
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout+TimeoutGrace)
 		defer cancel()
 	}
 	hr, err := c.newRequest(ctx, req.Cluster, req.Headers, nil)
 	if err != nil {
 		return Response{}, err
 	}
+	setTimeout(hr.Header, req.Timeout)
 	if len(req.Body) > 0 {
 		hr.Body = io.NopCloser(strings.NewReader(string(req.Body)))
 		hr.ContentLength = int64(len(req.Body))
@@ -184,7 +195,7 @@ func (c *Client) newRequest(ctx context.Context, cluster string, hs []core.Heade
 			if authority == "" {
 				authority = kv.Value
 			}
-		case ":scheme", ClusterHeader:
+		case ":scheme", ClusterHeader, TimeoutHeader:
 		default:
 			if strings.HasPrefix(k, ":") {
 				return nil, fmt.Errorf("callout: unsupported pseudo-header %q", kv.Key)
@@ -213,6 +224,12 @@ func (c *Client) newRequest(ctx context.Context, cluster string, hs []core.Heade
 	hr.Header.Set(ClusterHeader, cluster)
 	hr.Host = authority
 	return hr, nil
+}
+
+func setTimeout(h http.Header, d time.Duration) {
+	if d > 0 {
+		h.Set(TimeoutHeader, strconv.FormatInt(max(d.Milliseconds(), 1), 10))
+	}
 }
 
 // responseHeaders lists :status and the response headers, names lower-cased and sorted (the

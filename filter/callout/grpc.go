@@ -97,6 +97,7 @@ func (c *Client) StartGRPC(target GRPCTarget, service, method string, h GRPCHand
 		return nil, err
 	}
 	hr.ContentLength = -1
+	setTimeout(hr.Header, target.Timeout)
 	s := &GRPCStream{ctx: ctx, cancel: func() { cancel(context.Canceled) }, wake: make(chan struct{}, 1), writer: pw}
 	go s.write()
 	go s.read(c, hr, h, target.Timeout, cancel)
@@ -171,7 +172,7 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler, timeout ti
 	}
 	err := c.waitReady(s.ctx)
 	if err == nil && timeout > 0 {
-		t := time.AfterFunc(timeout, func() { cancel(context.DeadlineExceeded) })
+		t := time.AfterFunc(timeout+TimeoutGrace, func() { cancel(context.DeadlineExceeded) })
 		defer t.Stop()
 	}
 	var res *http.Response

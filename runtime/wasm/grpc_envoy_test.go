@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +18,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/trafficext/trafficext/filter/callout"
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 // rawCodec passes gRPC messages as bytes.
@@ -33,7 +37,7 @@ func (rawCodec) Name() string { return "proto" }
 
 // grpcUpstream is a real gRPC server (grpc-go) serving every method of t.S: Echo answers the
 // message upper-cased with initial and trailing metadata; Fail answers NOT_FOUND; Stream sends
-// three messages with metadata and ends PERMISSION_DENIED; Slow waits for the cancellation.
+// three messages with metadata and ends PERMISSION_DENIED; Slow answers after a second.
 // seen records the x-md metadata of each Echo message.
 func grpcUpstream(t *testing.T) (int, *sync.Map) {
 	seen := &sync.Map{}
@@ -66,8 +70,11 @@ func grpcUpstream(t *testing.T) (int, *sync.Map) {
 			st.SetTrailer(metadata.Pairs("x-trailing", "s"))
 			return status.Error(codes.PermissionDenied, "stream denied")
 		case "/t.S/Slow":
-			<-st.Context().Done()
-			return st.Context().Err()
+			select {
+			case <-st.Context().Done():
+			case <-time.After(time.Second):
+			}
+			return status.Error(codes.Unavailable, "too late")
 		}
 		return status.Error(codes.Unimplemented, method)
 	}))
@@ -75,13 +82,22 @@ func grpcUpstream(t *testing.T) (int, *sync.Map) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
+	// Served over h2c without grpc-timeout: the callers' timeouts (Envoy's, on both hosts)
+	// decide, not a server deadline racing them.
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Protocols: &p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Grpc-Timeout")
+		srv.ServeHTTP(w, r)
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close(); srv.Stop() })
 	return ln.Addr().(*net.TCPAddr).Port, seen
 }
 
-// startupUpstream answers "started" and records every path it was asked for.
-func startupUpstream(t *testing.T) (int, func() []string) {
+// startupUpstream answers "started" and records every path it was asked for, and the header
+// names of the last /startup/<tag> request in headers.
+func startupUpstream(t *testing.T, headers *sync.Map) (int, func() []string) {
 	var mu sync.Mutex
 	var paths []string
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,6 +107,14 @@ func startupUpstream(t *testing.T) (int, func() []string) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		paths = append(paths, r.URL.Path+" cluster-header="+r.Header.Get(callout.ClusterHeader))
+		if tag, ok := strings.CutPrefix(r.URL.Path, "/startup/"); ok {
+			var keys []string
+			for k := range r.Header {
+				keys = append(keys, strings.ToLower(k))
+			}
+			sort.Strings(keys)
+			headers.Store(tag, strings.Join(keys, ","))
+		}
 		mu.Unlock()
 		fmt.Fprint(w, "started")
 	})}
@@ -103,29 +127,22 @@ func startupUpstream(t *testing.T) (int, func() []string) {
 	}
 }
 
-// calloutGatewayListener is the listener xds/translate adds to every proxy: HTTP/1.1 and h2c,
-// one route to the cluster named by x-trafficext-callout-cluster (removed before the
-// upstream), no route timeout (the caller bounds the call), no retries.
-func calloutGatewayListener(port int) map[string]any {
-	return map[string]any{"name": "trafficext-callout-gateway", "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{map[string]any{
-		"name": "envoy.filters.network.http_connection_manager",
-		"typed_config": map[string]any{
-			"@type":                        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-			"stat_prefix":                  "trafficext_callout_gateway",
-			"codec_type":                   "AUTO",
-			"server_header_transformation": "PASS_THROUGH",
-			"stream_idle_timeout":          "0s",
-			"route_config": map[string]any{
-				"name":                      "trafficext-callout-gateway",
-				"request_headers_to_remove": []any{callout.ClusterHeader},
-				"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"},
-					"routes": []any{map[string]any{"match": map[string]any{"prefix": "/"},
-						"route": map[string]any{"cluster_header": callout.ClusterHeader, "timeout": "0s"}}}}},
-			},
-			"http_filters": []any{map[string]any{"name": "envoy.filters.http.router", "typed_config": map[string]any{
-				"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "suppress_envoy_headers": true}}},
-		},
-	}}}}}
+// calloutGatewayListener is the gateway listener exactly as xds/translate builds it for a
+// proxy, on an abstract Unix socket.
+func calloutGatewayListener(t *testing.T, socket string) map[string]any {
+	l, err := translate.CalloutGatewayListener("unix:" + socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := protojson.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestEnvoy_CalloutGateway runs the gRPC and root-context HTTP callouts through real Envoy:
@@ -142,9 +159,11 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 	cGuest := wasmtest.C(t, "grpc", "")
 	up := upstream(t)
 	grpcPort, seen := grpcUpstream(t)
-	webPort, startupPaths := startupUpstream(t)
-	adminPort, gwPort := freePort(t), freePort(t)
-	gw := fmt.Sprintf("127.0.0.1:%d", gwPort)
+	var startupHeaders sync.Map
+	webPort, startupPaths := startupUpstream(t, &startupHeaders)
+	adminPort := freePort(t)
+	socket := fmt.Sprintf("@trafficext-callout-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	gw := "unix:" + socket
 	type side struct {
 		name string
 		port int
@@ -158,7 +177,7 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 		{name: "c-v8", p: plug{guest: cGuest, pluginConfig: "grpc"}, v8: true},
 		{name: "go-nogw", p: plug{guest: goGuest, pluginConfig: "grpc=grpc;tag=nogw"}},
 	}
-	listeners := []any{calloutGatewayListener(gwPort)}
+	listeners := []any{calloutGatewayListener(t, socket)}
 	for i := range sides {
 		s := &sides[i]
 		s.port = freePort(t)
@@ -209,6 +228,13 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// The upstream sees the same header names from both hosts, but x-forwarded-proto, which
+		// the gateway's connection manager adds.
+		ours, _ := startupHeaders.Load("ours")
+		v8, _ := startupHeaders.Load("v8")
+		if o := strings.ReplaceAll(fmt.Sprint(ours), ",x-forwarded-proto", ""); o != v8 {
+			t.Errorf("upstream header names: ours %q, V8 %q", ours, v8)
+		}
 		// Both answers are in shared data: the HTTP reply and the tick's unary gRPC reply.
 		for _, tag := range []string{"ours", "v8"} {
 			port := sides[0].port
@@ -243,6 +269,7 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 		{sides[0].port, sides[1].port, []check{
 			{"unary", req{path: "/unary", headers: []string{"x-msg", "hello"}}, []string{"200", "x-grpc-reply: HELLO"}},
 			{"unary-fail", req{path: "/fail"}, []string{"503", "x-grpc-status=5 5 no such thing: 100%"}},
+			{"unary-timeout", req{path: "/slow"}, []string{"503", "x-grpc-status=14 14 upstream request timeout{response_timeout}"}},
 			{"server-stream", req{path: "/stream"}, []string{"200", "x-stream-initial: s", "x-stream-msgs: m0,m1,m2", "x-stream-trailing: s", "x-stream-status: 7 7 stream denied"}},
 			{"cancel-close", req{path: "/cancel"}, []string{"200", "x-cancel: 0,1,1,1,2"}},
 		}},

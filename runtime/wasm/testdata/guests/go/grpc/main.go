@@ -10,6 +10,7 @@
 //     initial metadata x-md: from-guest, and resumes with x-grpc-reply: <answer>; a failed call
 //     is answered 503 with x-grpc-status: "<code> <message>".
 //   - /fail: the same with t.S/Fail (NOT_FOUND).
+//   - /slow: the same with t.S/Slow and a 300 ms timeout.
 //   - /stream: opens a t.S/Stream stream, sends "go" and half-closes; when it closes the request
 //     resumes with x-stream-initial, x-stream-msgs, x-stream-trailing and x-stream-status.
 //   - /cancel: opens a t.S/Slow stream, cancels it and resumes with x-cancel: <status of
@@ -137,11 +138,15 @@ func grpcStatus() (uint32, string) {
 }
 
 func call(cluster, method, msg string, md []byte) (uint32, uint32) {
+	return callWithin(cluster, method, msg, md, 5000)
+}
+
+func callWithin(cluster, method, msg string, md []byte, timeoutMs uint32) (uint32, uint32) {
 	svc, service, m := grpcService(cluster), []byte("t.S"), []byte(method)
 	body := []byte(msg)
 	var token uint32
 	st := proxyGrpcCall(ptr(svc), int32(len(svc)), ptr(service), int32(len(service)), ptr(m), int32(len(m)),
-		ptr(md), int32(len(md)), ptr(body), int32(len(body)), 5000, &token)
+		ptr(md), int32(len(md)), ptr(body), int32(len(body)), timeoutMs, &token)
 	return token, st
 }
 
@@ -239,13 +244,16 @@ type httpContext struct {
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
 	switch path {
-	case "/unary", "/fail":
+	case "/unary", "/fail", "/slow":
 		msg, _ := proxywasm.GetHttpRequestHeader("x-msg")
-		method := "Echo"
-		if path == "/fail" {
+		method, timeout := "Echo", uint32(5000)
+		switch path {
+		case "/fail":
 			method = "Fail"
+		case "/slow":
+			method, timeout = "Slow", 300
 		}
-		tok, st := call(h.p.grpcCluster, method, msg, pairs("x-md", "from-guest"))
+		tok, st := callWithin(h.p.grpcCluster, method, msg, pairs("x-md", "from-guest"), timeout)
 		if st != 0 {
 			proxywasm.SendHttpResponse(500, [][2]string{{"x-grpc-call", fmt.Sprint(st)}}, nil, -1)
 			return types.ActionPause
