@@ -13,6 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
 )
 
 // SchemaVersion is the version of the message layout written by this package.
@@ -51,6 +55,14 @@ type Extension struct {
 	// Deny, when set, makes the slot answer every request locally: the control plane uses it
 	// for a fail-closed extension whose module could not be fetched or verified.
 	Deny *Deny `json:"deny,omitempty"`
+	// CalloutGateway, when set, is the address of the proxy's callout gateway: a listener the
+	// control plane adds to the same Envoy that routes each request to the cluster named in
+	// its x-trafficext-callout-cluster header. It is "ip:port", or "unix:<path>" for a Unix
+	// socket ("unix:@name": Linux's abstract namespace). Engines send the calls the host
+	// binding cannot make on a stream (HTTP calls from a root context, gRPC) to it, so they
+	// still go through Envoy's clusters. Optional: without it such calls borrow a live stream
+	// or fail.
+	CalloutGateway string `json:"calloutGateway,omitempty"`
 }
 
 // Lua is an inline Lua extension.
@@ -149,8 +161,46 @@ func (e *Extension) Validate() error {
 	if e.Wasm != nil && e.Wasm.Path == "" {
 		return fmt.Errorf("extension config %q: wasm.path: must not be empty", e.Name)
 	}
+	if e.CalloutGateway != "" {
+		if err := checkGateway(e.CalloutGateway); err != nil {
+			return fmt.Errorf("extension config %q: calloutGateway: %w", e.Name, err)
+		}
+	}
 	if e.Deny != nil && (e.Deny.Status < 200 || e.Deny.Status > 599) {
 		return fmt.Errorf("extension config %q: deny.status: %d is not an HTTP status", e.Name, e.Deny.Status)
+	}
+	return nil
+}
+
+// MaxUnixPath is the longest Unix socket path (sun_path less the terminating NUL).
+const MaxUnixPath = 107
+
+// checkGateway accepts an IP literal and a port ("127.0.0.1:15084", "[::1]:15084") or a Unix
+// socket ("unix:/run/x.sock", "unix:@name").
+func checkGateway(a string) error {
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		switch {
+		case path == "" || path == "@":
+			return fmt.Errorf("%q: empty socket path", a)
+		case path[0] != '/' && path[0] != '@':
+			return fmt.Errorf("%q: the socket path must be absolute or start with @", a)
+		case len(path) > MaxUnixPath:
+			return fmt.Errorf("%q: the socket path is longer than %d bytes", a, MaxUnixPath)
+		case strings.ContainsRune(path, 0):
+			return fmt.Errorf("%q: NUL in the socket path", a)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not ip:port: %w", a, err)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("%q: host must be an IP address: %w", a, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("%q: port %q is not a number in 1-65535", a, port)
 	}
 	return nil
 }

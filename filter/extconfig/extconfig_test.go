@@ -39,6 +39,13 @@ func TestUnmarshal_Errors(t *testing.T) {
 		{"negative timeout", `{"schema":1,"name":"a","lua":{"inlineCode":"x","callTimeoutMillis":-1}}`, "callTimeoutMillis: must not be negative"},
 		{"bad strategy", `{"schema":1,"name":"a","failStrategy":"MAYBE","lua":{"inlineCode":"x"}}`, `failStrategy: unknown value "MAYBE"`},
 		{"wasm without path", `{"schema":1,"name":"a","wasm":{"sha256":"00"}}`, "wasm.path: must not be empty"},
+		{"gateway not ip:port", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"localhost"}`, "calloutGateway: \"localhost\" is not ip:port"},
+		{"gateway host name", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"localhost:15084"}`, "host must be an IP address"},
+		{"gateway port", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"127.0.0.1:70000"}`, "not a number in 1-65535"},
+		{"gateway port sign", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"127.0.0.1:+80"}`, "not a number in 1-65535"},
+		{"gateway unix relative", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:run/x"}`, "must be absolute or start with @"},
+		{"gateway unix empty", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:@"}`, "empty socket path"},
+		{"gateway unix long", `{"schema":1,"name":"a","lua":{"inlineCode":"x"},"calloutGateway":"unix:/` + strings.Repeat("x", 107) + `"}`, "longer than 107 bytes"},
 		{"deny status", `{"schema":1,"name":"a","deny":{"status":99}}`, "deny.status: 99 is not an HTTP status"},
 	}
 	for _, tt := range tests {
@@ -48,6 +55,23 @@ func TestUnmarshal_Errors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCalloutGateway(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:15084", "[::1]:15084", "10.0.0.1:1", "unix:/run/trafficext/callout.sock", "unix:@trafficext-callout-ingress"} {
+		b, err := Marshal(&Extension{Name: "a", Wasm: &Wasm{Path: "/m.wasm"}, CalloutGateway: a})
+		if err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+		e, err := Unmarshal(b)
+		if err != nil || e.CalloutGateway != a {
+			t.Fatalf("%s: round trip %+v, %v", a, e, err)
+		}
+	}
+	// A message without the field (an older control plane) still reads.
+	if e, err := Unmarshal([]byte(`{"schema":1,"name":"a","wasm":{"path":"/m"}}`)); err != nil || e.CalloutGateway != "" {
+		t.Fatalf("without gateway: %+v, %v", e, err)
 	}
 }
 
@@ -64,6 +88,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"name":"a","lua":{"inlineCode":"x"}}`))
 	f.Add([]byte(`{"schema":1,"name":"a","deny":{"status":403,"body":"no"}}`))
 	f.Add([]byte(`{"schema":1,"name":"a","wasm":{"path":"/m.wasm","sha256":"ab","pluginConfig":"e30="}}`))
+	f.Add([]byte(`{"schema":1,"name":"a","wasm":{"path":"/m.wasm","sha256":"ab"},"calloutGateway":"[::1]:15084"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Unmarshal(b)
 		if err != nil {

@@ -29,6 +29,9 @@ func (v *vm) buffer(t uint32) ([]byte, core.Buffer, status) {
 			return nil, nil, statusNotFound
 		}
 		return v.cur.httpResp.Body, nil, statusOK
+	case bufferGRPCMessage:
+		m, st := v.grpcMessage()
+		return m, nil, st
 	case bufferVMConfiguration:
 		return v.p.w.VMConfig, nil, statusOK
 	case bufferPluginConfig:

@@ -33,7 +33,9 @@
 // provided; the WASI subset comes from wazero's wasi_snapshot_preview1 module (stdout →
 // info log, stderr → error log, clocks, random, the extension's env as environ; proc_exit
 // traps) plus wasi_unstable.proc_exit. One file per ABI area: headers.go, buffers.go,
-// properties.go, stream.go (continue, close, local response), http_call.go, shared.go
+// properties.go, stream.go (continue, close, local response), http_call.go, grpc.go (gRPC
+// calls and streams, and root-context HTTP calls, through the proxy's callout gateway;
+// grpc_service.go decodes the GrpcService argument), shared.go
 // (shared data and queues, engine-wide), metrics.go, log.go (log, time, tick, effective
 // context, done, foreign functions, status), foreign.go (compress, uncompress,
 // verify_signature).

@@ -35,6 +35,8 @@ type plug struct {
 	vmConfig     string
 	vmID         string
 	fail         extconfig.FailStrategy
+	// gateway is the callout gateway address given to our host ("": none).
+	gateway string
 }
 
 type req struct {
@@ -105,7 +107,7 @@ func stringValue(s string) map[string]any {
 
 // ourFilter is the dynamic-module filter running p on our host.
 func ourFilter(t testing.TB, name string, p plug) map[string]any {
-	ext := extconfig.Extension{Name: name, FailStrategy: p.fail, Wasm: &extconfig.Wasm{
+	ext := extconfig.Extension{Name: name, FailStrategy: p.fail, CalloutGateway: p.gateway, Wasm: &extconfig.Wasm{
 		Path: p.guest.Path, SHA256: p.guest.SHA256, PluginName: "root", VMID: p.vmID,
 		PluginConfig: []byte(p.pluginConfig), VMConfig: []byte(p.vmConfig),
 	}}

@@ -18,9 +18,12 @@ func (v *vm) headerMap(t uint32) (core.HeaderMap, []core.Header, status) {
 			return nil, nil, statusBadArgument
 		}
 		if t == mapHTTPCallTrailers {
-			return nil, nil, statusOK
+			return nil, v.cur.httpTrailers, statusOK
 		}
 		return nil, v.cur.httpResp.Headers, statusOK
+	case mapGRPCInitialMetadata, mapGRPCTrailingMetadata:
+		md, st := v.grpcMetadata()
+		return nil, md, st
 	case mapRequestHeaders, mapRequestTrailers, mapResponseHeaders, mapResponseTrailers:
 	default:
 		return nil, nil, statusBadArgument
@@ -62,7 +65,7 @@ func (v *vm) writableMap(t uint32) (core.HeaderMap, status) {
 	if t == mapRequestHeaders {
 		if f := v.currentFilter(); f != nil && !v.cur.routeCleared {
 			v.cur.routeCleared = true
-			v.deferred = append(v.deferred, f.s.ClearRouteCache)
+			v.deferred = append(v.deferred, v.onStream(f, f.s.ClearRouteCache))
 		}
 	}
 	return m, statusOK

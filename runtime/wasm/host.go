@@ -85,11 +85,12 @@ func hostFuncs() []hostDef {
 		fn32("proxy_send_local_response", 8, hostSendLocalResponse),
 		// http_call.go
 		fn32("proxy_http_call", 10, hostHTTPCall),
-		fn32("proxy_grpc_call", 12, hostUnimplemented),
-		fn32("proxy_grpc_stream", 9, hostUnimplemented),
-		fn32("proxy_grpc_send", 4, hostUnimplemented),
-		fn32("proxy_grpc_cancel", 1, hostUnimplemented),
-		fn32("proxy_grpc_close", 1, hostUnimplemented),
+		// grpc.go
+		fn32("proxy_grpc_call", 12, hostGRPCCall),
+		fn32("proxy_grpc_stream", 9, hostGRPCStream),
+		fn32("proxy_grpc_send", 4, hostGRPCSend),
+		fn32("proxy_grpc_cancel", 1, hostGRPCCancel),
+		fn32("proxy_grpc_close", 1, hostGRPCClose),
 		// shared.go
 		fn32("proxy_get_shared_data", 5, hostGetSharedData),
 		fn32("proxy_set_shared_data", 5, hostSetSharedData),

@@ -14,10 +14,13 @@ import (
 // trailers_size, timeout_ms, return_call_id).
 //
 // From a stream context the call goes through Envoy's cluster on that stream
-// (core.Stream.HTTPCall). From a root context (tick, queue, configure) the dynamic-modules ABI
-// offers no stream-less callout, so the call borrows the most recent live stream of the same
-// VM and is posted onto its worker; with no live stream it fails with INTERNAL_FAILURE. The
+// (core.Stream.HTTPCall, on the stream's own worker). From a root context (tick, queue,
+// configure) the dynamic-modules ABI offers no stream-less callout: the call goes to the
+// proxy's callout gateway when the extension has one (grpc.go; the response then carries its
+// trailers too); without a gateway it borrows the most recent live stream of the same VM and
+// is posted onto its worker, and with no live stream it fails with INTERNAL_FAILURE. The
 // response is delivered to the root context with proxy_on_http_call_response, as Envoy does.
+// Call ids are Envoy's: 4, 8, 12… (see grpc.go).
 func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	cluster, ok1 := readString(m, a[0], a[1])
 	hb, ok2 := read(m, a[2], a[3])
@@ -37,9 +40,17 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		return statusBadArgument
 	}
 	req := core.CalloutRequest{Cluster: cluster, Headers: hs, Body: append([]byte{}, body...), Timeout: time.Duration(a[8]) * time.Millisecond}
-	v.nextCallID++
-	id := v.nextCallID
 	f := v.currentFilter()
+	if f == nil {
+		if gw := v.gateway(); gw != nil {
+			id, st := v.gatewayHTTPCall(gw, req)
+			if st == statusOK && !writeU32(m, a[9], id) {
+				return statusInvalidMemory
+			}
+			return st
+		}
+	}
+	id := v.gw.nextHTTPCallID()
 	if f != nil {
 		v.calls[id] = f
 		f.dispatching = true
@@ -72,6 +83,17 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		return statusInvalidMemory
 	}
 	return statusOK
+}
+
+// onStream returns fn, a stream operation deferred until the current guest call returns, so
+// that it runs on the stream's worker: as is for a call on a worker; posted to the stream for a
+// root-context call on an engine goroutine (tick, queue ready, gateway and gRPC callbacks),
+// since Envoy's stream callbacks must not be called from other threads.
+func (v *vm) onStream(f *filter, fn func()) func() {
+	if !v.cur.offWorker {
+		return fn
+	}
+	return func() { f.s.Post(fn) }
 }
 
 // anchor is the most recent live stream of the VM.

@@ -88,7 +88,7 @@ func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint3
 	switch name {
 	case "clear_route_cache":
 		if f := v.currentFilter(); f != nil {
-			v.deferred = append(v.deferred, f.s.ClearRouteCache)
+			v.deferred = append(v.deferred, v.onStream(f, f.s.ClearRouteCache))
 		}
 		return v.writeOut(ctx, m, nil, a[4], a[5])
 	case "verify_signature":
@@ -135,13 +135,15 @@ func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint3
 // proxy_get_status(return_code, return_msg_ptr, return_msg_size): the status of the HTTP
 // call whose response is being delivered.
 func hostGetStatus(ctx context.Context, v *vm, m api.Module, a []uint32) status {
-	r := v.cur.httpResp
-	if r == nil {
-		return statusNotFound
+	code, msg, ok := v.grpcStatus()
+	if r := v.cur.httpResp; !ok && r != nil {
+		code, msg, ok = uint32(statusOK), "", true
+		if r.Err != nil {
+			code, msg = uint32(statusBrokenConnection), "reset"
+		}
 	}
-	code, msg := uint32(statusOK), ""
-	if r.Err != nil {
-		code, msg = uint32(statusBrokenConnection), "reset"
+	if !ok {
+		return statusNotFound
 	}
 	if !writeU32(m, a[0], code) {
 		return statusInvalidMemory

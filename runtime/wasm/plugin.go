@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 
+	gateway "github.com/trafficext/trafficext/filter/callout"
 	"github.com/trafficext/trafficext/filter/core"
 	"github.com/trafficext/trafficext/filter/extconfig"
 )
@@ -31,6 +32,7 @@ type plugin struct {
 
 	pluginName, rootID string
 	failOpen           bool
+	gateway            *gateway.Client // nil: no callout gateway configured
 	metrics            *metricSet
 	trapCounter        core.MetricID
 
@@ -53,6 +55,7 @@ func newPlugin(e *Engine, ext *extconfig.Extension, c *compiled, host core.Confi
 		pluginName: ext.Name[strings.LastIndexByte(ext.Name, '/')+1:],
 		rootID:     ext.Wasm.PluginName,
 		failOpen:   ext.EffectiveFailStrategy() == extconfig.FailOpen,
+		gateway:    newGateway(ext.CalloutGateway),
 		metrics:    newMetricSet(),
 		byThread:   map[int]*vm{},
 	}
@@ -225,5 +228,8 @@ func (p *plugin) doneFinished(v *vm) {
 	p.mu.Unlock()
 	if release {
 		p.e.release(p.c)
+		if p.gateway != nil {
+			p.gateway.Close()
+		}
 	}
 }

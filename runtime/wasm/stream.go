@@ -53,16 +53,16 @@ func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status 
 		return statusUnimplemented
 	}
 	f.replied = true
-	v.deferred = append(v.deferred, func() {
+	v.deferred = append(v.deferred, v.onStream(f, func() {
 		f.s.SendLocalReply(core.LocalReply{Status: 503, Details: "wasm_close_stream"})
-	})
+	}))
 	return statusOK
 }
 
 // proxy_clear_route_cache() (ABI 0.1.0).
 func hostClearRouteCache(_ context.Context, v *vm, _ api.Module, _ []uint32) status {
 	if f := v.currentFilter(); f != nil {
-		v.deferred = append(v.deferred, f.s.ClearRouteCache)
+		v.deferred = append(v.deferred, v.onStream(f, f.s.ClearRouteCache))
 	}
 	return statusOK
 }
@@ -95,6 +95,6 @@ func hostSendLocalResponse(_ context.Context, v *vm, m api.Module, a []uint32) s
 	}
 	r := core.LocalReply{Status: int(a[0]), Headers: hs, Body: append([]byte{}, body...), Details: details}
 	f.replied = true
-	v.deferred = append(v.deferred, func() { f.s.SendLocalReply(r) })
+	v.deferred = append(v.deferred, v.onStream(f, func() { f.s.SendLocalReply(r) }))
 	return statusOK
 }

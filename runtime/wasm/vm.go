@@ -108,8 +108,8 @@ type vm struct {
 	declared map[string]celPrototype
 	exprs    *celExprs
 
-	nextCallID uint32
-	calls      map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
+	calls map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
+	gw    callouts           // calls and streams through the callout gateway (grpc.go)
 	// donePending: the plugin went away and the root context returned false from
 	// proxy_on_done; the VM lives on (tick, queue, HTTP call responses) until the guest calls
 	// proxy_done (see shutdown).
@@ -128,8 +128,13 @@ type callState struct {
 	vmConfig, pluginConfig []byte
 	inStart, inVMStart     bool
 	httpResp               *core.CalloutResponse
+	httpTrailers           []core.Header // of a gateway HTTP call response
+	grpc                   *grpcEvent    // the gRPC callback being delivered (grpc.go)
 	foreignArgs            []byte
 	routeCleared           bool
+	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
+	// stream operations deferred by it are posted to their stream (onStream).
+	offWorker bool
 }
 
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
@@ -296,6 +301,7 @@ func (v *vm) close() {
 		v.mod.Close(context.Background())
 		v.mod = nil
 	}
+	v.gw.cancelAll()
 	v.donePending = false
 	v.mu.Unlock()
 	v.p.doneFinished(v)
@@ -441,7 +447,10 @@ func (v *vm) stopTick() {
 
 // rootCall runs root-context work (tick, queue ready) from a goroutine of the engine.
 func (v *vm) rootCall(fn func() (uint64, error)) {
-	_, touched, err := v.run(v.rootID, fn)
+	_, touched, err := v.run(v.rootID, func() (uint64, error) {
+		v.cur.offWorker = true
+		return fn()
+	})
 	if err != nil {
 		return
 	}

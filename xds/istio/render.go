@@ -91,6 +91,11 @@ type Options struct {
 	// before envoy.filters.http.grpc_stats in a mesh without RequestAuthentication and
 	// AuthorizationPolicy, accepting that they then run after any RBAC filter).
 	Anchors map[v1alpha1.TrafficExtension_ExecutionPhase]string
+	// CalloutGateway is where the rendered callout gateway listener binds (see
+	// xds/translate/callout.go); "" means translate.IstioCalloutGateway, and
+	// translate.NoCalloutGateway renders none. The control plane serving the extensions' ECDS
+	// must be given the same address (translate.Options.CalloutGateway).
+	CalloutGateway string
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +110,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Binding == "" {
 		o.Binding = translate.DynamicModules
+	}
+	if o.CalloutGateway == "" {
+		o.CalloutGateway = translate.IstioCalloutGateway
 	}
 	return o
 }
@@ -137,6 +145,11 @@ func Render(exts []*model.Extension, opts Options) (*Output, error) {
 		return nil, err
 	}
 	out.Resources = append(out.Resources, cl...)
+	gw, err := calloutGatewayResources(opts)
+	if err != nil {
+		return nil, err
+	}
+	out.Resources = append(out.Resources, gw...)
 	for rank, e := range order(exts, opts.RootNamespace) {
 		if reason := unsupported(e, opts.RootNamespace); reason != "" {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: not rendered: %s", e.Key, reason))
@@ -430,6 +443,40 @@ func clusterResources(opts Options) ([]Resource, error) {
 			Priority: math.MinInt32, ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{patch()},
 		}},
 		{Name: opts.Cluster + "-waypoints", Namespace: opts.RootNamespace, Spec: &networking.EnvoyFilter{
+			Priority:      math.MinInt32,
+			TargetRefs:    []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "GatewayClass", Name: waypointClass}},
+			ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{patch()},
+		}},
+	}, nil
+}
+
+// calloutGatewayResources add the callout gateway listener, through which Wasm extensions
+// make gRPC calls and root-context HTTP calls, to every proxy (as the cluster resources).
+func calloutGatewayResources(opts Options) ([]Resource, error) {
+	if opts.CalloutGateway == translate.NoCalloutGateway {
+		return nil, nil
+	}
+	l, err := translate.CalloutGatewayListener(opts.CalloutGateway)
+	if err != nil {
+		return nil, fmt.Errorf("callout gateway %q: %w", opts.CalloutGateway, err)
+	}
+	value, err := toStruct(l)
+	if err != nil {
+		return nil, err
+	}
+	patch := func() *networking.EnvoyFilter_EnvoyConfigObjectPatch {
+		return &networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			ApplyTo: networking.EnvoyFilter_LISTENER,
+			Match:   &networking.EnvoyFilter_EnvoyConfigObjectMatch{Context: networking.EnvoyFilter_ANY},
+			Patch:   &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_ADD, Value: proto.CloneOf(value)},
+		}
+	}
+	name := translate.CalloutGatewayListenerName
+	return []Resource{
+		{Name: name, Namespace: opts.RootNamespace, Spec: &networking.EnvoyFilter{
+			Priority: math.MinInt32, ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{patch()},
+		}},
+		{Name: name + "-waypoints", Namespace: opts.RootNamespace, Spec: &networking.EnvoyFilter{
 			Priority:      math.MinInt32,
 			TargetRefs:    []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "GatewayClass", Name: waypointClass}},
 			ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{patch()},

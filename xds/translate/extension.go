@@ -39,14 +39,25 @@ func filterTypeURL(b Binding) (string, error) {
 // the extension is left out of the chain (a fail-open Wasm extension whose module cannot be
 // resolved); problem then says why, and also reports a fail-closed slot that denies.
 func ExtensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionConfig, *model.Error, error) {
+	cfg, problem, _, err := extensionConfig(e, opts)
+	return cfg, problem, err
+}
+
+// extensionConfig is ExtensionConfig that also says whether the extension runs Wasm; a Wasm
+// extension's message carries the proxy's callout gateway address (Options.gateway).
+func extensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionConfig, *model.Error, bool, error) {
+	gateway := opts.gateway
 	opts = opts.withDefaults()
 	msg, problem := Message(e, opts.Wasm)
 	if msg == nil {
-		return nil, problem, nil
+		return nil, problem, false, nil
+	}
+	if msg.Wasm != nil {
+		msg.CalloutGateway = gateway
 	}
 	data, err := extconfig.Marshal(msg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("extension[%s]: %w", e.Key, err)
+		return nil, nil, false, fmt.Errorf("extension[%s]: %w", e.Key, err)
 	}
 	payload := mustAny(wrapperspb.String(string(data)))
 	var cfg *corev3.TypedExtensionConfig
@@ -66,9 +77,9 @@ func ExtensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionCo
 		})}
 	default:
 		_, err := filterTypeURL(opts.Binding)
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return cfg, problem, nil
+	return cfg, problem, msg.Wasm != nil, nil
 }
 
 // Message builds the extconfig message of one valid extension. It returns nil when the

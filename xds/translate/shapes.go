@@ -70,10 +70,11 @@ type httpListener struct {
 func (res *Result) chain(id proxyid.Identity, exts []*model.Extension, l policy.Listener, opts Options) ([]string, error) {
 	var names []string
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
-		cfg, problem, err := ExtensionConfig(e, opts)
+		cfg, problem, isWasm, err := extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
 		}
+		res.wasm = res.wasm || cfg != nil && isWasm
 		if problem != nil && !slices.ContainsFunc(res.Problems, func(p *model.Error) bool { return p.Error() == problem.Error() }) {
 			res.Problems = append(res.Problems, problem)
 		}
@@ -148,6 +149,9 @@ func sidecarProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*
 		}
 		res.Clusters = append(res.Clusters, c)
 	}
+	if err := res.addCalloutGateway(opts); err != nil {
+		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)
+	}
 	sortResult(res)
 	return res, nil
 }
@@ -205,6 +209,9 @@ func waypointProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (
 	}
 	res.Routes = append(res.Routes, &routev3.RouteConfiguration{Name: HBONEListenerName, VirtualHosts: vhosts})
 	res.Listeners = append(res.Listeners, hboneListener(id, host, port))
+	if err := res.addCalloutGateway(opts); err != nil {
+		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)
+	}
 	sortResult(res)
 	return res, nil
 }

@@ -26,6 +26,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/trafficext/trafficext/filter/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/policy"
 	"github.com/trafficext/trafficext/xds/proxyid"
@@ -80,6 +81,14 @@ type Options struct {
 	Policy policy.Options
 	// Wasm resolves Wasm module URLs to local files; nil means FileResolver.
 	Wasm WasmResolver
+	// CalloutGateway is where a proxy running Wasm extensions gets its callout gateway
+	// listener (callout.go): "ip:port" or "unix:<path>"; "" means an abstract Unix socket named
+	// after the proxy; NoCalloutGateway leaves the gateway out (root-context HTTP calls then
+	// borrow a live stream and gRPC calls fail UNAVAILABLE).
+	CalloutGateway string
+
+	// gateway is CalloutGateway resolved for the proxy being translated.
+	gateway string
 }
 
 func (o Options) withDefaults() Options {
@@ -118,11 +127,20 @@ type Result struct {
 	// Problems are per-extension issues met while translating (a Wasm module that could not be
 	// resolved, and what was done instead). They do not fail the translation.
 	Problems []*model.Error
+
+	// wasm: a Wasm extension is in a chain (the proxy gets the callout gateway).
+	wasm bool
 }
 
 // Proxy builds the resources for one proxy from the valid extensions of the whole mesh.
 func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
+	opts.gateway = calloutGateway(id, opts)
+	if opts.gateway != "" {
+		if err := (&extconfig.Extension{Name: "-", Lua: &extconfig.Lua{InlineCode: "-"}, CalloutGateway: opts.gateway}).Validate(); err != nil {
+			return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)
+		}
+	}
 	switch id.Mode {
 	case proxyid.Sidecar:
 		return sidecarProxy(id, exts, opts)
@@ -142,7 +160,7 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	}
 	res := &Result{}
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
-		cfg, problem, err := ExtensionConfig(e, opts)
+		cfg, problem, isWasm, err := extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -152,6 +170,7 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 		if cfg == nil {
 			continue
 		}
+		res.wasm = res.wasm || isWasm
 		res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
 		res.Chain = append(res.Chain, cfg.GetName())
 	}
@@ -171,6 +190,9 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	res.Listeners = []*listenerv3.Listener{lis}
 	res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
 	res.Clusters = []*clusterv3.Cluster{cl}
+	if err := res.addCalloutGateway(opts); err != nil {
+		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)
+	}
 	return res, nil
 }
 
