@@ -31,6 +31,7 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	fset.StringVar(&binding, "binding", string(translate.DynamicModules), "filter binding the control plane serves (dynamic-modules or golang)")
 	fset.StringVar(&authn, "authn-anchor", istio.AnchorAUTHN, "filter AUTHN extensions are inserted before")
 	fset.StringVar(&authz, "authz-anchor", istio.AnchorAUTHZ, "filter AUTHZ extensions are inserted before")
+	fset.StringVar(&opts.CalloutGateway, "callout-gateway", translate.IstioCalloutGateway, "address the rendered callout gateway listener binds ("+translate.NoCalloutGateway+": none); give `trafficext xds` the same --callout-gateway")
 	if err := fset.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -102,6 +102,7 @@ type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
+	calloutGateway                                string
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
@@ -115,6 +116,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
+	fs.StringVar(&c.calloutGateway, "callout-gateway", "", "where Wasm extensions reach the callout gateway (root-context HTTP calls, gRPC): empty = a per-proxy abstract socket on a listener this control plane adds; ip:port or unix:<path>|unix:@<name> = that address (proxies istiod configures: "+translate.IstioCalloutGateway+", as `trafficext istio render` binds it); "+translate.NoCalloutGateway+" = none")
 }
 
 // options resolves the extension directory (materialising the embedded examples when none
@@ -163,7 +165,8 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		Address:       c.xdsAddr,
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
-			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary},
+			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
+			CalloutGateway: c.calloutGateway},
 		Logger: log,
 		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
 	}, cleanup, nil
