@@ -116,7 +116,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
-	fs.StringVar(&c.calloutGateway, "callout-gateway", "", "where Wasm extensions reach the callout gateway (root-context HTTP calls, gRPC): empty = a per-proxy abstract socket on a listener this control plane adds; ip:port or unix:<path>|unix:@<name> = that address (proxies istiod configures: "+translate.IstioCalloutGateway+", as `trafficext istio render` binds it); "+translate.NoCalloutGateway+" = none")
+	fs.StringVar(&c.calloutGateway, "callout-gateway", translate.DefaultCalloutGateway, "where Wasm extensions reach the callout gateway (root-context HTTP calls, gRPC): a listener this control plane adds on ip:port, unix:<path> or unix:@<abstract name>; "+translate.CalloutGatewayProxyPlaceholder+" in it is replaced by the proxy id (for several proxies in one network namespace, e.g. "+translate.PerProxyCalloutGateway+"); "+translate.NoCalloutGateway+" = none. Proxies istiod configures: the address `trafficext istio render --callout-gateway` binds")
 }
 
 // options resolves the extension directory (materialising the embedded examples when none

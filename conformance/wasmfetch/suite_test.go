@@ -77,8 +77,10 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	e.listen = gw
 	e.cp, err = xds.New(xds.Options{
-		Dir:       e.dir,
-		Translate: translate.Options{ListenerAddress: gw, Upstream: up.Addr()},
+		Dir: e.dir,
+		// Other suites' Envoys may run on this host at the same time: a callout gateway socket
+		// of this suite's own.
+		Translate: translate.Options{ListenerAddress: gw, Upstream: up.Addr(), CalloutGateway: "unix:@trafficext-callout-wasmfetch/" + translate.CalloutGatewayProxyPlaceholder},
 		Logger:    slog.New(slog.NewTextHandler(GinkgoWriter, nil)),
 		Wasm: xds.WasmOptions{
 			Fetch:    fetch.Options{CacheDir: GinkgoT().TempDir(), Attempts: 2, Backoff: 50 * time.Millisecond},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/proxyid"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 func ecdsVersions(s *Server) map[string]string {
@@ -135,5 +136,36 @@ func TestServer_SharedShapesKeepChainsApart(t *testing.T) {
 	}
 	if nodes["db-1"].Versions[resource.ExtensionConfigType] != nodes["api-1"].Versions[resource.ExtensionConfigType] {
 		t.Error("db and api proxies (same extensions) differ")
+	}
+}
+
+// Replicas share one translation unless the callout gateway is named per proxy: then each gets
+// its own socket (in its ECDS and its gateway listener).
+func TestServer_PerProxyCalloutGatewayKeepsReplicasApart(t *testing.T) {
+	module := filepath.Join(t.TempDir(), "m.wasm")
+	if err := os.WriteFile(module, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wasm := scaleExtension("a", "w", "", nil, 0)
+	wasm.Spec.FilterConfig = &v1alpha1.TrafficExtension_Wasm{Wasm: &v1alpha1.WasmConfig{Url: "file://" + module}}
+	for _, tt := range []struct {
+		gateway string
+		shared  bool
+	}{
+		{"", true},
+		{translate.PerProxyCalloutGateway, false},
+	} {
+		t.Run("gateway="+tt.gateway, func(t *testing.T) {
+			s := New(Options{Translate: translate.Options{CalloutGateway: tt.gateway}})
+			s.Update([]*model.Extension{wasm})
+			for _, id := range []string{"web-1", "web-2"} {
+				connect(t, s, proxyid.Identity{ID: id, Mode: proxyid.Sidecar, Namespace: "a", Labels: map[string]string{"app": "web", "pod": id}})
+			}
+			s.Rebuild(s.Extensions())
+			v := ecdsVersions(s)
+			if shared := v["web-1"] == v["web-2"]; shared != tt.shared {
+				t.Errorf("ECDS versions %v: shared %v, want %v", v, shared, tt.shared)
+			}
+		})
 	}
 }

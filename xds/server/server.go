@@ -329,15 +329,18 @@ func (s *Server) buildAll(ids []string) {
 	}
 }
 
-// shapeKey identifies what a proxy's translation depends on: its identity without node id,
-// cluster and labels (labels matter only for which extensions attach), and the extensions that
+// shapeKey identifies what a proxy's translation depends on: its identity without node id
+// (unless the callout gateway is named per proxy), cluster and labels (labels matter only for which extensions attach), and the extensions that
 // attach to it; s.mu is held.
 func (s *Server) shapeKey(id proxyid.Identity) string {
 	var b strings.Builder
 	for _, e := range policy.Attached(id, s.exts, s.opts.Translate.Policy) {
 		b.WriteString(e.Namespace + "/" + e.Name + "\n")
 	}
-	id.ID, id.Cluster, id.Labels = "", "", nil
+	if !translate.CalloutGatewayPerProxy(s.opts.Translate.CalloutGateway) {
+		id.ID = ""
+	}
+	id.Cluster, id.Labels = "", nil
 	j, _ := json.Marshal(id) // maps are marshaled with sorted keys
 	b.Write(j)
 	return b.String()

@@ -32,39 +32,61 @@ import (
 // for the gRPC status message. Envoy still picks the endpoint, load-balances and does TLS/mTLS
 // to the cluster.
 //
-// By default it listens on an abstract Unix socket named after the proxy
-// ("@trafficext-callout/<proxy id>"): no port to reserve next to Istio's (15000-15090), no
-// clash between several Envoys on one host, and not reachable from the network.
+// By default it listens on the abstract Unix socket "@trafficext-callout": no port to reserve
+// next to Istio's (15000-15090), not reachable from the network, and one name serves every
+// proxy because abstract sockets belong to a network namespace (each pod has its own). Where
+// several proxies share a network namespace (a test host running several Envoys), an address
+// containing CalloutGatewayProxyPlaceholder names one socket per proxy; proxies then no longer
+// share their translation (see PerProxyCalloutGateway).
 const (
 	// CalloutGatewayListenerName names the listener, its stat prefix and its route.
 	CalloutGatewayListenerName = "trafficext-callout-gateway"
 	// NoCalloutGateway as Options.CalloutGateway leaves the gateway out.
 	NoCalloutGateway = "-"
+	// DefaultCalloutGateway is the gateway address when Options.CalloutGateway is empty.
+	DefaultCalloutGateway = "unix:@trafficext-callout"
 	// IstioCalloutGateway is the gateway address for proxies istiod configures (xds/istio
-	// renders the listener there; every pod has its own network namespace, so one name serves
-	// all). A control plane serving their ECDS must use it as Options.CalloutGateway.
-	IstioCalloutGateway = "unix:@trafficext-callout"
-	calloutSocketPrefix = "@trafficext-callout/"
+	// renders the listener there). A control plane serving their ECDS must use the same
+	// Options.CalloutGateway.
+	IstioCalloutGateway = DefaultCalloutGateway
+	// CalloutGatewayProxyPlaceholder in Options.CalloutGateway is replaced by the proxy id
+	// (shortened with a hash when the socket name would be too long).
+	CalloutGatewayProxyPlaceholder = "{proxy}"
+	// PerProxyCalloutGateway is an abstract socket per proxy, for hosts where several proxies
+	// share one network namespace.
+	PerProxyCalloutGateway = "unix:@trafficext-callout/" + CalloutGatewayProxyPlaceholder
 )
 
 // calloutGateway is the gateway address for proxy id ("" when disabled), in
 // extconfig.Extension.CalloutGateway form.
 func calloutGateway(id proxyid.Identity, opts Options) string {
-	switch opts.CalloutGateway {
-	case NoCalloutGateway:
+	addr := opts.CalloutGateway
+	switch {
+	case addr == NoCalloutGateway:
 		return ""
-	case "":
-		name := id.ID
-		if name == "" {
-			name = "default"
-		}
-		if len(calloutSocketPrefix)+len(name) > extconfig.MaxUnixPath {
-			sum := sha256.Sum256([]byte(name))
-			name = name[:extconfig.MaxUnixPath-len(calloutSocketPrefix)-17] + "-" + hex.EncodeToString(sum[:8])
-		}
-		return "unix:" + calloutSocketPrefix + name
+	case addr == "":
+		return DefaultCalloutGateway
+	case !CalloutGatewayPerProxy(addr):
+		return addr
 	}
-	return opts.CalloutGateway
+	name := id.ID
+	if name == "" {
+		name = "default"
+	}
+	prefix, suffix, _ := strings.Cut(addr, CalloutGatewayProxyPlaceholder)
+	path := strings.TrimPrefix(prefix, "unix:")
+	if room := extconfig.MaxUnixPath - len(path) - len(suffix); strings.HasPrefix(prefix, "unix:") && len(name) > room && room > 17 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:room-17] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return prefix + name + suffix
+}
+
+// CalloutGatewayPerProxy reports whether the gateway address addr differs per proxy (it
+// contains CalloutGatewayProxyPlaceholder): the proxy id is then part of what a translation
+// depends on.
+func CalloutGatewayPerProxy(addr string) bool {
+	return strings.Contains(addr, CalloutGatewayProxyPlaceholder)
 }
 
 // CalloutGatewayListener builds the gateway listener on addr ("ip:port" or "unix:<path>").

@@ -29,13 +29,15 @@ func TestProxy_CalloutGateway(t *testing.T) {
 		want    string // the address, "" for no gateway
 		pipe    string // the listener's pipe path, "" for a socket address
 	}{
-		{"default: abstract socket per proxy", ingress, true, "", "unix:@trafficext-callout/ingress", "@trafficext-callout/ingress"},
-		{"sidecar", sidecar, true, "", "unix:@trafficext-callout/echo.apps", "@trafficext-callout/echo.apps"},
+		{"default: one abstract socket (per network namespace)", ingress, true, "", "unix:@trafficext-callout", "@trafficext-callout"},
+		{"sidecar", sidecar, true, "", "unix:@trafficext-callout", "@trafficext-callout"},
+		{"per proxy", ingress, true, translate.PerProxyCalloutGateway, "unix:@trafficext-callout/ingress", "@trafficext-callout/ingress"},
+		{"per proxy, sidecar", sidecar, true, translate.PerProxyCalloutGateway, "unix:@trafficext-callout/echo.apps", "@trafficext-callout/echo.apps"},
 		{"loopback port", ingress, true, "127.0.0.1:15084", "127.0.0.1:15084", ""},
 		{"unix path", ingress, true, "unix:/run/trafficext/callout.sock", "unix:/run/trafficext/callout.sock", "/run/trafficext/callout.sock"},
 		{"disabled", ingress, true, translate.NoCalloutGateway, "", ""},
 		{"lua only", ingress, false, "", "", ""},
-		{"long proxy id is shortened", long, true, "", "unix:@trafficext-callout/" + strings.Repeat("p", 107-len("@trafficext-callout/")-17) + "-", ""},
+		{"long proxy id is shortened", long, true, translate.PerProxyCalloutGateway, "unix:@trafficext-callout/" + strings.Repeat("p", 107-len("@trafficext-callout/")-17) + "-", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

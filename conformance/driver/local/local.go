@@ -113,9 +113,10 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.cp, err = xds.New(xds.Options{
-		Dir:       e.dir,
-		Address:   lis.Addr().String(),
-		Translate: translate.Options{Upstream: up["workload"].Addr()},
+		Dir:     e.dir,
+		Address: lis.Addr().String(),
+		// Four Envoys share this host's network namespace: one callout gateway socket each.
+		Translate: translate.Options{Upstream: up["workload"].Addr(), CalloutGateway: translate.PerProxyCalloutGateway},
 		Logger:    log,
 	})
 	if err != nil {
