@@ -22,16 +22,35 @@ const (
 	valI32       = 0x7f
 )
 
+// exprInfo is what expr learns about a function body.
+type exprInfo struct {
+	// calls: the body contains a call instruction (direct, indirect, tail or by reference).
+	calls bool
+	// loopFirst: the body reaches a loop before any instruction that could branch, call,
+	// throw or return, so every execution runs that loop's check first.
+	loopFirst bool
+}
+
 // expr copies one expression (a function body's instructions or a constant expression) from r
 // to out, up to and including its final end, remapping function indices and, when check is
 // non-nil, appending check right after the blocktype of every loop.
-func (m *module) expr(r *reader, out []byte, check []byte) ([]byte, error) {
+func (m *module) expr(r *reader, out []byte, check []byte, info *exprInfo) ([]byte, error) {
 	depth := 0
+	straight := true // no instruction so far could leave the straight line
 	for {
 		start := r.off
 		op, err := r.byte()
 		if err != nil {
 			return nil, err
+		}
+		if straight && op == opLoop {
+			info.loopFirst = true
+		}
+		if straight && !straightLine(op) {
+			straight = false
+		}
+		if isCall(op) {
+			info.calls = true
 		}
 		switch {
 		case op == opBlock || op == opIf || op == opTry:
@@ -277,3 +296,14 @@ func valType(r *reader) error {
 	r.off--
 	return r.errorf("unknown value type %#x", c)
 }
+
+// straightLine reports whether op can neither branch, call, throw nor return: block, nop,
+// locals and globals, loads and stores, constants and numeric operators, drop and select.
+func straightLine(op byte) bool {
+	return op == opBlock || op == 0x01 || op == 0x1a || op == 0x1b || (op >= 0x20 && op <= 0x24) ||
+		(op >= 0x28 && op <= 0x3e) || (op >= 0x41 && op <= 0xc4)
+}
+
+// isCall reports whether op calls a function: call, call_indirect, return_call,
+// return_call_indirect, call_ref, return_call_ref.
+func isCall(op byte) bool { return op >= opCall && op <= 0x15 }

@@ -8,9 +8,13 @@
 //     and local names are renumbered);
 //   - defines one more global, a mutable i32 holding the fuel (appended last, so no global
 //     index changes), initially Fuel;
-//   - checks the fuel at the entry of every defined function and at the head of every loop: the
-//     check decrements the fuel and, when it reaches zero, resets the fuel to Fuel and calls
-//     the import. The check is stack-neutral and contains no branch, so no branch target changes;
+//   - checks the fuel at the head of every loop and at the entry of every defined function
+//     that calls functions, so every unbounded execution (a loop or a recursion) passes a
+//     check: the check decrements the fuel and, when it reaches zero, resets the fuel to Fuel
+//     and calls the import. A function that calls nothing and has no loop runs a bounded
+//     number of instructions, and one whose every execution reaches a loop before it can
+//     branch or call (the shape of Go's wasm functions) gets its first check from that loop,
+//     so neither gets an entry check. The check is stack-neutral and contains no branch, so no branch target changes;
 //     it keeps the decremented value in one extra i32 local appended to each function's locals.
 //
 // The host's refuel function therefore runs about once every Fuel loop iterations or function
@@ -461,7 +465,7 @@ func (m *module) rewriteGlobals(r *reader) ([]byte, error) {
 		}
 		out = append(out, r.b[start:r.off]...)
 		var err error
-		if out, err = m.expr(r, out, nil); err != nil {
+		if out, err = m.expr(r, out, nil, &exprInfo{}); err != nil {
 			return nil, fmt.Errorf("global %d: %w", i, err)
 		}
 	}
@@ -537,7 +541,7 @@ func (m *module) rewriteElement(r *reader, out []byte) ([]byte, error) {
 		out = appendU32(out, t)
 	}
 	if flags&0x01 == 0 { // active: offset expression
-		if out, err = m.expr(r, out, nil); err != nil {
+		if out, err = m.expr(r, out, nil, &exprInfo{}); err != nil {
 			return nil, err
 		}
 	}
@@ -561,7 +565,7 @@ func (m *module) rewriteElement(r *reader, out []byte) ([]byte, error) {
 	out = appendU32(out, cnt)
 	for j := uint32(0); j < cnt; j++ {
 		if exprs {
-			if out, err = m.expr(r, out, nil); err != nil {
+			if out, err = m.expr(r, out, nil, &exprInfo{}); err != nil {
 				return nil, err
 			}
 			continue
@@ -607,8 +611,8 @@ func (m *module) rewriteCode(r *reader) ([]byte, error) {
 	return out, trailing(r)
 }
 
-// rewriteBody copies one function body with an extra i32 local, the fuel check at entry and
-// at the head of every loop.
+// rewriteBody copies one function body with an extra i32 local, the fuel check at the head of
+// every loop and, unless the body calls nothing or always reaches a loop first, at entry.
 func (m *module) rewriteBody(r *reader, out []byte, params uint32) ([]byte, error) {
 	groups, err := r.u32()
 	if err != nil {
@@ -633,9 +637,15 @@ func (m *module) rewriteBody(r *reader, out []byte, params uint32) ([]byte, erro
 	out = append(out, r.b[start:r.off]...)
 	out = append(out, 0x01, valI32)
 	check := m.check(uint32(locals))
-	out = append(out, check...)
-	if out, err = m.expr(r, out, check); err != nil {
+	code := len(out)
+	var info exprInfo
+	if out, err = m.expr(r, out, check, &info); err != nil {
 		return nil, err
+	}
+	if info.calls && !info.loopFirst {
+		out = append(out, check...)
+		copy(out[code+len(check):], out[code:len(out)-len(check)])
+		copy(out[code:], check)
 	}
 	return out, trailing(r)
 }

@@ -153,15 +153,16 @@ func TestInstrument_Semantics(t *testing.T) {
 			t.Errorf("%s = %d (original %d), want %d", c.name, got, orig, c.want)
 		}
 	}
-	// Checks so far: start 1, spin 1+1001, fib(10) 177 entries, indirect 1+15, started 1,
-	// viaimport 1: 1198, far below Fuel.
+	// Checks so far (entry checks only in functions that call, and not in spin, which starts
+	// with its loop): spin 1001 loop heads, fib(10) 177 entries, indirect 1+15, viaimport 1:
+	// 1195, far below Fuel.
 	if *refuels != 0 {
 		t.Fatalf("refuel called %d times before the fuel ran out", *refuels)
 	}
 	const n = 3 * Fuel
 	call(t, mod, "spin", n)
 	// The counter starts at Fuel; each check decrements it and refuels at zero.
-	if want := (1198 + 1 + n + 1) / Fuel; *refuels != want {
+	if want := (1195 + n + 1) / Fuel; *refuels != want {
 		t.Fatalf("refuel called %d times, want %d", *refuels, want)
 	}
 	if mod.ExportedGlobal("spin") != nil || len(mod.ExportedFunctionDefinitions()) != 5 {
@@ -224,7 +225,7 @@ func TestInstrument_Golden(t *testing.T) {
 		sec(secFunction, vec(u32(0))),
 		sec(secGlobal, vec([]byte{i32, 0x01, opI32Const, 0x80, 0x80, 0x04, opEnd})),
 		sec(secExport, vec(cat(str("f"), []byte{0x00}, u32(1)))),
-		sec(secCode, vec(body([][2]byte{{1, i32}}, check, []byte{opLoop, blockEmpty}, check, []byte{0x0c, 0, opEnd}))),
+		sec(secCode, vec(body([][2]byte{{1, i32}}, []byte{opLoop, blockEmpty}, check, []byte{0x0c, 0, opEnd}))),
 	)
 	got, err := Instrument(in)
 	if err != nil {
@@ -236,6 +237,52 @@ func TestInstrument_Golden(t *testing.T) {
 	again, _ := Instrument(in)
 	if !bytes.Equal(got, again) {
 		t.Fatal("the rewrite is not deterministic")
+	}
+}
+
+// TestInstrument_EntryChecks: a function gets an entry check unless it calls nothing or
+// always reaches a loop (which has its own check) before it could branch or call.
+func TestInstrument_EntryChecks(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		code   []byte
+		checks int // in the whole body
+		entry  bool
+	}{
+		{"leaf", []byte{opLocalGet, 0, opI32Const, 1, 0x6a, 0x1a}, 0, false},
+		{"call", []byte{opCall, 0}, 1, true},
+		{"call_indirect", []byte{opI32Const, 0, 0x11, 0, 0}, 1, true},
+		{"tail call", []byte{opReturnCall, 0}, 1, true},
+		{"loop first", []byte{opLoop, blockEmpty, opCall, 0, opEnd}, 1, false},
+		{"Go shape", []byte{opGlobalGet, 0, 0x21, 0, opBlock, blockEmpty, opLoop, blockEmpty, opCall, 0, opEnd, opEnd}, 1, false},
+		{"branch before the loop", []byte{opBlock, blockEmpty, opLocalGet, 0, 0x0d, 0, opLoop, blockEmpty, opEnd, opEnd, opCall, 0}, 2, true},
+		{"call before the loop", []byte{opCall, 0, opLoop, blockEmpty, opEnd}, 2, true},
+		{"leaf with a loop", []byte{opLocalGet, 0, 0x0d, 0, opLoop, blockEmpty, opEnd}, 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := wasm(
+				sec(secType, vec(functype(nil, nil))),
+				sec(secFunction, vec(u32(0))),
+				sec(secTable, vec([]byte{0x70, 0x00, 0x01})),
+				sec(secGlobal, vec([]byte{i32, 0x01, opI32Const, 0, opEnd})),
+				sec(secCode, vec(body([][2]byte{{1, i32}}, c.code))),
+			)
+			out, err := Instrument(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compile(t, out, true)
+			m := &module{fuel: 1}
+			check := m.check(1) // refuel is function 0, the fuel global 1, the added local 1
+			if n := bytes.Count(out, check); n != c.checks {
+				t.Fatalf("%d checks, want %d", n, c.checks)
+			}
+			// The body: size, 2 local groups (1 i32, 1 i32), then the code.
+			code := out[bytes.LastIndex(out, []byte{0x02, 0x01, i32, 0x01, i32})+5:]
+			if got := bytes.HasPrefix(code, check); got != c.entry {
+				t.Fatalf("entry check %v, want %v", got, c.entry)
+			}
+		})
 	}
 }
 
