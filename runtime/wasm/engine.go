@@ -209,17 +209,17 @@ func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compile
 			}
 		}
 		if ierr != nil {
-			warn(fmt.Sprintf("wasm module sha256[%s]: cannot add fuel metering (%v); bounding its calls with wazero's termination checks, which are slower", digest, ierr))
 			c.bound = boundContext
 			if c.rt, err = e.checkedRuntime(); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("creating the runtime for module sha256[%s]: %w", digest, err)
 			}
+			if c.cm, err = c.rt.CompileModule(ctx, bin); err != nil {
+				return nil, fmt.Errorf("compiling module sha256[%s]: %w", digest, err)
+			}
+			warn(fmt.Sprintf("wasm module sha256[%s]: cannot add fuel metering (%v); bounding its calls with wazero's termination checks, which are slower", digest, ierr))
 		}
-	}
-	if c.cm == nil {
-		if c.cm, err = c.rt.CompileModule(ctx, bin); err != nil {
-			return nil, fmt.Errorf("compiling module sha256[%s]: %w", digest, err)
-		}
+	} else if c.cm, err = c.rt.CompileModule(ctx, bin); err != nil {
+		return nil, fmt.Errorf("compiling module sha256[%s]: %w", digest, err)
 	}
 	c.abi = detectABI(c.cm)
 	if c.abi == abiUnknown {

@@ -2,6 +2,9 @@ package wasm
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +90,35 @@ func TestEngine_MeterFallback(t *testing.T) {
 	}
 	if got := header(drive(t, p, request{}).respH, "x-vm-requests"); got != "1" {
 		t.Fatalf("after the loop x-vm-requests %q", got)
+	}
+}
+
+// TestEngine_MeteredCompilationCache: the instrumented bytes are deterministic, so a second
+// engine (a restart) finds the metered module in the on-disk compilation cache instead of
+// compiling and storing it again.
+func TestEngine_MeteredCompilationCache(t *testing.T) {
+	dir := t.TempDir()
+	g := wasmtest.C(t, "fault", "")
+	files := func() []string {
+		var names []string
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				names = append(names, path)
+			}
+			return nil
+		})
+		return names
+	}
+	load(t, New(Options{CacheDir: dir, MaxVMsPerPlugin: 1}), g, nil)
+	first := files()
+	if len(first) == 0 {
+		t.Fatal("nothing cached")
+	}
+	p, _ := load(t, New(Options{CacheDir: dir, MaxVMsPerPlugin: 1}), g, nil)
+	if got := files(); !slices.Equal(got, first) {
+		t.Fatalf("the second engine compiled again: cache %v, was %v", got, first)
+	}
+	if p.(*plugin).c.bound != boundFuel {
+		t.Fatal("not metered")
 	}
 }
