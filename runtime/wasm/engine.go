@@ -188,8 +188,9 @@ type compiled struct {
 }
 
 // compile compiles bin once per digest. With a call bound, bin is instrumented with fuel
-// metering first; when that fails, warn is told why and the module is compiled with wazero's
-// termination checks instead.
+// metering first: malformed input is rejected there; for a module using something the meter
+// does not support, warn is told why and the module is compiled with wazero's termination
+// checks instead.
 func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compiled, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -203,6 +204,11 @@ func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compile
 	if e.opts.CallTimeout > 0 {
 		c.bound = boundFuel
 		metered, ierr := e.instrument(bin)
+		if errors.Is(ierr, meter.ErrMalformed) {
+			// Not a module; and wazero v1.12.0's decoder preallocates what the counts of such
+			// input claim (a fatal out-of-memory, not an error), so it is not handed on.
+			return nil, fmt.Errorf("module sha256[%s]: %w", digest, ierr)
+		}
 		if ierr == nil {
 			if c.cm, ierr = e.rt.CompileModule(ctx, metered); ierr != nil {
 				ierr = fmt.Errorf("compiling the metered module: %w", ierr)

@@ -3,12 +3,15 @@ package wasm
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/runtime/wasm/meter"
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
 )
 
@@ -120,5 +123,21 @@ func TestEngine_MeteredCompilationCache(t *testing.T) {
 	}
 	if p.(*plugin).c.bound != boundFuel {
 		t.Fatal("not metered")
+	}
+}
+
+// TestEngine_MalformedModuleRejected: input the meter finds malformed fails Load with its
+// error and never reaches wazero (whose decoder would try to allocate ~40 GiB for this table
+// count).
+func TestEngine_MalformedModuleRejected(t *testing.T) {
+	bin := []byte("\x00asm\x01\x00\x00\x00\x04\x0f\xff\xff\xff\x80\t00\x120000000")
+	path := filepath.Join(t.TempDir(), "bad.wasm")
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := New(Options{CacheDir: "-", MaxVMsPerPlugin: 1})
+	_, err := e.Load(&extconfig.Extension{Schema: 1, Name: "bad", Wasm: &extconfig.Wasm{Path: path}}, &fakeHost{})
+	if !errors.Is(err, meter.ErrMalformed) || !strings.Contains(err.Error(), "table section") {
+		t.Fatalf("Load: %v", err)
 	}
 }

@@ -81,7 +81,7 @@ func (m *module) expr(r *reader, out []byte, check []byte, info *exprInfo) ([]by
 				return nil, err
 			}
 			if idx >= m.funcs {
-				return nil, r.errorf("function index %d out of range (%d functions)", idx, m.funcs)
+				return nil, r.malformedf("function index %d out of range (%d functions)", idx, m.funcs)
 			}
 			out = append(out, op)
 			out = appendU32(out, m.remap(idx))
@@ -100,7 +100,7 @@ func (m *module) expr(r *reader, out []byte, check []byte, info *exprInfo) ([]by
 			_, err = r.u32()
 			depth--
 			if depth < 0 {
-				return nil, r.errorf("delegate outside a try block")
+				return nil, r.malformedf("delegate outside a try block")
 			}
 		case op == 0x0e: // br_table
 			err = skipU32s(r, 1)
@@ -111,7 +111,7 @@ func (m *module) expr(r *reader, out []byte, check []byte, info *exprInfo) ([]by
 			}
 		case op == 0x1c: // select t*
 			var n uint32
-			if n, err = r.u32(); err == nil {
+			if n, err = r.count(); err == nil {
 				for i := uint32(0); i < n && err == nil; i++ {
 					err = valType(r)
 				}
@@ -160,7 +160,7 @@ func blockType(r *reader) error {
 
 // catches skips the catch clauses of try_table.
 func catches(r *reader) error {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func catches(r *reader) error {
 
 // skipU32s skips a vector of u32 followed by extra more u32.
 func skipU32s(r *reader, extra uint32) error {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return err
 	}

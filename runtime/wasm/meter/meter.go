@@ -25,7 +25,9 @@
 // guests use: sign extension, saturating truncation, bulk memory, reference types, SIMD and
 // relaxed SIMD, threads (atomics), tail calls, exception handling (try_table, throw, throw_ref
 // and the legacy try/catch/delegate), multi-value block types and multiple memories. Anything
-// it cannot decode is an error naming the section and offset. Custom sections are kept except
+// it cannot decode is an error naming the section and offset; errors for input that is not a
+// well-formed module wrap ErrMalformed (every count and length is checked against the bytes
+// present, so the output never claims more than it holds). Custom sections are kept except
 // those that record code offsets (".debug_*" DWARF, "reloc.*", "linking"), which the rewrite
 // would make wrong; the name section keeps its module, function and local names and drops its
 // other subsections.
@@ -33,7 +35,6 @@ package meter
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -44,6 +45,10 @@ const (
 	ImportName   = "refuel"
 	Fuel         = 1 << 16
 )
+
+// maxLocals bounds the locals of a function, parameters included (V8's limit; some decoders
+// preallocate what a body declares).
+const maxLocals = 50000
 
 // Section ids.
 const (
@@ -105,7 +110,7 @@ func (m *module) remap(idx uint32) uint32 {
 // is deterministic: the same input gives the same bytes.
 func Instrument(bin []byte) ([]byte, error) {
 	if len(bin) < len(header) || !bytes.Equal(bin[:4], header[:4]) {
-		return nil, errors.New("not a WebAssembly module (no \\0asm magic)")
+		return nil, fmt.Errorf("%w: not a WebAssembly module (no \\0asm magic)", ErrMalformed)
 	}
 	if !bytes.Equal(bin[4:8], header[4:]) {
 		return nil, fmt.Errorf("unsupported WebAssembly binary version % x (only core modules, version 1)", bin[4:8])
@@ -184,7 +189,7 @@ func split(bin []byte) ([]section, error) {
 			return nil, err
 		}
 		if int(id) >= len(sectionNames) {
-			return nil, fmt.Errorf("offset %#x: unknown section id %d", r.pos()-1, id)
+			return nil, fmt.Errorf("offset %#x: %w: unknown section id %d", r.pos()-1, ErrMalformed, id)
 		}
 		size, err := r.u32()
 		if err != nil {
@@ -197,7 +202,7 @@ func split(bin []byte) ([]section, error) {
 		}
 		if id != secCustom {
 			if rank[id] <= last {
-				return nil, fmt.Errorf("offset %#x: %s section out of order or repeated", off, sectionNames[id])
+				return nil, fmt.Errorf("offset %#x: %w: %s section out of order or repeated", off, ErrMalformed, sectionNames[id])
 			}
 			last = rank[id]
 		}
@@ -217,7 +222,7 @@ func (m *module) scan(s section) error {
 	r := &reader{b: s.payload, base: s.off}
 	switch s.id {
 	case secType:
-		n, err := r.u32()
+		n, err := r.count()
 		if err != nil {
 			return err
 		}
@@ -240,7 +245,7 @@ func (m *module) scan(s section) error {
 		}
 		return trailing(r)
 	case secImport:
-		n, err := r.u32()
+		n, err := r.count()
 		if err != nil {
 			return err
 		}
@@ -258,7 +263,7 @@ func (m *module) scan(s section) error {
 		}
 		return trailing(r)
 	case secFunction:
-		n, err := r.u32()
+		n, err := r.count()
 		if err != nil {
 			return err
 		}
@@ -268,13 +273,13 @@ func (m *module) scan(s section) error {
 				return err
 			}
 			if t >= uint32(len(m.params)) {
-				return r.errorf("function %d: type index %d out of range", i, t)
+				return r.malformedf("function %d: type index %d out of range", i, t)
 			}
 			m.funcTypes = append(m.funcTypes, t)
 		}
 		return trailing(r)
 	case secGlobal:
-		n, err := r.u32()
+		n, err := r.count()
 		if err != nil {
 			return err
 		}
@@ -286,14 +291,14 @@ func (m *module) scan(s section) error {
 // trailing fails when r has bytes left.
 func trailing(r *reader) error {
 	if !r.done() {
-		return r.errorf("%d unexpected bytes at the end of the section", len(r.b)-r.off)
+		return r.malformedf("%d unexpected bytes at the end of the section", len(r.b)-r.off)
 	}
 	return nil
 }
 
 // skipValTypes skips a vector of value types and returns its length.
 func skipValTypes(r *reader) (uint32, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return 0, err
 	}
@@ -401,18 +406,15 @@ func (m *module) rewrite(s section) ([]byte, error) {
 			return nil, err
 		}
 		if idx >= m.funcs {
-			return nil, r.errorf("start function index %d out of range", idx)
+			return nil, r.malformedf("start function index %d out of range", idx)
 		}
 		return appendU32(nil, m.remap(idx)), trailing(r)
 	case secElement:
 		return m.rewriteElements(r)
 	case secCode:
 		return m.rewriteCode(r)
-	case secTable:
-		if len(s.payload) > 1 && s.payload[1] == 0x40 {
-			return nil, r.errorf("tables with initializer expressions are not supported")
-		}
-		return s.payload, nil
+	case secTable, secMemory, secTag, secData, secDataCount:
+		return s.payload, m.validate(s.id, r)
 	case secCustom:
 		name, err := r.name()
 		if err != nil {
@@ -434,12 +436,12 @@ func (m *module) appendToVector(r *reader, elem []byte) ([]byte, error) {
 	var n uint32
 	if len(r.b) > 0 {
 		var err error
-		if n, err = r.u32(); err != nil {
+		if n, err = r.count(); err != nil {
 			return nil, err
 		}
 	}
 	if n == 1<<32-1 {
-		return nil, r.errorf("vector too long")
+		return nil, r.malformedf("vector too long")
 	}
 	out := appendU32(nil, n+1)
 	out = append(out, r.b[r.off:]...)
@@ -450,7 +452,7 @@ func (m *module) rewriteGlobals(r *reader) ([]byte, error) {
 	var n uint32
 	if len(r.b) > 0 {
 		var err error
-		if n, err = r.u32(); err != nil {
+		if n, err = r.count(); err != nil {
 			return nil, err
 		}
 	}
@@ -478,7 +480,7 @@ func (m *module) rewriteGlobals(r *reader) ([]byte, error) {
 }
 
 func (m *module) rewriteExports(r *reader) ([]byte, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -498,7 +500,7 @@ func (m *module) rewriteExports(r *reader) ([]byte, error) {
 		}
 		if kind == 0x00 {
 			if idx >= m.funcs {
-				return nil, r.errorf("export %q: function index %d out of range", name, idx)
+				return nil, r.malformedf("export %q: function index %d out of range", name, idx)
 			}
 			idx = m.remap(idx)
 		}
@@ -510,7 +512,7 @@ func (m *module) rewriteExports(r *reader) ([]byte, error) {
 }
 
 func (m *module) rewriteElements(r *reader) ([]byte, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +560,7 @@ func (m *module) rewriteElement(r *reader, out []byte) ([]byte, error) {
 		}
 		out = append(out, r.b[start:r.off]...)
 	}
-	cnt, err := r.u32()
+	cnt, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -575,7 +577,7 @@ func (m *module) rewriteElement(r *reader, out []byte) ([]byte, error) {
 			return nil, err
 		}
 		if idx >= m.funcs {
-			return nil, r.errorf("function index %d out of range", idx)
+			return nil, r.malformedf("function index %d out of range", idx)
 		}
 		out = appendU32(out, m.remap(idx))
 	}
@@ -583,12 +585,12 @@ func (m *module) rewriteElement(r *reader, out []byte) ([]byte, error) {
 }
 
 func (m *module) rewriteCode(r *reader) ([]byte, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return nil, err
 	}
 	if n != uint32(len(m.funcTypes)) {
-		return nil, r.errorf("%d function bodies for %d functions", n, len(m.funcTypes))
+		return nil, r.malformedf("%d function bodies for %d functions", n, len(m.funcTypes))
 	}
 	out := appendU32(nil, n)
 	var body []byte
@@ -614,7 +616,7 @@ func (m *module) rewriteCode(r *reader) ([]byte, error) {
 // rewriteBody copies one function body with an extra i32 local, the fuel check at the head of
 // every loop and, unless the body calls nothing or always reaches a loop first, at entry.
 func (m *module) rewriteBody(r *reader, out []byte, params uint32) ([]byte, error) {
-	groups, err := r.u32()
+	groups, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -630,8 +632,8 @@ func (m *module) rewriteBody(r *reader, out []byte, params uint32) ([]byte, erro
 		}
 		locals += uint64(cnt)
 	}
-	if locals >= 1<<32-1 || groups == 1<<32-1 {
-		return nil, r.errorf("too many locals")
+	if locals > maxLocals {
+		return nil, r.malformedf("%d locals (parameters included), more than the %d engines allow", locals, maxLocals)
 	}
 	out = appendU32(out, groups+1)
 	out = append(out, r.b[start:r.off]...)
@@ -729,7 +731,7 @@ func (m *module) refuelNameMap() []byte {
 // rewriteNameMap renumbers a function name map; with addRefuel it names the refuel import
 // too, keeping the map sorted by index.
 func (m *module) rewriteNameMap(r *reader, addRefuel bool) ([]byte, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -765,7 +767,7 @@ func (m *module) rewriteNameMap(r *reader, addRefuel bool) ([]byte, error) {
 
 // rewriteIndirectNameMap renumbers the functions of the local name map.
 func (m *module) rewriteIndirectNameMap(r *reader) ([]byte, error) {
-	n, err := r.u32()
+	n, err := r.count()
 	if err != nil {
 		return nil, err
 	}
@@ -776,7 +778,7 @@ func (m *module) rewriteIndirectNameMap(r *reader) ([]byte, error) {
 			return nil, err
 		}
 		start := r.off
-		cnt, err := r.u32()
+		cnt, err := r.count()
 		if err != nil {
 			return nil, err
 		}
@@ -792,4 +794,66 @@ func (m *module) rewriteIndirectNameMap(r *reader) ([]byte, error) {
 		out = append(out, r.b[start:r.off]...)
 	}
 	return out, trailing(r)
+}
+
+// validate checks a section the rewrite copies as it is (table, memory, tag, data, data
+// count), so that every count and length in the output is backed by bytes.
+func (m *module) validate(id byte, r *reader) error {
+	if id == secDataCount {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		return trailing(r)
+	}
+	n, err := r.count()
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n && err == nil; i++ {
+		switch id {
+		case secTable:
+			if len(r.b) > r.off && r.b[r.off] == 0x40 {
+				return r.errorf("table %d: tables with initializer expressions are not supported", i)
+			}
+			if err = valType(r); err == nil {
+				err = limits(r)
+			}
+		case secMemory:
+			err = limits(r)
+		case secTag:
+			if _, err = r.byte(); err == nil {
+				_, err = r.u32()
+			}
+		case secData:
+			err = m.skipData(r)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %d: %w", sectionNames[id], i, err)
+		}
+	}
+	return trailing(r)
+}
+
+// skipData skips one data segment: active (memory 0 or explicit) or passive.
+func (m *module) skipData(r *reader) error {
+	flags, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch flags {
+	case 0, 2:
+		if flags == 2 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		if _, err := m.expr(r, nil, nil, &exprInfo{}); err != nil {
+			return err
+		}
+	case 1:
+	default:
+		return r.malformedf("unknown data segment flags %d", flags)
+	}
+	_, err = r.name()
+	return err
 }

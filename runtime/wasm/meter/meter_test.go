@@ -360,6 +360,11 @@ func TestInstrument_Errors(t *testing.T) {
 		name, want string
 		bin        []byte
 	}{
+		// Counts beyond the bytes present (wazero v1.12.0 preallocates what they claim).
+		{"table count", "vector of 2418016255 elements", []byte("\x00asm\x01\x00\x00\x00\x04\x0f\xff\xff\xff\x80\t00\x120000000")},
+		{"data count", "vector of", []byte("\x00asm\x01\x00\x00\x00\v\x0f\xb0\xb0\xb00000G0000GG0")},
+		{"data length", "bytes wanted", wasm(sec(secData, vec(cat(u32(1), u32(1000), []byte{1}))))},
+		{"locals", "50001 locals", wasm(ty, fn, sec(secCode, vec(cat(u32(5), vec(cat(u32(50001), []byte{i32})), []byte{opEnd}))))},
 		{"empty", "no \\0asm magic", nil},
 		{"component", "unsupported WebAssembly binary version", []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}},
 		{"unknown section", "unknown section id 14", wasm(sec(14))},
@@ -380,6 +385,12 @@ func TestInstrument_Errors(t *testing.T) {
 			_, err := Instrument(c.bin)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+			// Features the rewriter lacks are not malformed input.
+			unsupported := strings.Contains(c.want, "unknown opcode") || strings.Contains(c.want, "unsupported") ||
+				strings.Contains(c.want, "unknown value type")
+			if errors.Is(err, ErrMalformed) == unsupported {
+				t.Fatalf("errors.Is(%v, ErrMalformed) = %v", err, !unsupported)
 			}
 		})
 	}
@@ -437,6 +448,10 @@ func FuzzInstrument(f *testing.F) {
 	f.Add(wasm(sec(secType, vec(functype(nil, nil))), sec(secFunction, vec(u32(0))),
 		sec(secCode, vec(body(nil, []byte{opLoop, blockEmpty, 0x0c, 0, opEnd})))))
 	f.Add(wasm())
+	// Inputs that made wazero v1.12.0 preallocate tens of GiB before the rewriter checked
+	// counts against the bytes present.
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x04\x0f\xff\xff\xff\x80\t00\x120000000"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\v\x0f\xb0\xb0\xb00000G0000GG0"))
 	f.Fuzz(func(t *testing.T, bin []byte) {
 		out, err := Instrument(bin)
 		if err != nil {

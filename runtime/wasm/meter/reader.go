@@ -5,8 +5,14 @@ import (
 	"fmt"
 )
 
+// ErrMalformed is wrapped by the errors of Instrument for input that is not a well-formed
+// module (truncated, out of order, lengths and counts beyond the bytes present, too many
+// locals): such input is not worth handing to any other decoder, some of which preallocate
+// what the counts claim. Other errors are features the rewriter does not support.
+var ErrMalformed = errors.New("malformed module")
+
 // errEOF is the cause of every read past the end of its input.
-var errEOF = errors.New("unexpected end")
+var errEOF = fmt.Errorf("%w: unexpected end", ErrMalformed)
 
 // reader reads the Wasm binary encoding from b; base is the offset of b[0] in the module,
 // for error messages.
@@ -19,8 +25,14 @@ type reader struct {
 func (r *reader) pos() int   { return r.base + r.off }
 func (r *reader) done() bool { return r.off >= len(r.b) }
 
+// errorf describes something the rewriter does not support.
 func (r *reader) errorf(format string, args ...any) error {
 	return fmt.Errorf("offset %#x: %s", r.pos(), fmt.Sprintf(format, args...))
+}
+
+// malformedf describes malformed input (wrapping ErrMalformed).
+func (r *reader) malformedf(format string, args ...any) error {
+	return fmt.Errorf("offset %#x: %w: %s", r.pos(), ErrMalformed, fmt.Sprintf(format, args...))
 }
 
 func (r *reader) byte() (byte, error) {
@@ -51,14 +63,14 @@ func (r *reader) uleb(bits uint) (uint64, error) {
 			return 0, err
 		}
 		if shift+7 > bits && uint64(c&0x7f)>>(bits-shift) != 0 {
-			return 0, fmt.Errorf("offset %#x: LEB128 number overflows %d bits", start, bits)
+			return 0, fmt.Errorf("offset %#x: %w: LEB128 number overflows %d bits", start, ErrMalformed, bits)
 		}
 		v |= uint64(c&0x7f) << shift
 		if c&0x80 == 0 {
 			return v, nil
 		}
 		if shift+7 >= bits {
-			return 0, fmt.Errorf("offset %#x: LEB128 number longer than %d bits", start, bits)
+			return 0, fmt.Errorf("offset %#x: %w: LEB128 number longer than %d bits", start, ErrMalformed, bits)
 		}
 	}
 }
@@ -80,14 +92,24 @@ func (r *reader) sleb(bits uint) (int64, error) {
 				v |= -1 << shift
 			}
 			if bits < 64 && (v < -(1<<(bits-1)) || v >= 1<<(bits-1)) {
-				return 0, fmt.Errorf("offset %#x: signed LEB128 number overflows %d bits", start, bits)
+				return 0, fmt.Errorf("offset %#x: %w: signed LEB128 number overflows %d bits", start, ErrMalformed, bits)
 			}
 			return v, nil
 		}
 		if shift >= bits {
-			return 0, fmt.Errorf("offset %#x: signed LEB128 number longer than %d bits", start, bits)
+			return 0, fmt.Errorf("offset %#x: %w: signed LEB128 number longer than %d bits", start, ErrMalformed, bits)
 		}
 	}
+}
+
+// count reads the length of a vector, which cannot exceed the bytes left (every element takes
+// at least one).
+func (r *reader) count() (uint32, error) {
+	n, err := r.u32()
+	if err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		return 0, r.malformedf("vector of %d elements in %d bytes", n, len(r.b)-r.off)
+	}
+	return n, err
 }
 
 func (r *reader) u32() (uint32, error) {
