@@ -255,7 +255,7 @@ func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	}
 	def := fn.Definition()
 	nres := len(def.ResultTypes())
-	if n := len(def.ParamTypes()); n != len(args) || nres > len(v.stack) {
+	if n := len(def.ParamTypes()); n != len(args) || max(n, nres) > len(v.stack) {
 		v.broken.Store(true)
 		return 0, fmt.Errorf("guest function %s has signature %v -> %v; the host passes %d parameters", def.ExportNames(), def.ParamTypes(), def.ResultTypes(), len(args))
 	}
