@@ -12,17 +12,19 @@ import (
 // instrumented), for comparison.
 var unboundedEngine = New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1, CallTimeout: -1})
 
-// contextEngine bounds calls as the fallback for modules the meter cannot instrument does:
-// wazero's termination checks and a callDeadline per VM.
+// contextEngine bounds calls the way the engine does for a module the meter cannot
+// instrument (and as it did for every module before the meter): wazero's termination checks
+// and a callDeadline per VM.
 var contextEngine = func() *Engine {
 	e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1})
 	e.instrument = func([]byte) ([]byte, error) { return nil, errors.New("benchmarking the fallback") }
 	return e
 }()
 
-// benchEngine picks the engine of a variant a benchmark compares: "" the default bound (2 s per
-// call, fuel metering), -context the fallback bound, -unbounded no bound.
-func benchEngine(b *testing.B, name string) (string, *Engine) {
+// benchEngine returns the guest and the engine of a benchmark variant: name alone has the
+// default bound (2 s per call, fuel metering), name-context the fallback bound and
+// name-unbounded none.
+func benchEngine(name string) (string, *Engine) {
 	if g, ok := strings.CutSuffix(name, "-unbounded"); ok {
 		return g, unboundedEngine
 	}
@@ -37,7 +39,7 @@ func benchEngine(b *testing.B, name string) (string, *Engine) {
 func BenchmarkEngine_Stream(b *testing.B) {
 	for _, name := range []string{"hashparity", "headers", "hashparity-context", "headers-context", "hashparity-unbounded", "headers-unbounded"} {
 		b.Run(name, func(b *testing.B) {
-			guest, e := benchEngine(b, name)
+			guest, e := benchEngine(name)
 			g := wasmtest.Go(b, guest)
 			t := &testing.T{}
 			p, _ := load(t, e, g, nil)
@@ -56,7 +58,7 @@ func BenchmarkEngine_Stream(b *testing.B) {
 func BenchmarkEngine_WAF(b *testing.B) {
 	for _, name := range []string{"waf", "waf-context", "waf-unbounded"} {
 		b.Run(name, func(b *testing.B) {
-			_, e := benchEngine(b, name)
+			_, e := benchEngine(name)
 			t := &testing.T{}
 			p, _ := load(t, e, wasmtest.WAF(b), nil)
 			defer p.Close()
