@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// callDeadline is the context of every call into one VM: it carries the VM (vmFrom) and bounds
-// the call in progress by wall-clock time without allocating per call.
+// callDeadline is the context of every call into one VM of a module bounded by wazero's
+// termination checks (boundContext: the fallback for a module package meter cannot
+// instrument; metered modules use callBudget instead, meter_host.go): it carries the VM
+// (vmFrom) and bounds the call in progress by wall-clock time without allocating per call.
 //
 // wazero (v1.12.0, modules compiled WithCloseOnContextDone) handles a call context as
 // follows: callWithStack first closes the module if ctx.Done() is already closed, then always
@@ -19,7 +21,8 @@ import (
 // goroutine is started even when Done() is nil (wazero v1.12.0 has no way around it), so the
 // deadline does not try to avoid it; what it avoids is context.WithTimeout per call into the
 // guest (a context, a timer, a channel and a cancel closure) — arm resets one reusable timer.
-// Nested calls (the guest allocator called from a host function) run under the same context. Closing the module ourselves from the
+// Nested calls (the guest allocator called from a host function) run under the same context.
+// Closing the module ourselves from the
 // timer (api.Module.CloseWithExitCode) would also stop the guest at its next check, but it
 // releases the instance's resources (its WASI state) while the guest is still running on
 // another goroutine, which wazero's own path is careful not to do.

@@ -18,11 +18,14 @@
 //     StopAllIterationAndWatermark, holds body and trailers until the guest resumes
 //     (proxy_continue_stream); PAUSE from a body callback buffers (StopAndBuffer), so the next
 //     body callback sees the whole body so far.
-//   - A trap, proc_exit or a call exceeding Options.CallTimeout (each VM's reusable deadline,
-//     deadline.go, fires the call context and wazero closes the module at its next termination
-//     check) fails that stream by the extension's fail strategy — FAIL_OPEN lets it pass,
-//     otherwise 503 with details wasm_fail_stream, as Envoy — and discards the VM: the next
-//     stream starts on a fresh VM.
+//   - A trap, proc_exit or a call exceeding Options.CallTimeout fails that stream by the
+//     extension's fail strategy — FAIL_OPEN lets it pass, otherwise 503 with details
+//     wasm_fail_stream, as Envoy — and discards the VM: the next stream starts on a fresh VM.
+//     The bound is fuel metering (package meter instruments the module at compile time; the
+//     guest calls trafficext_meter.refuel about every meter.Fuel loop iterations or function
+//     calls, and refuel stops a call past its budget, meter_host.go); a module the meter
+//     cannot instrument is compiled with wazero's termination checks and bounded by each VM's
+//     reusable deadline instead (deadline.go).
 //   - Plugin.Close (Envoy releases the configuration) runs proxy_on_done on each VM's root
 //     context, then proxy_on_delete; a root that returns false keeps its VM until it calls
 //     proxy_done (vm.shutdown).
@@ -30,7 +33,7 @@
 // # Host functions
 //
 // Every function of the env module of ABI 0.1.0/0.2.x (the union the public SDKs import) is
-// provided; the WASI subset comes from wazero's wasi_snapshot_preview1 module (stdout →
+// provided, plus trafficext_meter.refuel for metered modules; the WASI subset comes from wazero's wasi_snapshot_preview1 module (stdout →
 // info log, stderr → error log, clocks, random, the extension's env as environ; proc_exit
 // traps) plus wasi_unstable.proc_exit. One file per ABI area: headers.go, buffers.go,
 // properties.go, stream.go (continue, close, local response), http_call.go, grpc.go (gRPC

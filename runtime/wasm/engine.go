@@ -19,6 +19,7 @@ import (
 
 	"github.com/trafficext/trafficext/filter/core"
 	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/runtime/wasm/meter"
 )
 
 // Defaults for Options fields left zero.
@@ -37,11 +38,13 @@ type Options struct {
 	// MaxVMsPerPlugin bounds the VM instances of one plugin (the stand-in for Envoy's one VM
 	// per worker). Default: GOMAXPROCS, at most 16.
 	MaxVMsPerPlugin int
-	// CallTimeout bounds one call into a guest on the request path, by wall clock (a runaway
-	// guest is stopped and its VM discarded; see callDeadline). A negative value disables the
-	// bound for trusted modules: wazero then compiles no termination checks and starts no
-	// watchdog goroutine per call, which cuts the in-process cost of a Go SDK header stream
-	// about 3.5× (docs/wasm-compatibility.md).
+	// CallTimeout bounds one call into a guest on the request path, by wall clock: a runaway
+	// guest is stopped and its VM discarded. The module is instrumented with fuel metering
+	// (package meter): the guest calls the host back about every meter.Fuel loop iterations or
+	// function calls, and the host stops a call that ran out of time there (callBudget). A
+	// module meter cannot rewrite falls back to wazero's termination checks and a callDeadline
+	// per VM, which cost several times more per call. A negative value disables the bound for
+	// trusted modules: nothing is instrumented.
 	CallTimeout time.Duration
 	// StartTimeout bounds VM start: _initialize, proxy_on_vm_start and proxy_on_configure.
 	StartTimeout time.Duration
@@ -66,15 +69,25 @@ func (o Options) withDefaults() Options {
 }
 
 // Engine is the Proxy-Wasm engine. One wazero runtime (with the host modules env,
-// wasi_snapshot_preview1 and wasi_unstable) serves every module; compiled modules are shared
-// by digest; shared data and shared queues are engine-wide, i.e. shared by all VMs of the
-// process, as Envoy shares them across workers.
+// wasi_snapshot_preview1, wasi_unstable and, when calls are bounded, trafficext_meter) serves
+// every module; a second one, compiled with wazero's termination checks, is created for
+// modules the meter cannot instrument. Compiled modules are shared by digest; shared data and
+// shared queues are engine-wide, i.e. shared by all VMs of the process, as Envoy shares them
+// across workers.
 type Engine struct {
 	opts Options
 
 	initOnce sync.Once
 	initErr  error
+	cache    wazero.CompilationCache
 	rt       wazero.Runtime
+
+	// instrument adds fuel metering to a module (meter.Instrument; tests replace it).
+	instrument func([]byte) ([]byte, error)
+
+	checkedOnce sync.Once
+	checkedErr  error
+	checked     wazero.Runtime // WithCloseOnContextDone: the fallback of boundContext
 
 	mu      sync.Mutex
 	modules map[string]*compiled // by sha256 hex
@@ -86,7 +99,7 @@ var _ core.Engine = (*Engine)(nil)
 
 // New returns a Wasm engine. The wazero runtime is created at the first Load.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts.withDefaults(), modules: map[string]*compiled{}, shared: newSharedStore()}
+	return &Engine{opts: opts.withDefaults(), instrument: meter.Instrument, modules: map[string]*compiled{}, shared: newSharedStore()}
 }
 
 // Kind returns "wasm".
@@ -109,10 +122,6 @@ func (o Options) cacheDir() (string, error) {
 
 func (e *Engine) init() error {
 	e.initOnce.Do(func() {
-		ctx := context.Background()
-		cfg := wazero.NewRuntimeConfig().
-			WithCloseOnContextDone(e.opts.CallTimeout > 0).
-			WithMemoryLimitPages(e.opts.MemoryLimitPages)
 		dir, err := e.opts.cacheDir()
 		if err != nil {
 			e.initErr = err
@@ -121,51 +130,108 @@ func (e *Engine) init() error {
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err == nil {
 				if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
-					cfg = cfg.WithCompilationCache(cache)
+					e.cache = cache
 				}
 			}
 		}
-		e.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-		if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
-			e.initErr = fmt.Errorf("instantiating wasi_snapshot_preview1: %w", err)
-			return
-		}
-		if err := instantiateWASIUnstable(ctx, e.rt); err != nil {
-			e.initErr = err
-			return
-		}
-		if err := instantiateEnv(ctx, e.rt); err != nil {
-			e.initErr = err
-		}
+		e.rt, e.initErr = e.newRuntime(false, e.opts.CallTimeout > 0)
 	})
 	return e.initErr
+}
+
+// checkedRuntime returns the runtime compiling termination checks (created at first use).
+func (e *Engine) checkedRuntime() (wazero.Runtime, error) {
+	e.checkedOnce.Do(func() { e.checked, e.checkedErr = e.newRuntime(true, false) })
+	return e.checked, e.checkedErr
+}
+
+// newRuntime creates a runtime with the host modules; closeOnDone compiles wazero's
+// termination checks, metered adds the refuel module.
+func (e *Engine) newRuntime(closeOnDone, metered bool) (wazero.Runtime, error) {
+	ctx := context.Background()
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(closeOnDone).
+		WithMemoryLimitPages(e.opts.MemoryLimitPages)
+	if e.cache != nil {
+		cfg = cfg.WithCompilationCache(e.cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	err := func() error {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+			return fmt.Errorf("instantiating wasi_snapshot_preview1: %w", err)
+		}
+		if err := instantiateWASIUnstable(ctx, rt); err != nil {
+			return err
+		}
+		if metered {
+			if err := instantiateMeter(ctx, rt); err != nil {
+				return err
+			}
+		}
+		return instantiateEnv(ctx, rt)
+	}()
+	if err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return rt, nil
 }
 
 // compiled is one compiled module shared by every plugin using the same bytes.
 type compiled struct {
 	digest string
+	rt     wazero.Runtime // the runtime cm was compiled on, to instantiate it on
 	cm     wazero.CompiledModule
+	bound  bound
 	abi    abiVersion
 	refs   int
 }
 
-func (e *Engine) compile(digest string, bin []byte) (*compiled, error) {
+// compile compiles bin once per digest. With a call bound, bin is instrumented with fuel
+// metering first: malformed input is rejected there; for a module using something the meter
+// does not support, warn is told why and the module is compiled with wazero's termination
+// checks instead.
+func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compiled, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c, ok := e.modules[digest]; ok {
 		c.refs++
 		return c, nil
 	}
-	cm, err := e.rt.CompileModule(context.Background(), bin)
-	if err != nil {
+	ctx := context.Background()
+	c := &compiled{digest: digest, rt: e.rt, refs: 1}
+	var err error
+	if e.opts.CallTimeout > 0 {
+		c.bound = boundFuel
+		metered, ierr := e.instrument(bin)
+		if errors.Is(ierr, meter.ErrMalformed) {
+			// Not a module; and wazero v1.12.0's decoder preallocates what the counts of such
+			// input claim (a fatal out-of-memory, not an error), so it is not handed on.
+			return nil, fmt.Errorf("module sha256[%s]: %w", digest, ierr)
+		}
+		if ierr == nil {
+			if c.cm, ierr = e.rt.CompileModule(ctx, metered); ierr != nil {
+				ierr = fmt.Errorf("compiling the metered module: %w", ierr)
+			}
+		}
+		if ierr != nil {
+			c.bound = boundContext
+			if c.rt, err = e.checkedRuntime(); err != nil {
+				return nil, fmt.Errorf("creating the runtime for module sha256[%s]: %w", digest, err)
+			}
+			if c.cm, err = c.rt.CompileModule(ctx, bin); err != nil {
+				return nil, fmt.Errorf("compiling module sha256[%s]: %w", digest, err)
+			}
+			warn(fmt.Sprintf("wasm module sha256[%s]: cannot add fuel metering (%v); bounding its calls with wazero's termination checks, which are slower", digest, ierr))
+		}
+	} else if c.cm, err = c.rt.CompileModule(ctx, bin); err != nil {
 		return nil, fmt.Errorf("compiling module sha256[%s]: %w", digest, err)
 	}
-	abi := detectABI(cm)
-	if abi == abiUnknown {
-		cm.Close(context.Background())
+	c.abi = detectABI(c.cm)
+	if c.abi == abiUnknown {
+		c.cm.Close(ctx)
 		return nil, fmt.Errorf("module sha256[%s] exports no proxy_abi_version_0_2_1, _0_2_0 or _0_1_0", digest)
 	}
-	c := &compiled{digest: digest, cm: cm, abi: abi, refs: 1}
 	e.modules[digest] = c
 	return c, nil
 }
@@ -215,7 +281,11 @@ func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plug
 	if w.SHA256 != "" && !strings.EqualFold(w.SHA256, digest) {
 		return nil, fmt.Errorf("module %s: sha256 %s does not match the configured %s", w.Path, digest, w.SHA256)
 	}
-	c, err := e.compile(digest, bin)
+	c, err := e.compile(digest, bin, func(msg string) {
+		if host != nil {
+			host.Log(core.LogWarn, msg)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

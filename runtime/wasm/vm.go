@@ -23,13 +23,17 @@ var errVMBroken = errors.New("wasm VM is no longer usable (an earlier call trapp
 type vmKey struct{}
 
 func vmFrom(ctx context.Context) *vm {
-	if d, ok := ctx.(*callDeadline); ok {
-		return d.v
+	switch c := ctx.(type) {
+	case *vmContext:
+		return c.v
+	case *callDeadline:
+		return c.v
 	}
 	return ctx.Value(vmKey{}).(*vm)
 }
 
-// errCallTimeout fails a call whose deadline fired as it returned.
+// errCallTimeout fails a call that exceeded Options.CallTimeout (or VM start that exceeded
+// Options.StartTimeout).
 var errCallTimeout = errors.New("wasm call exceeded its time bound")
 
 // exports are the guest callbacks, resolved once per instance.
@@ -82,7 +86,9 @@ func resolveExports(m api.Module) exports {
 // lock holder.
 type vm struct {
 	p *plugin
-	// dl is the context of every call into the guest (it carries the VM and bounds the call).
+	// ctx is the context of every call into the guest: it carries the VM (vmFrom). It is dl
+	// for a module bounded by wazero's termination checks (boundContext), else a vmContext.
+	ctx context.Context
 	dl  *callDeadline
 	mod api.Module
 	fns exports
@@ -93,7 +99,11 @@ type vm struct {
 	// thread is the worker thread owning the VM (0: none yet); guarded by plugin.mu.
 	thread int
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// budget bounds the call in progress of a metered module (boundFuel).
+	budget callBudget
+	// stack holds the parameters and results of vm.call (api.Function.CallWithStack).
+	stack    [8]uint64
 	rootID   uint32
 	nextID   uint32
 	filters  map[uint32]*filter
@@ -140,7 +150,12 @@ type callState struct {
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host}
-	v.dl = newCallDeadline(v)
+	if p.c.bound == boundContext {
+		v.dl = newCallDeadline(v)
+		v.ctx = v.dl
+	} else {
+		v.ctx = &vmContext{v: v}
+	}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -152,17 +167,21 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	for k, val := range p.w.Env {
 		cfg = cfg.WithEnv(k, val)
 	}
-	ctx := v.dl
-	bounded := p.e.opts.CallTimeout > 0 // modules compiled with termination checks
+	ctx := v.ctx
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if bounded {
-		// Disarmed before the lock is released (defers run last-in first-out), so a tick
-		// waiting for the lock never has its own call disarmed by this start.
-		ctx.arm(p.e.opts.StartTimeout)
-		defer ctx.disarm()
+	// The whole start (instantiation and every start callback) runs under StartTimeout. The
+	// clock is stopped before the lock is released (defers run last-in first-out), so a tick
+	// waiting for the lock never has its own call's clock stopped by this start.
+	switch p.c.bound {
+	case boundContext:
+		v.dl.arm(p.e.opts.StartTimeout)
+		defer v.dl.disarm()
+	case boundFuel:
+		v.budget.begin(p.e.opts.StartTimeout)
+		defer v.budget.end()
 	}
-	mod, err := p.e.rt.InstantiateModule(withLinearMemory(ctx), p.c.cm, cfg)
+	mod, err := p.c.rt.InstantiateModule(withLinearMemory(ctx), p.c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating module: %w", err)
 	}
@@ -175,7 +194,9 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	fail := func(err error) (*vm, error) {
 		v.broken.Store(true)
 		v.stopTick()
-		v.dl.stop()
+		if v.dl != nil {
+			v.dl.stop()
+		}
 		mod.Close(context.Background())
 		return nil, err
 	}
@@ -222,7 +243,7 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 			return fail(errors.New("proxy_on_configure returned false: the plugin refused its configuration"))
 		}
 	}
-	if bounded && ctx.disarm() {
+	if (v.dl != nil && v.dl.disarm()) || (p.c.bound == boundFuel && v.budget.end()) {
 		return fail(fmt.Errorf("VM start: %w", errCallTimeout))
 	}
 	v.runDeferredLocked()
@@ -234,27 +255,47 @@ func (v *vm) runDeferredLocked() {
 	v.deferred, v.touched = nil, nil
 }
 
-// call runs one guest callback bounded by Options.CallTimeout (the VM's reusable deadline; see
-// callDeadline). The caller holds mu.
+// call runs one guest callback bounded by Options.CallTimeout (the VM's callBudget, or its
+// callDeadline for a module bounded by wazero's termination checks). Parameters and results
+// go through the VM's reusable stack, so a call allocates nothing. The caller holds mu.
 func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	if fn == nil {
 		return 0, nil
 	}
-	d := v.p.e.opts.CallTimeout
-	if d > 0 {
-		v.dl.arm(d)
+	def := fn.Definition()
+	nres := len(def.ResultTypes())
+	if n := len(def.ParamTypes()); n != len(args) || max(n, nres) > len(v.stack) {
+		v.broken.Store(true)
+		return 0, fmt.Errorf("guest function %s has signature %v -> %v; the host passes %d parameters", def.ExportNames(), def.ParamTypes(), def.ResultTypes(), len(args))
 	}
-	res, err := fn.Call(v.dl, args...)
-	if d > 0 && v.dl.disarm() && err == nil {
-		// The deadline fired as the call returned: wazero may already have closed the module.
-		err = errCallTimeout
+	stack := v.stack[:max(len(args), nres)]
+	copy(stack, args)
+	d := v.p.e.opts.CallTimeout
+	switch {
+	case v.dl != nil:
+		v.dl.arm(d)
+	case d > 0:
+		v.budget.begin(d)
+	}
+	err := fn.CallWithStack(v.ctx, stack)
+	switch {
+	case v.dl != nil:
+		if v.dl.disarm() && err == nil {
+			// The deadline fired as the call returned: wazero may already have closed the module.
+			err = errCallTimeout
+		}
+	case d > 0:
+		if v.budget.end() && err == nil {
+			// A refuel failed inside a nested call whose failure the guest did not propagate.
+			err = errCallTimeout
+		}
 	}
 	if err != nil {
 		v.broken.Store(true)
 		return 0, err
 	}
-	if len(res) > 0 {
-		return res[0], nil
+	if nres > 0 {
+		return stack[0], nil
 	}
 	return 0, nil
 }
@@ -295,7 +336,9 @@ func (v *vm) discard(err error) {
 
 func (v *vm) close() {
 	v.stopTick()
-	v.dl.stop()
+	if v.dl != nil {
+		v.dl.stop()
+	}
 	v.mu.Lock()
 	if v.mod != nil {
 		v.mod.Close(context.Background())
