@@ -143,7 +143,12 @@ type callState struct {
 	foreignArgs            []byte
 	routeCleared           bool
 	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
-	// stream operations deferred by it are posted to their stream (onStream).
+	// stream operations deferred by it (local replies, resumes, route cache) are posted to
+	// their stream (onStream). Synchronous reads and writes of a stream's headers, bodies and
+	// attributes from such a call (the guest switched to a stream context) do reach Envoy
+	// from this goroutine; that is safe because every Envoy callback into a stream of this VM,
+	// OnDestroy included, takes the VM lock this call holds: the stream is paused at the
+	// plugin (nothing else of it runs) and cannot be freed until the call returns.
 	offWorker bool
 }
 
