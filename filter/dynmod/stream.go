@@ -2,6 +2,66 @@ package dynmod
 
 /*
 #include "abi_decls.h"
+
+// Pure accessors: Envoy reads or writes the stream's state and returns without running any
+// filter, so they never call back into Go (nocallback), and keep no pointer we pass
+// (noescape) — which lets out-parameters such as the value pointer and length of a header
+// getter live on the Go stack instead of being heap-allocated for every call. Calls that
+// may run filters (send_response, continue_decoding/encoding, http_callout) are not listed.
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_header
+#cgo noescape envoy_dynamic_module_callback_http_get_request_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailer
+#cgo noescape envoy_dynamic_module_callback_http_get_request_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_header
+#cgo noescape envoy_dynamic_module_callback_http_get_response_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailer
+#cgo noescape envoy_dynamic_module_callback_http_get_response_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_headers_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_headers_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailers_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_headers
+#cgo noescape envoy_dynamic_module_callback_http_get_request_headers
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers
+#cgo noescape envoy_dynamic_module_callback_http_get_request_trailers
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_headers
+#cgo noescape envoy_dynamic_module_callback_http_get_response_headers
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailers
+#cgo noescape envoy_dynamic_module_callback_http_get_response_trailers
+#cgo nocallback envoy_dynamic_module_callback_http_set_request_header
+#cgo noescape envoy_dynamic_module_callback_http_set_request_header
+#cgo nocallback envoy_dynamic_module_callback_http_set_request_trailer
+#cgo noescape envoy_dynamic_module_callback_http_set_request_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_set_response_header
+#cgo noescape envoy_dynamic_module_callback_http_set_response_header
+#cgo nocallback envoy_dynamic_module_callback_http_set_response_trailer
+#cgo noescape envoy_dynamic_module_callback_http_set_response_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector
+#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector_size
+#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector
+#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector_size
+#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_string
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_string
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_number
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_number
+#cgo nocallback envoy_dynamic_module_callback_http_get_filter_state_bytes
+#cgo noescape envoy_dynamic_module_callback_http_get_filter_state_bytes
+#cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_string
+#cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
+#cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo nocallback envoy_dynamic_module_callback_http_clear_route_cache
+#cgo nocallback envoy_dynamic_module_callback_http_filter_increment_counter
+#cgo nocallback envoy_dynamic_module_callback_http_filter_increase_gauge
+#cgo nocallback envoy_dynamic_module_callback_http_filter_decrease_gauge
+#cgo nocallback envoy_dynamic_module_callback_http_filter_record_histogram_value
+#cgo nocallback envoy_dynamic_module_callback_log
+#cgo noescape envoy_dynamic_module_callback_log
+#cgo nocallback envoy_dynamic_module_callback_log_enabled
 */
 import "C"
 
@@ -77,6 +137,9 @@ func (s *stream) headerMap(k mapKind) core.HeaderMap {
 type headerMap struct {
 	f    unsafe.Pointer
 	kind mapKind
+	// entries is reused by All for Envoy's view of the map (pointers into Envoy's header
+	// map, valid during the call only).
+	entries []C.tx_header
 }
 
 func (m *headerMap) getAt(key string, i int) (string, int) {
@@ -138,7 +201,10 @@ func (m *headerMap) All() []core.Header {
 	if n == 0 {
 		return nil
 	}
-	arr := make([]C.tx_header, n)
+	if cap(m.entries) < n {
+		m.entries = make([]C.tx_header, n)
+	}
+	arr := m.entries[:n]
 	var ok C.bool
 	switch m.kind {
 	case requestHeaders:
@@ -208,6 +274,8 @@ func (s *stream) ResponseBody() core.Buffer { return &s.bodies[1] }
 type body struct {
 	f        unsafe.Pointer
 	response bool
+	// chunks is reused by vector for Envoy's view of the body (valid during the call only).
+	chunks []C.tx_buffer
 }
 
 func (b *body) vector() []C.tx_buffer {
@@ -221,7 +289,10 @@ func (b *body) vector() []C.tx_buffer {
 	if !bool(ok) || n == 0 {
 		return nil
 	}
-	arr := make([]C.tx_buffer, n)
+	if cap(b.chunks) < int(n) {
+		b.chunks = make([]C.tx_buffer, n)
+	}
+	arr := b.chunks[:n]
 	if b.response {
 		ok = C.envoy_dynamic_module_callback_http_get_response_body_vector(b.f, &arr[0])
 	} else {

@@ -37,6 +37,9 @@ type filter struct {
 	// props / declared: properties set and declared by this stream context (declared.go).
 	props    map[string]*celState
 	declared map[string]celPrototype
+	// argv holds the arguments of the stream callback being called (see callWith): wazero
+	// copies them when the call starts, so one array serves every call of the stream.
+	argv [3]uint64
 }
 
 var _ core.Filter = (*filter)(nil)
@@ -57,8 +60,15 @@ func (f *filter) ensure() error {
 	v.nextID++
 	v.filters[f.id] = f
 	v.mu.Unlock()
-	_, err := f.call(v.fns.onContextCreate, uint64(f.id), uint64(v.rootID))
+	_, err := f.callWith(v.fns.onContextCreate, 2, uint64(v.rootID), 0)
 	return err
+}
+
+// callWith calls a stream callback whose arguments are this context's id followed by the
+// first n-1 of a1, a2, without allocating them.
+func (f *filter) callWith(fn api.Function, n int, a1, a2 uint64) (uint64, error) {
+	f.argv = [3]uint64{uint64(f.id), a1, a2}
+	return f.call(fn, f.argv[:n]...)
 }
 
 // call runs a stream callback with this context effective and applies what the guest asked
@@ -133,7 +143,7 @@ func (f *filter) resumeRequest() {
 	}
 	if f.reqHeadersPaused && f.reqHeld {
 		f.reqHeadersPaused, f.reqHeld = false, false
-		r, err := f.call(f.v.fns.onRequestBody, uint64(f.id), uint64(f.s.RequestBody().Len()), b2u(f.reqHeldEnd))
+		r, err := f.callWith(f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(f.reqHeldEnd))
 		if err != nil {
 			f.failAsync(err)
 			return
@@ -156,7 +166,7 @@ func (f *filter) resumeResponse() {
 	}
 	if f.respHeadersPaused && f.respHeld {
 		f.respHeadersPaused, f.respHeld = false, false
-		r, err := f.call(f.v.fns.onResponseBody, uint64(f.id), uint64(f.s.ResponseBody().Len()), b2u(f.respHeldEnd))
+		r, err := f.callWith(f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(f.respHeldEnd))
 		if err != nil {
 			f.failAsync(err)
 			return
@@ -179,8 +189,9 @@ const (
 	kindTrailers
 )
 
-// event runs one stream event of a direction (response false: request).
-func (f *filter) event(response bool, kind int, fn api.Function, args ...uint64) core.Status {
+// event runs one stream event of a direction (response false: request): fn with n
+// arguments, the context id then a1, a2 (see callWith).
+func (f *filter) event(response bool, kind int, fn api.Function, n int, a1, a2 uint64) core.Status {
 	if f.failed {
 		if f.replied && !response {
 			return core.Replied
@@ -194,7 +205,7 @@ func (f *filter) event(response bool, kind int, fn api.Function, args ...uint64)
 		return f.fail(err)
 	}
 	f.cb = callbackOf(response, kind)
-	r, err := f.call(fn, args...)
+	r, err := f.callWith(fn, n, a1, a2)
 	f.cb = cbNone
 	if err != nil {
 		return f.fail(err)
@@ -225,11 +236,14 @@ func (f *filter) event(response bool, kind int, fn api.Function, args ...uint64)
 	return st
 }
 
-func (f *filter) headersArgs(n int, end bool) []uint64 {
-	if f.v != nil && f.v.fns.headersArity == 2 {
-		return []uint64{uint64(f.id), uint64(n)}
+// headersEvent runs a headers callback: (context, headers) for ABI 0.1.0 guests, (context,
+// headers, end_of_stream) otherwise.
+func (f *filter) headersEvent(response bool, fn api.Function, headers int, end bool) core.Status {
+	n := 3
+	if f.v.fns.headersArity == 2 {
+		n = 2
 	}
-	return []uint64{uint64(f.id), uint64(n), b2u(end)}
+	return f.event(response, kindHeaders, fn, n, uint64(headers), b2u(end))
 }
 
 func b2u(b bool) uint64 {
@@ -253,7 +267,7 @@ func (f *filter) OnRequestHeaders(end bool) core.Status {
 	if err := f.ensure(); err != nil {
 		return f.fail(err)
 	}
-	return f.event(false, kindHeaders, f.v.fns.onRequestHeaders, f.headersArgs(mapLen(f.s.RequestHeaders()), end)...)
+	return f.headersEvent(false, f.v.fns.onRequestHeaders, mapLen(f.s.RequestHeaders()), end)
 }
 
 func (f *filter) OnRequestBody(end bool) core.Status {
@@ -264,7 +278,7 @@ func (f *filter) OnRequestBody(end bool) core.Status {
 		f.reqHeld, f.reqHeldEnd = true, end
 		return core.StopAndBuffer
 	}
-	return f.event(false, kindBody, f.v.fns.onRequestBody, uint64(f.id), uint64(f.s.RequestBody().Len()), b2u(end))
+	return f.event(false, kindBody, f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(end))
 }
 
 func (f *filter) OnRequestTrailers() core.Status {
@@ -274,14 +288,14 @@ func (f *filter) OnRequestTrailers() core.Status {
 	if f.reqHeadersPaused && !f.failed {
 		return core.StopIteration
 	}
-	return f.event(false, kindTrailers, f.v.fns.onRequestTrailers, uint64(f.id), uint64(mapLen(f.s.RequestTrailers())))
+	return f.event(false, kindTrailers, f.v.fns.onRequestTrailers, 2, uint64(mapLen(f.s.RequestTrailers())), 0)
 }
 
 func (f *filter) OnResponseHeaders(end bool) core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	return f.event(true, kindHeaders, f.v.fns.onResponseHeaders, f.headersArgs(mapLen(f.s.ResponseHeaders()), end)...)
+	return f.headersEvent(true, f.v.fns.onResponseHeaders, mapLen(f.s.ResponseHeaders()), end)
 }
 
 func (f *filter) OnResponseBody(end bool) core.Status {
@@ -292,7 +306,7 @@ func (f *filter) OnResponseBody(end bool) core.Status {
 		f.respHeld, f.respHeldEnd = true, end
 		return core.StopAndBuffer
 	}
-	return f.event(true, kindBody, f.v.fns.onResponseBody, uint64(f.id), uint64(f.s.ResponseBody().Len()), b2u(end))
+	return f.event(true, kindBody, f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(end))
 }
 
 func (f *filter) OnResponseTrailers() core.Status {
@@ -302,7 +316,7 @@ func (f *filter) OnResponseTrailers() core.Status {
 	if f.respHeadersPaused && !f.failed {
 		return core.StopIteration
 	}
-	return f.event(true, kindTrailers, f.v.fns.onResponseTrailers, uint64(f.id), uint64(mapLen(f.s.ResponseTrailers())))
+	return f.event(true, kindTrailers, f.v.fns.onResponseTrailers, 2, uint64(mapLen(f.s.ResponseTrailers())), 0)
 }
 
 // OnStreamComplete runs proxy_on_log (Envoy calls it from the access log, before on_done).
@@ -312,7 +326,7 @@ func (f *filter) OnStreamComplete() {
 	}
 	f.completed = true
 	f.cb = cbLog
-	f.call(f.v.fns.onLog, uint64(f.id))
+	f.callWith(f.v.fns.onLog, 1, 0, 0)
 	f.cb = cbNone
 }
 
@@ -326,17 +340,19 @@ func (f *filter) OnDestroy() {
 		if !f.completed {
 			f.completed = true
 			f.cb = cbLog
-			f.call(v.fns.onLog, uint64(f.id))
+			f.callWith(v.fns.onLog, 1, 0, 0)
 			f.cb = cbNone
 		}
-		f.call(v.fns.onDone, uint64(f.id))
-		f.call(v.fns.onDelete, uint64(f.id))
+		f.callWith(v.fns.onDone, 1, 0, 0)
+		f.callWith(v.fns.onDelete, 1, 0, 0)
 	}
 	v.mu.Lock()
 	delete(v.filters, f.id)
-	for id, c := range v.calls {
-		if c == f {
-			delete(v.calls, id)
+	if len(v.calls) > 0 {
+		for id, c := range v.calls {
+			if c == f {
+				delete(v.calls, id)
+			}
 		}
 	}
 	v.mu.Unlock()
