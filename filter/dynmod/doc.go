@@ -4,7 +4,8 @@
 // functions Envoy exports, and hands events to the host-agnostic core.
 //
 // One Envoy filter configuration (one ECDS version of one extension) is one core.Config,
-// passed to Envoy as a cgo.Handle; one stream is one *stream, likewise a handle. The module
+// passed to Envoy as a cgo.Handle; one stream is one *stream, passed as a handle of the
+// binding's stream table (handles.go, cheaper than cgo.Handle for every event). The module
 // file must be named lib<name>.so and be found through ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
 //
 // Known limits of the v1.36.2 ABI that the binding works around or reports:

@@ -15,12 +15,13 @@ import (
 	"github.com/trafficext/trafficext/filter/engines"
 )
 
-// The binding's process-wide state: the runtime built at program init. This is the only
-// mutable global of the product, owned by the cgo entry points.
+// The binding's process-wide state: the runtime built at program init and the table of live
+// streams. This is the only mutable global of the product, owned by the cgo entry points.
 var (
 	rt            *core.Runtime
 	abiVersionC   *C.char
 	programInitOK bool
+	streams       handleTable[stream]
 )
 
 //export envoy_dynamic_module_on_program_init
@@ -121,10 +122,17 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 	c := cgo.Handle(cfg).Value().(*core.Config)
 	s := newStream(envoy)
 	s.handler = c.NewStream(s)
-	return uintptr(cgo.NewHandle(s))
+	h, ok := streams.add(s)
+	if !ok {
+		s.handler.Destroy()
+		s.destroy()
+		logMsg(core.LogError, "trafficext: too many live streams; filter not created")
+		return 0
+	}
+	return h
 }
 
-func streamOf(h uintptr) *stream { return cgo.Handle(h).Value().(*stream) }
+func streamOf(h uintptr) *stream { return streams.get(h) }
 
 // recoverHook is the last line of defence of every hook: the core already contains engine
 // panics, so reaching it means a bug in the binding; the event then continues.
@@ -217,11 +225,10 @@ func envoy_dynamic_module_on_http_filter_stream_complete(envoy unsafe.Pointer, f
 //export envoy_dynamic_module_on_http_filter_destroy
 func envoy_dynamic_module_on_http_filter_destroy(f uintptr) {
 	defer recoverHook("destroy")
-	h := cgo.Handle(f)
-	s := h.Value().(*stream)
+	s := streams.get(f)
 	s.handler.Destroy()
 	s.destroy()
-	h.Delete()
+	streams.remove(f)
 }
 
 //export envoy_dynamic_module_on_http_filter_http_callout_done
