@@ -37,6 +37,9 @@ type filter struct {
 	// props / declared: properties set and declared by this stream context (declared.go).
 	props    map[string]*celState
 	declared map[string]celPrototype
+	// pairs is reused to serialize this stream's header maps for the guest (headers.go).
+	pairs []byte
+
 	// argv holds the arguments of the stream callback being called (see callWith): wazero
 	// copies them when the call starts, so one array serves every call of the stream.
 	argv [3]uint64
@@ -238,12 +241,12 @@ func (f *filter) event(response bool, kind int, fn api.Function, n int, a1, a2 u
 
 // headersEvent runs a headers callback: (context, headers) for ABI 0.1.0 guests, (context,
 // headers, end_of_stream) otherwise.
-func (f *filter) headersEvent(response bool, fn api.Function, headers int, end bool) core.Status {
+func (f *filter) headersEvent(response bool, fn api.Function, headers uint64, end bool) core.Status {
 	n := 3
 	if f.v.fns.headersArity == 2 {
 		n = 2
 	}
-	return f.event(response, kindHeaders, fn, n, uint64(headers), b2u(end))
+	return f.event(response, kindHeaders, fn, n, headers, b2u(end))
 }
 
 func b2u(b bool) uint64 {
@@ -253,11 +256,25 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-func mapLen(m core.HeaderMap) int {
-	if m == nil {
+// entries is the size argument of a headers or trailers callback: the number of entries of
+// the map, asked from the host only when the guest exports the callback (fn non-nil).
+func entries(fn api.Function, m func() core.HeaderMap) uint64 {
+	if fn == nil {
 		return 0
 	}
-	return m.Len()
+	hm := m()
+	if hm == nil {
+		return 0
+	}
+	return uint64(hm.Len())
+}
+
+// bufLen is entries for a body callback: the body's length.
+func bufLen(fn api.Function, b func() core.Buffer) uint64 {
+	if fn == nil {
+		return 0
+	}
+	return uint64(b().Len())
 }
 
 func (f *filter) OnRequestHeaders(end bool) core.Status {
@@ -267,7 +284,8 @@ func (f *filter) OnRequestHeaders(end bool) core.Status {
 	if err := f.ensure(); err != nil {
 		return f.fail(err)
 	}
-	return f.headersEvent(false, f.v.fns.onRequestHeaders, mapLen(f.s.RequestHeaders()), end)
+	fn := f.v.fns.onRequestHeaders
+	return f.headersEvent(false, fn, entries(fn, f.s.RequestHeaders), end)
 }
 
 func (f *filter) OnRequestBody(end bool) core.Status {
@@ -278,7 +296,8 @@ func (f *filter) OnRequestBody(end bool) core.Status {
 		f.reqHeld, f.reqHeldEnd = true, end
 		return core.StopAndBuffer
 	}
-	return f.event(false, kindBody, f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(end))
+	fn := f.v.fns.onRequestBody
+	return f.event(false, kindBody, fn, 3, bufLen(fn, f.s.RequestBody), b2u(end))
 }
 
 func (f *filter) OnRequestTrailers() core.Status {
@@ -288,14 +307,16 @@ func (f *filter) OnRequestTrailers() core.Status {
 	if f.reqHeadersPaused && !f.failed {
 		return core.StopIteration
 	}
-	return f.event(false, kindTrailers, f.v.fns.onRequestTrailers, 2, uint64(mapLen(f.s.RequestTrailers())), 0)
+	fn := f.v.fns.onRequestTrailers
+	return f.event(false, kindTrailers, fn, 2, entries(fn, f.s.RequestTrailers), 0)
 }
 
 func (f *filter) OnResponseHeaders(end bool) core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	return f.headersEvent(true, f.v.fns.onResponseHeaders, mapLen(f.s.ResponseHeaders()), end)
+	fn := f.v.fns.onResponseHeaders
+	return f.headersEvent(true, fn, entries(fn, f.s.ResponseHeaders), end)
 }
 
 func (f *filter) OnResponseBody(end bool) core.Status {
@@ -306,7 +327,8 @@ func (f *filter) OnResponseBody(end bool) core.Status {
 		f.respHeld, f.respHeldEnd = true, end
 		return core.StopAndBuffer
 	}
-	return f.event(true, kindBody, f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(end))
+	fn := f.v.fns.onResponseBody
+	return f.event(true, kindBody, fn, 3, bufLen(fn, f.s.ResponseBody), b2u(end))
 }
 
 func (f *filter) OnResponseTrailers() core.Status {
@@ -316,7 +338,8 @@ func (f *filter) OnResponseTrailers() core.Status {
 	if f.respHeadersPaused && !f.failed {
 		return core.StopIteration
 	}
-	return f.event(true, kindTrailers, f.v.fns.onResponseTrailers, 2, uint64(mapLen(f.s.ResponseTrailers())), 0)
+	fn := f.v.fns.onResponseTrailers
+	return f.event(true, kindTrailers, fn, 2, entries(fn, f.s.ResponseTrailers), 0)
 }
 
 // OnStreamComplete runs proxy_on_log (Envoy calls it from the access log, before on_done).
