@@ -84,6 +84,15 @@ type HeaderMap interface {
 	Remove(key string)
 }
 
+// HeaderViewer is an optional extension of HeaderMap for hosts that can show every entry
+// without copying it (engines that serialize a whole map use it when present).
+type HeaderViewer interface {
+	// View calls fn once with every entry in order. The slice and its strings are the
+	// host's and valid only during fn: fn must neither keep nor modify them, nor change the
+	// map.
+	View(fn func([]Header))
+}
+
 // Header is one header entry.
 type Header struct {
 	Key, Value string

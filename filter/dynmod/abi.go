@@ -39,6 +39,15 @@ func gostr(p *C.char, n C.size_t) string {
 	return C.GoStringN(p, C.int(n))
 }
 
+// cview is a string viewing Envoy-owned bytes without copying them: valid only while Envoy
+// keeps them (during the current call into Envoy's object).
+func cview(p *C.char, n C.size_t) string {
+	if p == nil || n == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Pointer(p)), int(n))
+}
+
 // cheaders copies headers into one C allocation that Envoy may read during a call; the
 // returned function frees it.
 func cheaders(hs []header) (*C.tx_header, C.size_t, func()) {

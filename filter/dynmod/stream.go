@@ -137,10 +137,13 @@ func (s *stream) headerMap(k mapKind) core.HeaderMap {
 type headerMap struct {
 	f    unsafe.Pointer
 	kind mapKind
-	// entries is reused by All for Envoy's view of the map (pointers into Envoy's header
-	// map, valid during the call only).
+	// entries is reused by All and View for Envoy's view of the map (pointers into Envoy's
+	// header map, valid during the call only); view by View for the same as Go strings.
 	entries []C.tx_header
+	view    []core.Header
 }
+
+var _ core.HeaderViewer = (*headerMap)(nil)
 
 func (m *headerMap) getAt(key string, i int) (string, int) {
 	k, kl := cstr(key)
@@ -197,6 +200,34 @@ func (m *headerMap) Len() int {
 }
 
 func (m *headerMap) All() []core.Header {
+	arr := m.envoyEntries()
+	if len(arr) == 0 {
+		return nil
+	}
+	out := make([]core.Header, len(arr))
+	for i := range arr {
+		out[i] = core.Header{Key: gostr(arr[i].key_ptr, arr[i].key_length), Value: gostr(arr[i].value_ptr, arr[i].value_length)}
+	}
+	return out
+}
+
+// View shows fn Envoy's entries without copying them: the strings point into Envoy's header
+// map, which does not change during fn.
+func (m *headerMap) View(fn func([]core.Header)) {
+	arr := m.envoyEntries()
+	if cap(m.view) < len(arr) {
+		m.view = make([]core.Header, len(arr))
+	}
+	view := m.view[:len(arr)]
+	for i := range arr {
+		view[i] = core.Header{Key: cview(arr[i].key_ptr, arr[i].key_length), Value: cview(arr[i].value_ptr, arr[i].value_length)}
+	}
+	defer clear(view) // no pointers into Envoy's map outlive the call
+	fn(view)
+}
+
+// envoyEntries fetches Envoy's view of the map into m.entries.
+func (m *headerMap) envoyEntries() []C.tx_header {
 	n := m.Len()
 	if n == 0 {
 		return nil
@@ -219,11 +250,7 @@ func (m *headerMap) All() []core.Header {
 	if !bool(ok) {
 		return nil
 	}
-	out := make([]core.Header, n)
-	for i := range arr {
-		out[i] = core.Header{Key: gostr(arr[i].key_ptr, arr[i].key_length), Value: gostr(arr[i].value_ptr, arr[i].value_length)}
-	}
-	return out
+	return arr
 }
 
 func (m *headerMap) set(key string, value *string) {

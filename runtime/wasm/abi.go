@@ -98,12 +98,21 @@ var errPairs = errors.New("malformed serialized map")
 // encodePairs serializes a header map (spec §5.4): u32 count, count × (u32 key_len, u32
 // value_len), then key\0value\0 for each pair, little-endian. An empty map is a 4-byte zero
 // count, as proxy-wasm-cpp-host writes it.
-func encodePairs(hs []core.Header) []byte {
+func encodePairs(hs []core.Header) []byte { return appendPairs(nil, hs) }
+
+// appendPairs is encodePairs into dst's storage: the result replaces dst's content.
+func appendPairs(dst []byte, hs []core.Header) []byte {
 	n := 4 + 8*len(hs)
 	for _, h := range hs {
 		n += len(h.Key) + len(h.Value) + 2
 	}
-	b := make([]byte, n)
+	b := dst[:0]
+	if cap(b) < n {
+		b = make([]byte, n)
+	} else {
+		b = b[:n]
+		clear(b)
+	}
 	binary.LittleEndian.PutUint32(b, uint32(len(hs)))
 	off := 4
 	for _, h := range hs {

@@ -350,6 +350,20 @@ func scenarios(t *testing.T) []*scenario {
 				}
 			}})
 	}
+	// proxy_get_header_map_pairs: the guest hashes every request header (names, values and
+	// their order) and answers 200 or 500 by the hash's parity, so the differential compares
+	// the serialized map with V8's. x-request-id is fixed, as Envoy would otherwise make a
+	// random one per listener.
+	parityReqs := make([]req, 6)
+	for i := range parityReqs {
+		parityReqs[i] = req{path: fmt.Sprintf("/parity/%d", i), headers: []string{"x-request-id", fmt.Sprintf("id-%d", i), "x-n", strings.Repeat("n", i), "x-dup", "a", "x-dup", "b"}}
+	}
+	out = append(out, &scenario{name: "pairs-hashparity-go", plugins: []plug{{guest: goG("hashparity")}}, requests: parityReqs,
+		check: func(t *testing.T, i int, r resp) {
+			if r.Status != 200 && r.Status != 500 {
+				t.Errorf("status %d, want 200 or 500", r.Status)
+			}
+		}})
 	out = append(out, &scenario{name: "localreply-go", plugins: []plug{{guest: goG("localreply")}},
 		requests: []req{{path: "/local"}, {path: "/other"}},
 		check: func(t *testing.T, i int, r resp) {

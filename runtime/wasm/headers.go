@@ -163,11 +163,30 @@ func hostGetHeaderMapPairs(ctx context.Context, v *vm, m api.Module, a []uint32)
 	if st != statusOK {
 		return st
 	}
-	if hm != nil {
-		list = hm.All()
+	if hm == nil {
+		return v.writeOut(ctx, m, encodePairs(list), a[1], a[2])
 	}
-	return v.writeOut(ctx, m, encodePairs(list), a[1], a[2])
+	// A stream's map is serialized into the stream's reusable buffer, from the host's own
+	// view of the entries when it offers one. The buffer is taken while in use (the guest's
+	// allocator runs inside writeOut).
+	f := v.currentFilter()
+	buf := f.pairs
+	f.pairs = nil
+	if hv, ok := hm.(core.HeaderViewer); ok {
+		hv.View(func(hs []core.Header) { buf = appendPairs(buf, hs) })
+	} else {
+		buf = appendPairs(buf, hm.All())
+	}
+	st = v.writeOut(ctx, m, buf, a[1], a[2])
+	if cap(buf) <= maxKeptPairs {
+		f.pairs = buf
+	}
+	return st
 }
+
+// maxKeptPairs bounds the serialization buffer a stream keeps for its next
+// proxy_get_header_map_pairs.
+const maxKeptPairs = 16 << 10
 
 // proxy_set_header_map_pairs(map_type, data, size): replaces every entry.
 func hostSetHeaderMapPairs(_ context.Context, v *vm, m api.Module, a []uint32) status {
@@ -203,12 +222,19 @@ func hostGetHeaderMapSize(_ context.Context, v *vm, m api.Module, a []uint32) st
 	if st != statusOK {
 		return st
 	}
-	if hm != nil {
-		list = hm.All()
-	}
 	n := 0
-	for _, h := range list {
-		n += len(h.Key) + len(h.Value)
+	size := func(hs []core.Header) {
+		for _, h := range hs {
+			n += len(h.Key) + len(h.Value)
+		}
+	}
+	switch hv, ok := hm.(core.HeaderViewer); {
+	case ok:
+		hv.View(size)
+	case hm != nil:
+		size(hm.All())
+	default:
+		size(list)
 	}
 	if !writeU32(m, a[1], uint32(n)) {
 		return statusInvalidMemory
