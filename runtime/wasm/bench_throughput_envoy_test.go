@@ -28,7 +28,8 @@ import (
 //	TRAFFICEXT_WASM_TPUT_SECS    seconds per cell (default 8)
 //	TRAFFICEXT_WASM_TPUT_THREADS set: also log Envoy's CPU time per thread in each cell
 //	TRAFFICEXT_WASM_TPUT_PERF    a directory: `perf record -g` of Envoy during every cell of
-//	                             is written there (<guest>-<host>-<conns>.data)
+//	                             is written there (<guest>-<host>-<conns>.data); with
+//	                             TRAFFICEXT_WASM_TPUT_PERF_FLAT set, without call graphs
 //
 // "Envoy CPU/req" is the CPU time (user + system, all threads) Envoy spent per answered
 // request during the cell: unlike req/s it does not depend on how much of the shared
@@ -82,7 +83,11 @@ func TestEnvoy_WasmThroughput(t *testing.T) {
 				var perf *exec.Cmd
 				if perfDir != "" {
 					file := filepath.Join(perfDir, fmt.Sprintf("%s-%s-%d.data", guest, kind, n))
-					perf = exec.Command("perf", "record", "-q", "-g", "-o", file, "-p", strconv.Itoa(pid))
+					args := []string{"record", "-q", "-o", file, "-p", strconv.Itoa(pid)}
+					if os.Getenv("TRAFFICEXT_WASM_TPUT_PERF_FLAT") == "" {
+						args = append(args, "-g")
+					}
+					perf = exec.Command("perf", args...)
 					if err := perf.Start(); err != nil {
 						t.Fatalf("starting perf: %v", err)
 					}
@@ -102,6 +107,9 @@ func TestEnvoy_WasmThroughput(t *testing.T) {
 					perReq = (cpu / time.Duration(r.rps*secs.Seconds())).Round(100 * time.Nanosecond)
 				}
 				fmt.Fprintf(&out, "| %s | %s | %d | %.0f | %v | %v | %v | %d |\n", guest, hostName(kind)+envNote(env), n, r.rps, r.p50, r.p99, perReq, r.errors)
+				if perf != nil {
+					t.Logf("%s %s %d conns: %d requests profiled", guest, kind, n, int(r.rps*secs.Seconds()))
+				}
 			}
 			stop()
 		}
