@@ -3,11 +3,13 @@ package dynmod
 /*
 #include "abi_decls.h"
 
-// Pure accessors: Envoy reads or writes the stream's state and returns without running any
-// filter, so they never call back into Go (nocallback), and keep no pointer we pass
-// (noescape) — which lets out-parameters such as the value pointer and length of a header
-// getter live on the Go stack instead of being heap-allocated for every call. Calls that
-// may run filters (send_response, continue_decoding/encoding, http_callout) are not listed.
+// Pure accessors taking pointers: Envoy reads or writes the stream's state and returns
+// without running any filter, so they never call back into Go (nocallback), and keep no
+// pointer we pass (noescape) — which lets out-parameters such as the value pointer and length
+// of a header getter live on the Go stack instead of being heap-allocated for every call.
+// (noescape needs nocallback: a callback could move the goroutine stack under C.) Calls
+// that may run filters (send_response, continue_decoding/encoding, http_callout) are not
+// listed, nor calls without pointers, for which the directives would gain nothing.
 #cgo nocallback envoy_dynamic_module_callback_http_get_request_header
 #cgo noescape envoy_dynamic_module_callback_http_get_request_header
 #cgo nocallback envoy_dynamic_module_callback_http_get_request_trailer
@@ -16,10 +18,6 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_get_response_header
 #cgo nocallback envoy_dynamic_module_callback_http_get_response_trailer
 #cgo noescape envoy_dynamic_module_callback_http_get_response_trailer
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_headers_count
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers_count
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_headers_count
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailers_count
 #cgo nocallback envoy_dynamic_module_callback_http_get_request_headers
 #cgo noescape envoy_dynamic_module_callback_http_get_request_headers
 #cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers
@@ -54,14 +52,8 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
 #cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
-#cgo nocallback envoy_dynamic_module_callback_http_clear_route_cache
-#cgo nocallback envoy_dynamic_module_callback_http_filter_increment_counter
-#cgo nocallback envoy_dynamic_module_callback_http_filter_increase_gauge
-#cgo nocallback envoy_dynamic_module_callback_http_filter_decrease_gauge
-#cgo nocallback envoy_dynamic_module_callback_http_filter_record_histogram_value
 #cgo nocallback envoy_dynamic_module_callback_log
 #cgo noescape envoy_dynamic_module_callback_log
-#cgo nocallback envoy_dynamic_module_callback_log_enabled
 */
 import "C"
 
