@@ -27,8 +27,8 @@ import (
 //	TRAFFICEXT_WASM_TPUT_CONC    Envoy --concurrency (default 2)
 //	TRAFFICEXT_WASM_TPUT_SECS    seconds per cell (default 8)
 //	TRAFFICEXT_WASM_TPUT_THREADS set: also log Envoy's CPU time per thread in each cell
-//	TRAFFICEXT_WASM_TPUT_PERF    a directory: `perf record -g` of Envoy during every cell of
-//	                             is written there (<guest>-<host>-<conns>.data); with
+//	TRAFFICEXT_WASM_TPUT_PERF    a directory: Envoy is profiled (`perf record -g`) during every
+//	                             cell into <guest>-<host>-<conns>.data there; with
 //	                             TRAFFICEXT_WASM_TPUT_PERF_FLAT set, without call graphs
 //
 // "Envoy CPU/req" is the CPU time (user + system, all threads) Envoy spent per answered
