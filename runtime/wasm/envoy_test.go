@@ -43,12 +43,17 @@ type req struct {
 	method, path string
 	headers      []string
 	body         string
+	// mayReset: the stream may be reset (resp.Err says how) instead of failing the test.
+	mayReset bool
 }
 
 type resp struct {
 	Status  int
 	Headers map[string]string
 	Body    string
+	// Err is how the exchange broke: "no response" (reset before a response) or "body
+	// truncated" (reset after the headers); empty when it completed.
+	Err string
 }
 
 type scenario struct {
@@ -237,11 +242,20 @@ func do(t testing.TB, port int, r req) resp {
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	res, err := client.Do(hr)
 	if err != nil {
+		if r.mayReset {
+			return resp{Err: "no response"}
+		}
 		t.Fatalf("request to :%d: %v", port, err)
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
 	out := resp{Status: res.StatusCode, Headers: map[string]string{}, Body: string(b)}
+	if err != nil {
+		if !r.mayReset {
+			t.Fatalf("request to :%d: reading the body: %v", port, err)
+		}
+		out.Err, out.Body = "body truncated", ""
+	}
 	for k, vs := range res.Header {
 		k = strings.ToLower(k)
 		if (strings.HasPrefix(k, "x-") && !strings.HasPrefix(k, "x-envoy")) || k == "content-type" || k == "content-length" {
@@ -407,6 +421,29 @@ func scenarios(t *testing.T) []*scenario {
 		// its own local reply (sent_local_reply_ in filter.cc); V8 runs the plugin's
 		// on_response_headers on it. Documented in docs/wasm-compatibility.md.
 		noDiff: func(int) bool { return true }})
+	// proxy_close_stream: once the response headers went downstream both hosts reset the
+	// stream; before that V8 resets and ours answers 503 wasm_close_stream (the 1.36.2 ABI has
+	// no reset, only a local reply; docs/wasm-compatibility.md).
+	closeModes := []string{"response-body", "request", "response-headers"}
+	closeReqs := []req{}
+	for _, m := range closeModes {
+		closeReqs = append(closeReqs, req{path: "/close", headers: []string{"x-close", m}, mayReset: true})
+	}
+	out = append(out, &scenario{name: "close-stream-c", plugins: []plug{{guest: wasmtest.C(t, "headers", ""), pluginConfig: "cfg"}},
+		requests: closeReqs,
+		check: func(t *testing.T, i int, r resp) {
+			switch closeModes[i] {
+			case "response-body":
+				if r.Err == "" {
+					t.Errorf("close in on_response_body: %+v, want a reset", r)
+				}
+			default:
+				if r.Status != 503 || r.Err != "" {
+					t.Errorf("close in %s: %+v, want 503 wasm_close_stream", closeModes[i], r)
+				}
+			}
+		},
+		noDiff: func(i int) bool { return closeModes[i] != "response-body" }})
 	for _, calls := range []int{1, 3} {
 		out = append(out, &scenario{name: fmt.Sprintf("dispatch-%d", calls), plugins: []plug{{guest: goG("dispatch"), pluginConfig: fmt.Sprintf("cluster=auth;calls=%d", calls)}},
 			requests: []req{{path: "/x"}},
@@ -565,6 +602,9 @@ func diff(a, b resp) string {
 	}
 	if a.Body != b.Body {
 		out = append(out, fmt.Sprintf("body:\n%q\nvs\n%q", a.Body, b.Body))
+	}
+	if a.Err != b.Err {
+		out = append(out, fmt.Sprintf("error %q vs %q", a.Err, b.Err))
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")

@@ -38,9 +38,13 @@ func hostContinueStream(_ context.Context, v *vm, _ api.Module, a []uint32) stat
 	return statusOK
 }
 
-// proxy_close_stream(stream_type): Envoy resets the stream. The core offers no reset, so the
-// stream is answered locally with 503 and details wasm_close_stream while the response has not
-// started; afterwards the call is UNIMPLEMENTED. See docs/wasm-compatibility.md.
+// proxy_close_stream(stream_type): Envoy resets the stream. The dynamic-modules ABI (Envoy
+// v1.36.2) has no reset; what it has is a local reply, which Envoy turns into a reset once the
+// response headers went downstream (DownstreamFilterManager::sendLocalReply: "Prior headers
+// have already been sent"). So the stream gets a local reply 503 with details
+// wasm_close_stream: a reset when the response has started (as V8), a 503 before (V8: a reset).
+// Request and response close the same HTTP stream; downstream/upstream (TCP) → UNIMPLEMENTED.
+// A second close is a no-op. See docs/wasm-compatibility.md.
 func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status {
 	f := v.currentFilter()
 	if f == nil {
@@ -49,8 +53,8 @@ func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status 
 	if a[0] > streamResponse {
 		return statusUnimplemented
 	}
-	if f.replied || f.s.ResponseHeaders() != nil && a[0] == streamResponse {
-		return statusUnimplemented
+	if f.replied {
+		return statusOK
 	}
 	f.replied = true
 	v.deferred = append(v.deferred, v.onStream(f, func() {

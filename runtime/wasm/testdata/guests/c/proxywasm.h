@@ -16,6 +16,9 @@ IMPORT(proxy_add_header_map_value) u32 proxy_add_header_map_value(u32 t, const c
 IMPORT(proxy_replace_header_map_value) u32 proxy_replace_header_map_value(u32 t, const char *k, u32 ks, const char *v, u32 vs);
 IMPORT(proxy_remove_header_map_value) u32 proxy_remove_header_map_value(u32 t, const char *k, u32 ks);
 IMPORT(proxy_get_property) u32 proxy_get_property(const char *p, u32 ps, char **v, u32 *vs);
+#ifndef ABI_0_1_0
+IMPORT(proxy_close_stream) u32 proxy_close_stream(u32 stream_type);
+#endif
 IMPORT(proxy_send_local_response) u32 proxy_send_local_response(u32 status, const char *d, u32 ds, const char *b, u32 bs, const char *h, u32 hs, int grpc);
 #ifdef ABI_0_1_0
 IMPORT(proxy_get_configuration) u32 proxy_get_configuration(char **v, u32 *vs);

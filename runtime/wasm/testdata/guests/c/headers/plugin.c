@@ -112,9 +112,25 @@ static const char *prop_paths[5] = {"request\0path", "request\0method", "plugin_
 static const u32 prop_path_sizes[5] = {12, 14, 11, 14, 26};
 static const char *prop_headers[5] = {"x-prop-path", "x-prop-method", "x-prop-plugin-name", "x-prop-root-id", "x-prop-header"};
 
+#ifndef ABI_0_1_0
+/* x-close: request | response-headers | response-body → proxy_close_stream in that callback. */
+static u32 close_ctx, close_mode;
+#endif
+
 EXPORT(proxy_on_request_headers) u32 on_request_headers(HEADERS_PARAMS) {
   char *v = 0;
   u32 vs = 0;
+#ifndef ABI_0_1_0
+  if (proxy_get_header_map_value(REQ_HEADERS, S("x-close"), &v, &vs) == 0) {
+    if (seq(v, vs, "request")) {
+      proxy_close_stream(0);
+      return 1;
+    }
+    close_ctx = ctx;
+    close_mode = seq(v, vs, "response-headers") ? 1 : seq(v, vs, "response-body") ? 2 : 0;
+  }
+  v = 0; vs = 0;
+#endif
   if (proxy_get_header_map_value(REQ_HEADERS, S("x-block"), &v, &vs) == 0 && seq(v, vs, "1")) {
     char hdr[64];
     u32 hs = one_pair(hdr, "x-blocked-by", "c-abi");
@@ -145,6 +161,12 @@ EXPORT(proxy_on_request_headers) u32 on_request_headers(HEADERS_PARAMS) {
 }
 
 EXPORT(proxy_on_response_headers) u32 on_response_headers(HEADERS_PARAMS) {
+#ifndef ABI_0_1_0
+  if (ctx == close_ctx && close_mode == 1) {
+    proxy_close_stream(1);
+    return 1;
+  }
+#endif
   proxy_add_header_map_value(RESP_HEADERS, S("x-resp-added"), S("guest"));
   proxy_replace_header_map_value(RESP_HEADERS, S("x-resp-replace"), S("replaced"));
   proxy_remove_header_map_value(RESP_HEADERS, S("x-resp-remove"));
@@ -163,6 +185,16 @@ EXPORT(proxy_on_response_headers) u32 on_response_headers(HEADERS_PARAMS) {
 #endif
   return 0;
 }
+
+#ifndef ABI_0_1_0
+EXPORT(proxy_on_response_body) u32 on_response_body(u32 ctx, u32 size, u32 end) {
+  if (ctx == close_ctx && close_mode == 2) {
+    close_ctx = 0;
+    proxy_close_stream(1);
+  }
+  return 0;
+}
+#endif
 
 EXPORT(proxy_on_log) void on_log(u32 ctx) {}
 EXPORT(proxy_on_done) u32 on_done(u32 ctx) { return 1; }
