@@ -50,6 +50,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// MemoryLimitPages bounds each VM's linear memory, in 64 KiB pages.
 	MemoryLimitPages uint32
+	// CacheMaxBytes bounds the on-disk compilation cache: after each compilation the least
+	// recently written entries beyond it are removed (pruneCache). 0 means
+	// DefaultCacheMaxBytes; negative, unbounded.
+	CacheMaxBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +68,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemoryLimitPages == 0 {
 		o.MemoryLimitPages = DefaultMemoryPages
+	}
+	if o.CacheMaxBytes == 0 {
+		o.CacheMaxBytes = DefaultCacheMaxBytes
 	}
 	return o
 }
@@ -80,6 +87,7 @@ type Engine struct {
 	initOnce sync.Once
 	initErr  error
 	cache    wazero.CompilationCache
+	cacheDir string // the on-disk cache's directory ("" when in memory)
 	rt       wazero.Runtime
 
 	// instrument adds fuel metering to a module (meter.Instrument; tests replace it).
@@ -130,7 +138,7 @@ func (e *Engine) init() error {
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err == nil {
 				if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
-					e.cache = cache
+					e.cache, e.cacheDir = cache, dir
 				}
 			}
 		}
@@ -233,6 +241,13 @@ func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compile
 		return nil, fmt.Errorf("module sha256[%s] exports no proxy_abi_version_0_2_1, _0_2_0 or _0_1_0", digest)
 	}
 	e.modules[digest] = c
+	if e.cacheDir != "" && e.opts.CacheMaxBytes > 0 {
+		if _, removed, err := pruneCache(e.cacheDir, e.opts.CacheMaxBytes, time.Now()); err != nil {
+			warn(fmt.Sprintf("pruning the wasm compilation cache %s: %v", e.cacheDir, err))
+		} else if removed > 0 {
+			warn(fmt.Sprintf("wasm compilation cache %s: removed %d MiB of the oldest entries (limit %d MiB)", e.cacheDir, removed>>20, e.opts.CacheMaxBytes>>20))
+		}
+	}
 	return c, nil
 }
 
