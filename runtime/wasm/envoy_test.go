@@ -439,6 +439,42 @@ func scenarios(t *testing.T) []*scenario {
 			}
 		},
 		noDiff: func(int) bool { return true }})
+	// The C twin of the Go dispatch guest: several dispatches in one request, a dispatch from
+	// a tick and the VM configuration read in proxy_on_vm_start.
+	cDispatch := wasmtest.C(t, "dispatch", "")
+	out = append(out, &scenario{name: "dispatch-3-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth;calls=3"}},
+		requests: []req{{path: "/x"}},
+		check: func(t *testing.T, _ int, r resp) {
+			for _, l := range []string{"x-dispatch-status: 200,200,200", "x-dispatch-count: 3", "x-dispatch-body: fine,fine,fine"} {
+				if r.Status != 200 || !strings.Contains(r.Body, l) {
+					t.Errorf("dispatch result lacks %q: %+v", l, r)
+				}
+			}
+		}})
+	out = append(out, &scenario{name: "tick-dispatch-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth;tick=50"}},
+		// /slow dispatches once and keeps a stream alive for 400 ms while ticks fire: without
+		// a callout gateway our host sends a root context's call through a live stream of the
+		// VM. By the second request both hosts have the tick's answer in shared data.
+		requests: []req{{path: "/slow"}, {path: "/nodispatch"}},
+		check: func(t *testing.T, i int, r resp) {
+			if i == 1 && r.Headers["x-tick-last"] != "status=200" {
+				t.Errorf("x-tick-last = %q", r.Headers["x-tick-last"])
+			}
+		},
+		// The first answer carries x-tick-last only if a tick's call completed before it.
+		noDiff: func(i int) bool { return i == 0 }})
+	// Two VMs of the same code in one chain, told apart only by their VM configuration (read in
+	// proxy_on_vm_start); the response passes the second plugin first.
+	out = append(out, &scenario{name: "vmconfig-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth", vmConfig: "vm-a"}, {guest: cDispatch, pluginConfig: "cluster=auth;calls=2", vmConfig: "vm-b"}},
+		requests: []req{{path: "/nodispatch"}, {path: "/x"}},
+		check: func(t *testing.T, i int, r resp) {
+			if r.Status != 200 || r.Headers["x-vm-config"] != "vm-b,vm-a" {
+				t.Errorf("x-vm-config %q, want \"vm-b,vm-a\" (%+v)", r.Headers["x-vm-config"], r)
+			}
+			if i == 1 && !strings.Contains(r.Body, "x-dispatch-count: 1,2") {
+				t.Errorf("upstream did not see both plugins' dispatches:\n%s", r.Body)
+			}
+		}})
 	for _, l := range []lg{{"go", goG("shareddata"), ""}, {"rust", rust, "shared|"}} {
 		out = append(out, &scenario{name: "shared-data-" + l.lang, plugins: []plug{{guest: l.g, pluginConfig: l.prefix + "hits", vmID: "sd-" + l.lang}, {guest: l.g, pluginConfig: l.prefix + "hits", vmID: "sd-" + l.lang}},
 			requests: []req{{}, {}, {}},
