@@ -451,6 +451,14 @@ func scenarios(t *testing.T) []*scenario {
 				}
 			}
 		}})
+	out = append(out, &scenario{name: "dispatch-unknown-cluster-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=nope"}},
+		requests: []req{{path: "/x"}},
+		check: func(t *testing.T, _ int, r resp) {
+			// proxy_http_call refuses an unknown cluster with BAD_ARGUMENT (2), as Envoy.
+			if r.Status != 500 || r.Headers["x-dispatch-error"] != "2" {
+				t.Errorf("answer %+v, want 500 with x-dispatch-error: 2", r)
+			}
+		}})
 	out = append(out, &scenario{name: "tick-dispatch-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth;tick=50"}},
 		// /slow dispatches once and keeps a stream alive for 400 ms while ticks fire: without
 		// a callout gateway our host sends a root context's call through a live stream of the
