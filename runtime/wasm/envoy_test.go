@@ -616,23 +616,37 @@ func diff(a, b resp) string {
 
 // TestEnvoy_FailureSemantics: a trap answers 503 (fail-closed) or passes (fail-open) and the
 // next request runs on a fresh VM; an infinite loop is cut off and the worker keeps serving.
+// The C guest traps with `unreachable`, the Go guest panics (proc_exit from the Go runtime).
 func TestEnvoy_FailureSemantics(t *testing.T) {
 	requireEnvoy(t)
-	fault := wasmtest.C(t, "fault", "")
+	faults := []struct {
+		lang  string
+		guest wasmtest.Guest
+	}{{"c", wasmtest.C(t, "fault", "")}, {"go", wasmtest.Go(t, "fault")}}
 	up := upstream(t)
 	adminPort := freePort(t)
-	closed, open := freePort(t), freePort(t)
-	mk := func(port int, fs extconfig.FailStrategy, tag string) any {
-		name := "extensions.istio.io/trafficextension/ns.fault-" + tag
-		return map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
-			hcm(tag, []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: fault, fail: fs})}})}}}}
-	}
-	p := startEnvoy(t, bootstrap(t, []any{mk(closed, extconfig.FailClose, "closed"), mk(open, extconfig.FailOpen, "open")}, adminPort, up), adminPort, 1)
-	for _, tc := range []struct {
+	type tcase struct {
 		name   string
 		port   int
 		status int
-	}{{"fail-closed", closed, 503}, {"fail-open", open, 200}} {
+	}
+	var listeners []any
+	var cases []tcase
+	for _, f := range faults {
+		for _, fs := range []struct {
+			tag    string
+			fail   extconfig.FailStrategy
+			status int
+		}{{"closed", extconfig.FailClose, 503}, {"open", extconfig.FailOpen, 200}} {
+			tag, port := f.lang+"-"+fs.tag, freePort(t)
+			name := "extensions.istio.io/trafficextension/ns.fault-" + tag
+			listeners = append(listeners, map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
+				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail})}})}}}})
+			cases = append(cases, tcase{f.lang + "/fail-" + fs.tag, port, fs.status})
+		}
+	}
+	p := startEnvoy(t, bootstrap(t, listeners, adminPort, up), adminPort, 1)
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if r := do(t, tc.port, req{}); r.Headers["x-vm-requests"] != "1" {
 				t.Fatalf("first request %+v", r)
