@@ -679,25 +679,31 @@ func TestEnvoy_FailureSemantics(t *testing.T) {
 
 // TestEnvoy_RejectedConfigKeepsServing delivers the plugin through ECDS from a file: a
 // configuration the plugin refuses is rejected by Envoy (NACK) and the previous one keeps
-// serving; a good update then takes effect. The same is done on V8 for comparison.
+// serving; a good update then takes effect. The same is done on V8 for comparison, with the
+// Go guest (refuse, configuration in x-config) and the C guest (headers, in x-plugin-config).
 func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 	requireEnvoy(t)
-	refuse := wasmtest.Go(t, "refuse")
 	up := upstream(t)
 	adminPort := freePort(t)
 	dir := t.TempDir()
 	type side struct {
-		kind, name, file, typeURL string
-		port                      int
-		cfg                       func(name, c string) map[string]any
+		kind, name, file, typeURL, header string
+		port                              int
+		cfg                               func(name, c string) map[string]any
 	}
-	sides := []side{
-		{kind: "ours", name: "extensions.istio.io/trafficextension/ns.refuse", typeURL: "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-			cfg: func(name, c string) map[string]any { return ourFilter(t, name, plug{guest: refuse, pluginConfig: c}) }},
-		{kind: "v8", name: "v8-refuse", typeURL: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-			cfg: func(name, c string) map[string]any {
-				return v8Filter("ns.refuse", plug{guest: refuse, pluginConfig: c})
-			}},
+	var sides []side
+	for _, g := range []struct {
+		lang, header string
+		guest        wasmtest.Guest
+	}{{"go", "x-config", wasmtest.Go(t, "refuse")}, {"c", "x-plugin-config", wasmtest.C(t, "headers", "")}} {
+		sides = append(sides,
+			side{kind: g.lang + "-ours", name: "extensions.istio.io/trafficextension/ns.refuse-" + g.lang, header: g.header,
+				typeURL: "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+				cfg:     func(name, c string) map[string]any { return ourFilter(t, name, plug{guest: g.guest, pluginConfig: c}) }},
+			side{kind: g.lang + "-v8", name: "v8-refuse-" + g.lang, header: g.header, typeURL: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+				cfg: func(name, c string) map[string]any {
+					return v8Filter("ns.refuse-"+g.lang, plug{guest: g.guest, pluginConfig: c})
+				}})
 	}
 	write := func(s side, c string) {
 		doc := map[string]any{"resources": []any{map[string]any{
@@ -717,7 +723,7 @@ func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 		s.port, s.file = freePort(t), filepath.Join(dir, s.kind+".json")
 		write(*s, "v1")
 		listeners = append(listeners, map[string]any{"name": s.kind, "address": addr(s.port), "filter_chains": []any{map[string]any{"filters": []any{
-			hcm(s.kind, []any{map[string]any{"name": s.name, "config_discovery": map[string]any{
+			hcm(strings.ReplaceAll(s.kind, "-", "_"), []any{map[string]any{"name": s.name, "config_discovery": map[string]any{
 				"config_source": map[string]any{"path_config_source": map[string]any{"path": s.file}, "resource_api_version": "V3"},
 				"type_urls":     []any{s.typeURL},
 			}}})}}}})
@@ -728,11 +734,11 @@ func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			r := do(t, s.port, req{})
-			if r.Headers["x-config"] == want {
+			if r.Headers[s.header] == want {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: x-config %q, want %q (%+v)", s.kind, r.Headers["x-config"], want, r)
+				t.Fatalf("%s: %s %q, want %q (%+v)", s.kind, s.header, r.Headers[s.header], want, r)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
