@@ -476,6 +476,50 @@ func scenarios(t *testing.T) []*scenario {
 			}
 		},
 		noDiff: func(int) bool { return true }})
+	// The C twin of the Go dispatch guest: several dispatches in one request, a dispatch from
+	// a tick and the VM configuration read in proxy_on_vm_start.
+	cDispatch := wasmtest.C(t, "dispatch", "")
+	out = append(out, &scenario{name: "dispatch-3-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth;calls=3"}},
+		requests: []req{{path: "/x"}},
+		check: func(t *testing.T, _ int, r resp) {
+			for _, l := range []string{"x-dispatch-status: 200,200,200", "x-dispatch-count: 3", "x-dispatch-body: fine,fine,fine"} {
+				if r.Status != 200 || !strings.Contains(r.Body, l) {
+					t.Errorf("dispatch result lacks %q: %+v", l, r)
+				}
+			}
+		}})
+	out = append(out, &scenario{name: "dispatch-unknown-cluster-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=nope"}},
+		requests: []req{{path: "/x"}},
+		check: func(t *testing.T, _ int, r resp) {
+			// proxy_http_call refuses an unknown cluster with BAD_ARGUMENT (2), as Envoy.
+			if r.Status != 500 || r.Headers["x-dispatch-error"] != "2" {
+				t.Errorf("answer %+v, want 500 with x-dispatch-error: 2", r)
+			}
+		}})
+	out = append(out, &scenario{name: "tick-dispatch-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth;tick=50"}},
+		// /slow dispatches once and keeps a stream alive for 400 ms while ticks fire: without
+		// a callout gateway our host sends a root context's call through a live stream of the
+		// VM. By the second request both hosts have the tick's answer in shared data.
+		requests: []req{{path: "/slow"}, {path: "/nodispatch"}},
+		check: func(t *testing.T, i int, r resp) {
+			if i == 1 && r.Headers["x-tick-last"] != "status=200" {
+				t.Errorf("x-tick-last = %q", r.Headers["x-tick-last"])
+			}
+		},
+		// The first answer carries x-tick-last only if a tick's call completed before it.
+		noDiff: func(i int) bool { return i == 0 }})
+	// Two VMs of the same code in one chain, told apart only by their VM configuration (read in
+	// proxy_on_vm_start); the response passes the second plugin first.
+	out = append(out, &scenario{name: "vmconfig-c", plugins: []plug{{guest: cDispatch, pluginConfig: "cluster=auth", vmConfig: "vm-a"}, {guest: cDispatch, pluginConfig: "cluster=auth;calls=2", vmConfig: "vm-b"}},
+		requests: []req{{path: "/nodispatch"}, {path: "/x"}},
+		check: func(t *testing.T, i int, r resp) {
+			if r.Status != 200 || r.Headers["x-vm-config"] != "vm-b,vm-a" {
+				t.Errorf("x-vm-config %q, want \"vm-b,vm-a\" (%+v)", r.Headers["x-vm-config"], r)
+			}
+			if i == 1 && !strings.Contains(r.Body, "x-dispatch-count: 1,2") {
+				t.Errorf("upstream did not see both plugins' dispatches:\n%s", r.Body)
+			}
+		}})
 	for _, l := range []lg{{"go", goG("shareddata"), ""}, {"rust", rust, "shared|"}} {
 		out = append(out, &scenario{name: "shared-data-" + l.lang, plugins: []plug{{guest: l.g, pluginConfig: l.prefix + "hits", vmID: "sd-" + l.lang}, {guest: l.g, pluginConfig: l.prefix + "hits", vmID: "sd-" + l.lang}},
 			requests: []req{{}, {}, {}},
@@ -612,23 +656,37 @@ func diff(a, b resp) string {
 
 // TestEnvoy_FailureSemantics: a trap answers 503 (fail-closed) or passes (fail-open) and the
 // next request runs on a fresh VM; an infinite loop is cut off and the worker keeps serving.
+// The C guest traps with `unreachable`, the Go guest panics (proc_exit from the Go runtime).
 func TestEnvoy_FailureSemantics(t *testing.T) {
 	requireEnvoy(t)
-	fault := wasmtest.C(t, "fault", "")
+	faults := []struct {
+		lang  string
+		guest wasmtest.Guest
+	}{{"c", wasmtest.C(t, "fault", "")}, {"go", wasmtest.Go(t, "fault")}}
 	up := upstream(t)
 	adminPort := freePort(t)
-	closed, open := freePort(t), freePort(t)
-	mk := func(port int, fs extconfig.FailStrategy, tag string) any {
-		name := "extensions.istio.io/trafficextension/ns.fault-" + tag
-		return map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
-			hcm(tag, []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: fault, fail: fs})}})}}}}
-	}
-	p := startEnvoy(t, bootstrap(t, []any{mk(closed, extconfig.FailClose, "closed"), mk(open, extconfig.FailOpen, "open")}, adminPort, up), adminPort, 1)
-	for _, tc := range []struct {
+	type tcase struct {
 		name   string
 		port   int
 		status int
-	}{{"fail-closed", closed, 503}, {"fail-open", open, 200}} {
+	}
+	var listeners []any
+	var cases []tcase
+	for _, f := range faults {
+		for _, fs := range []struct {
+			tag    string
+			fail   extconfig.FailStrategy
+			status int
+		}{{"closed", extconfig.FailClose, 503}, {"open", extconfig.FailOpen, 200}} {
+			tag, port := f.lang+"-"+fs.tag, freePort(t)
+			name := "extensions.istio.io/trafficextension/ns.fault-" + tag
+			listeners = append(listeners, map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
+				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail})}})}}}})
+			cases = append(cases, tcase{f.lang + "/fail-" + fs.tag, port, fs.status})
+		}
+	}
+	p := startEnvoy(t, bootstrap(t, listeners, adminPort, up), adminPort, 1)
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if r := do(t, tc.port, req{}); r.Headers["x-vm-requests"] != "1" {
 				t.Fatalf("first request %+v", r)
@@ -661,25 +719,31 @@ func TestEnvoy_FailureSemantics(t *testing.T) {
 
 // TestEnvoy_RejectedConfigKeepsServing delivers the plugin through ECDS from a file: a
 // configuration the plugin refuses is rejected by Envoy (NACK) and the previous one keeps
-// serving; a good update then takes effect. The same is done on V8 for comparison.
+// serving; a good update then takes effect. The same is done on V8 for comparison, with the
+// Go guest (refuse, configuration in x-config) and the C guest (headers, in x-plugin-config).
 func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 	requireEnvoy(t)
-	refuse := wasmtest.Go(t, "refuse")
 	up := upstream(t)
 	adminPort := freePort(t)
 	dir := t.TempDir()
 	type side struct {
-		kind, name, file, typeURL string
-		port                      int
-		cfg                       func(name, c string) map[string]any
+		kind, name, file, typeURL, header string
+		port                              int
+		cfg                               func(name, c string) map[string]any
 	}
-	sides := []side{
-		{kind: "ours", name: "extensions.istio.io/trafficextension/ns.refuse", typeURL: "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-			cfg: func(name, c string) map[string]any { return ourFilter(t, name, plug{guest: refuse, pluginConfig: c}) }},
-		{kind: "v8", name: "v8-refuse", typeURL: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-			cfg: func(name, c string) map[string]any {
-				return v8Filter("ns.refuse", plug{guest: refuse, pluginConfig: c})
-			}},
+	var sides []side
+	for _, g := range []struct {
+		lang, header string
+		guest        wasmtest.Guest
+	}{{"go", "x-config", wasmtest.Go(t, "refuse")}, {"c", "x-plugin-config", wasmtest.C(t, "headers", "")}} {
+		sides = append(sides,
+			side{kind: g.lang + "-ours", name: "extensions.istio.io/trafficextension/ns.refuse-" + g.lang, header: g.header,
+				typeURL: "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+				cfg:     func(name, c string) map[string]any { return ourFilter(t, name, plug{guest: g.guest, pluginConfig: c}) }},
+			side{kind: g.lang + "-v8", name: "v8-refuse-" + g.lang, header: g.header, typeURL: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+				cfg: func(name, c string) map[string]any {
+					return v8Filter("ns.refuse-"+g.lang, plug{guest: g.guest, pluginConfig: c})
+				}})
 	}
 	write := func(s side, c string) {
 		doc := map[string]any{"resources": []any{map[string]any{
@@ -699,7 +763,7 @@ func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 		s.port, s.file = freePort(t), filepath.Join(dir, s.kind+".json")
 		write(*s, "v1")
 		listeners = append(listeners, map[string]any{"name": s.kind, "address": addr(s.port), "filter_chains": []any{map[string]any{"filters": []any{
-			hcm(s.kind, []any{map[string]any{"name": s.name, "config_discovery": map[string]any{
+			hcm(strings.ReplaceAll(s.kind, "-", "_"), []any{map[string]any{"name": s.name, "config_discovery": map[string]any{
 				"config_source": map[string]any{"path_config_source": map[string]any{"path": s.file}, "resource_api_version": "V3"},
 				"type_urls":     []any{s.typeURL},
 			}}})}}}})
@@ -710,11 +774,11 @@ func TestEnvoy_RejectedConfigKeepsServing(t *testing.T) {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			r := do(t, s.port, req{})
-			if r.Headers["x-config"] == want {
+			if r.Headers[s.header] == want {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: x-config %q, want %q (%+v)", s.kind, r.Headers["x-config"], want, r)
+				t.Fatalf("%s: %s %q, want %q (%+v)", s.kind, s.header, r.Headers[s.header], want, r)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

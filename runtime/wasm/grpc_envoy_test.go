@@ -177,6 +177,12 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 		{name: "c-v8", p: plug{guest: cGuest, pluginConfig: "grpc"}, v8: true},
 		{name: "go-nogw", p: plug{guest: goGuest, pluginConfig: "grpc=grpc;tag=nogw"}},
 	}
+	// The C dispatch guest's tick (sides[5], sides[6]): HTTP dispatch from a root context
+	// with no stream of its VM ever existing.
+	cDispatch := wasmtest.C(t, "dispatch", "")
+	sides = append(sides,
+		side{name: "c-tick-ours", p: plug{guest: cDispatch, pluginConfig: "cluster=web;tick=100;tag=c-ours", gateway: gw}},
+		side{name: "c-tick-v8", p: plug{guest: cDispatch, pluginConfig: "cluster=web;tick=100;tag=c-v8"}, v8: true})
 	listeners := []any{calloutGatewayListener(t, socket)}
 	for i := range sides {
 		s := &sides[i]
@@ -302,6 +308,28 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 		r := do(t, sides[4].port, req{path: "/unary", headers: []string{"x-msg", "x"}})
 		if r.Status != 503 || !strings.HasPrefix(r.Headers["x-grpc-status"], "14 14 ") {
 			t.Errorf("answer %+v", r)
+		}
+	})
+	t.Run("c-tick-http-without-requests", func(t *testing.T) {
+		// Both C plugins' ticks reach the upstream before any request to their listeners.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got := strings.Join(startupPaths(), "\n") + "\n"
+			if strings.Contains(got, "/tick/c-ours cluster-header=\n") && strings.Contains(got, "/tick/c-v8 cluster-header=\n") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("C tick calls not seen at the upstream; it saw:\n%s", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// The answer is in shared data, read by a request that dispatches nothing.
+		ours, v8 := do(t, sides[5].port, req{path: "/nodispatch"}), do(t, sides[6].port, req{path: "/nodispatch"})
+		if ours.Status != 200 || ours.Headers["x-tick-last"] != "status=200" {
+			t.Errorf("our answer %+v, want 200 with x-tick-last: status=200", ours)
+		}
+		if d := diff(ours, v8); d != "" {
+			t.Errorf("our host and V8 differ:\n%s", d)
 		}
 	})
 	if !p.Alive() {
