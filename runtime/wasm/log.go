@@ -55,10 +55,9 @@ func hostSetTickPeriod(_ context.Context, v *vm, _ api.Module, a []uint32) statu
 
 // proxy_set_effective_context(context_id).
 func hostSetEffectiveContext(_ context.Context, v *vm, _ api.Module, a []uint32) status {
-	if a[0] != v.rootID && v.filters[a[0]] == nil {
+	if !v.setEffective(a[0]) {
 		return statusBadArgument
 	}
-	v.cur.effective = a[0]
 	return statusOK
 }
 

@@ -134,6 +134,10 @@ type vm struct {
 // callState describes the guest call in progress.
 type callState struct {
 	effective uint32
+	// filter is the effective stream context (nil: the root context), kept with effective so
+	// that host calls need no lookup (currentFilter). A stream context cannot leave v.filters
+	// during a call: OnDestroy removes it under the VM lock the call holds.
+	filter *filter
 	// vmConfig / pluginConfig are readable in proxy_on_vm_start / proxy_on_configure.
 	vmConfig, pluginConfig []byte
 	inStart, inVMStart     bool
@@ -305,16 +309,19 @@ func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	return 0, nil
 }
 
-// run takes the VM lock, makes ctxID the effective context and runs fn; then, outside the
-// lock, it runs the host work the guest asked for (local replies, resumes, callouts), which may
-// re-enter the filter.
-func (v *vm) run(ctxID uint32, fn func() (uint64, error)) (uint64, []*filter, error) {
+// run takes the VM lock, makes f (nil: the root context) the effective context and runs fn;
+// then, outside the lock, it runs the host work the guest asked for (local replies, resumes,
+// callouts), which may re-enter the filter.
+func (v *vm) run(f *filter, fn func() (uint64, error)) (uint64, []*filter, error) {
 	v.mu.Lock()
 	if v.broken.Load() || v.mod == nil {
 		v.mu.Unlock()
 		return 0, nil, errVMBroken
 	}
-	v.cur = callState{effective: ctxID}
+	v.cur = callState{effective: v.rootID, filter: f}
+	if f != nil {
+		v.cur.effective = f.id
+	}
 	r, err := fn()
 	deferred, touched := v.deferred, v.touched
 	v.deferred, v.touched = nil, nil
@@ -369,7 +376,7 @@ func (v *vm) shutdown() {
 		v.close()
 		return
 	}
-	r, _, err := v.run(v.rootID, func() (uint64, error) {
+	r, _, err := v.run(nil, func() (uint64, error) {
 		if v.fns.onDone == nil {
 			return 1, nil
 		}
@@ -390,7 +397,7 @@ func (v *vm) shutdown() {
 
 // finish deletes the root context (proxy_on_delete) and closes the VM.
 func (v *vm) finish() {
-	v.run(v.rootID, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
+	v.run(nil, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
 	v.close()
 }
 
@@ -405,8 +412,24 @@ func (v *vm) doneTimeout() {
 	}
 }
 
-// currentFilter returns the stream context that is effective in the current call.
-func (v *vm) currentFilter() *filter { return v.filters[v.cur.effective] }
+// currentFilter returns the stream context that is effective in the current call (nil: the
+// root context).
+func (v *vm) currentFilter() *filter { return v.cur.filter }
+
+// setEffective makes id the effective context: the root context or a live stream context of
+// this VM; false for any other id.
+func (v *vm) setEffective(id uint32) bool {
+	if id == v.rootID {
+		v.cur.effective, v.cur.filter = id, nil
+		return true
+	}
+	f := v.filters[id]
+	if f == nil {
+		return false
+	}
+	v.cur.effective, v.cur.filter = id, f
+	return true
+}
 
 // log writes a guest log line with Envoy's Wasm prefix, through the effective stream when
 // there is one.
@@ -495,7 +518,7 @@ func (v *vm) stopTick() {
 
 // rootCall runs root-context work (tick, queue ready) from a goroutine of the engine.
 func (v *vm) rootCall(fn func() (uint64, error)) {
-	_, touched, err := v.run(v.rootID, func() (uint64, error) {
+	_, touched, err := v.run(nil, func() (uint64, error) {
 		v.cur.offWorker = true
 		return fn()
 	})
