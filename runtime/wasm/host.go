@@ -173,11 +173,17 @@ func (v *vm) writeOut(ctx context.Context, m api.Module, data []byte, ptrPtr, si
 		}
 		return statusOK
 	}
-	r, err := v.fns.malloc.Call(ctx, uint64(len(data)))
-	if err != nil {
+	// The allocator's parameter and result go through the VM's allocStack (its signature,
+	// (i32) -> i32, is checked in newVM), so allocating in the guest allocates nothing in Go.
+	// The outer guest call keeps its own stack (vm.stack), and a host call nested inside the
+	// allocator may reuse allocStack: wazero reads the parameter when a call enters and writes
+	// the result when it returns, and the result is taken before anything else runs.
+	stack := v.allocStack[:]
+	stack[0] = uint64(len(data))
+	if err := v.fns.malloc.CallWithStack(ctx, stack); err != nil {
 		panic(err) // the guest's allocator trapped: fail the whole call
 	}
-	p := uint32(r[0])
+	p := uint32(stack[0])
 	if p == 0 || !m.Memory().Write(p, data) {
 		return statusInvalidMemory
 	}

@@ -102,14 +102,16 @@ type vm struct {
 	mu sync.Mutex
 	// budget bounds the call in progress of a metered module (boundFuel).
 	budget callBudget
-	// stack holds the parameters and results of vm.call (api.Function.CallWithStack).
-	stack    [8]uint64
-	rootID   uint32
-	nextID   uint32
-	filters  map[uint32]*filter
-	cur      callState
-	deferred []func()
-	touched  []*filter
+	// stack holds the parameters and results of vm.call (api.Function.CallWithStack);
+	// allocStack those of the guest allocator called from host functions (writeOut).
+	stack      [8]uint64
+	allocStack [1]uint64
+	rootID     uint32
+	nextID     uint32
+	filters    map[uint32]*filter
+	cur        callState
+	deferred   []func()
+	touched    []*filter
 	// configHost is set while the VM starts inside Engine.Load (metrics can then be defined
 	// as Envoy stats).
 	configHost core.ConfigHost
@@ -200,6 +202,10 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 		mod.Close(context.Background())
 		return nil, errors.New("module exports neither malloc nor proxy_on_memory_allocate")
 	}
+	if def := v.fns.malloc.Definition(); !isI32ToI32(def) {
+		mod.Close(context.Background())
+		return nil, fmt.Errorf("module's allocator %v has signature %v -> %v; want (i32) -> i32", def.ExportNames(), def.ParamTypes(), def.ResultTypes())
+	}
 	fail := func(err error) (*vm, error) {
 		v.broken.Store(true)
 		v.stopTick()
@@ -257,6 +263,13 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	}
 	v.runDeferredLocked()
 	return v, nil
+}
+
+// isI32ToI32 reports whether a function takes one i32 and returns one i32 (the allocator's
+// signature, as proxy-wasm-cpp-host requires it).
+func isI32ToI32(def api.FunctionDefinition) bool {
+	p, r := def.ParamTypes(), def.ResultTypes()
+	return len(p) == 1 && p[0] == api.ValueTypeI32 && len(r) == 1 && r[0] == api.ValueTypeI32
 }
 
 // runDeferredLocked drops deferred work queued during VM start (there is no stream then).
