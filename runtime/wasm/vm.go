@@ -119,6 +119,8 @@ type vm struct {
 	// expressions (cel.go).
 	declared map[string]celPrototype
 	exprs    *celExprs
+	// logPrefix is Envoy's prefix of the guest's log lines (log).
+	logPrefix string
 
 	calls map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
 	gw    callouts           // calls and streams through the callout gateway (grpc.go)
@@ -160,7 +162,8 @@ type callState struct {
 
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
-	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host}
+	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
+		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": "}
 	if p.c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
@@ -446,17 +449,26 @@ func (v *vm) setEffective(id uint32) bool {
 
 // log writes a guest log line with Envoy's Wasm prefix, through the effective stream when
 // there is one.
-func (v *vm) log(level core.LogLevel, msg string) {
-	msg = fmt.Sprintf("wasm log %s %s %s: %s", v.p.pluginName, v.p.rootID, v.p.w.VMID, msg)
-	if f := v.currentFilter(); f != nil {
-		f.s.Log(level, msg)
+func (v *vm) log(level core.LogLevel, msg string) { v.logBytes(level, stringBytes(msg)) }
+
+// logBytes is log for a message in guest memory or a buffer (msg is copied, not kept). A line
+// the effective stream's log would drop is neither formatted nor handed to Envoy; the root
+// context's lines go to the host, which filters them itself.
+func (v *vm) logBytes(level core.LogLevel, msg []byte) {
+	f := v.currentFilter()
+	if f != nil && !f.s.LogEnabled(level) {
+		return
+	}
+	line := v.logPrefix + string(msg)
+	if f != nil {
+		f.s.Log(level, line)
 		return
 	}
 	if v.configHost != nil {
-		v.configHost.Log(level, msg)
+		v.configHost.Log(level, line)
 		return
 	}
-	v.p.log(level, msg)
+	v.p.log(level, line)
 }
 
 func (v *vm) logEnabled(level core.LogLevel) bool {
@@ -480,11 +492,11 @@ func (w *logWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.v.log(w.level, string(w.buf[:i]))
+		w.v.logBytes(w.level, w.buf[:i])
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 4096 {
-		w.v.log(w.level, string(w.buf))
+		w.v.logBytes(w.level, w.buf)
 		w.buf = nil
 	}
 	return len(b), nil
