@@ -121,6 +121,10 @@ type vm struct {
 	exprs    *celExprs
 	// logPrefix is Envoy's prefix of the guest's log lines (log).
 	logPrefix string
+	// tokens are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once;
+	// attrNames the attribute names built by property lookups (properties.go attrName).
+	tokens    [3]any
+	attrNames map[string]string
 
 	calls map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
 	gw    callouts           // calls and streams through the callout gateway (grpc.go)
@@ -163,7 +167,8 @@ type callState struct {
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
-		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": "}
+		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": ",
+		tokens:    [3]any{p.pluginName, p.rootID, p.w.VMID}}
 	if p.c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
