@@ -47,8 +47,8 @@ func (v *vm) topValue(name string) (any, bool) {
 		return v.tokens[2], true
 	}
 	f := v.currentFilter()
-	if f == nil {
-		return nil, false
+	if f == nil || !v.streamReachable(f, sideStream) {
+		return nil, false // the root context, or a stream this call may not touch
 	}
 	switch {
 	case attrMaps[name]:
@@ -287,7 +287,7 @@ func (v *vm) propertyValue(path string) (any, bool) {
 	top, rest, more := strings.Cut(path, "\x00")
 	var val any
 	var ok bool
-	if f := v.currentFilter(); f != nil && more && attrMaps[top] {
+	if f := v.currentFilter(); f != nil && more && attrMaps[top] && v.streamReachable(f, sideStream) {
 		key, after, deeper := strings.Cut(rest, "\x00")
 		switch {
 		case deeper && (top == "request" || top == "response") && (key == "headers" || (top == "response" && key == "trailers")):

@@ -157,10 +157,13 @@ type callState struct {
 	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
 	// stream operations deferred by it (local replies, resumes, route cache) are posted to
 	// their stream (onStream). Synchronous reads and writes of a stream's headers, bodies and
-	// attributes from such a call (the guest switched to a stream context) do reach Envoy
-	// from this goroutine; that is safe because every Envoy callback into a stream of this VM,
-	// OnDestroy included, takes the VM lock this call holds: the stream is paused at the
-	// plugin (nothing else of it runs) and cannot be freed until the call returns.
+	// attributes from such a call (the guest switched to a stream context) reach Envoy from
+	// this goroutine, so they are only allowed while that part of the stream is paused at
+	// this plugin (streamReachable): Envoy then does not work on it on its worker, and every
+	// Envoy callback into a stream of this VM, OnDestroy included, takes the VM lock this call
+	// holds, so the stream can neither resume nor be freed until the call returns. Otherwise
+	// the stream's maps, bodies and attributes answer as unavailable (reads NOT_FOUND, header
+	// map and body writes BAD_ARGUMENT).
 	offWorker bool
 }
 
@@ -431,6 +434,30 @@ func (v *vm) doneTimeout() {
 		v.p.log(core.LogWarn, fmt.Sprintf("wasm: %q: the root context did not call proxy_done within %v; closing its VM", v.p.ext.Name, maxDonePending))
 		v.close()
 	}
+}
+
+// Stream sides a call may touch (streamReachable).
+const (
+	sideRequest  = iota // the request headers, trailers and body
+	sideResponse        // the response headers, trailers and body
+	sideStream          // the stream's attributes, filter state and metadata
+)
+
+// streamReachable reports whether the call in progress may touch side of the stream of f (the
+// effective stream context). A call on a worker may. A call off the worker (offWorker) may
+// only while the stream is paused at this plugin: a direction's maps and body while that
+// direction is paused here, the stream's attributes while either is (see callState.offWorker).
+func (v *vm) streamReachable(f *filter, side int) bool {
+	if !v.cur.offWorker {
+		return true
+	}
+	switch side {
+	case sideRequest:
+		return f.reqPaused
+	case sideResponse:
+		return f.respPaused
+	}
+	return f.reqPaused || f.respPaused
 }
 
 // currentFilter returns the stream context that is effective in the current call (nil: the
