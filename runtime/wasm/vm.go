@@ -106,6 +106,7 @@ type vm struct {
 	// allocStack those of the guest allocator called from host functions (writeOut).
 	stack      [8]uint64
 	allocStack [1]uint64
+	inAlloc    bool // the guest allocator is running (writeOut)
 	rootID     uint32
 	nextID     uint32
 	filters    map[uint32]*filter
