@@ -9,12 +9,16 @@ import (
 )
 
 // buffer resolves a proxy_buffer_type_t to its content and, for bodies, the writable buffer.
+// A body the call may not touch (streamReachable) is unavailable: NOT_FOUND.
 func (v *vm) buffer(t uint32) ([]byte, core.Buffer, status) {
 	switch t {
 	case bufferRequestBody, bufferResponseBody:
 		f := v.currentFilter()
 		if f == nil {
 			return nil, nil, statusBadArgument
+		}
+		if !v.streamReachable(f, bodySide(t)) {
+			return nil, nil, statusNotFound
 		}
 		b := f.s.RequestBody()
 		if t == bufferResponseBody {
@@ -43,6 +47,14 @@ func (v *vm) buffer(t uint32) ([]byte, core.Buffer, status) {
 	return nil, nil, statusNotFound
 }
 
+// bodySide is the stream side of a body buffer type.
+func bodySide(t uint32) int {
+	if t == bufferResponseBody {
+		return sideResponse
+	}
+	return sideRequest
+}
+
 // proxy_get_buffer_bytes(buffer_type, start, max_size, return_data, return_size).
 func hostGetBufferBytes(ctx context.Context, v *vm, m api.Module, a []uint32) status {
 	data, _, st := v.buffer(a[0])
@@ -64,6 +76,9 @@ func hostSetBufferBytes(_ context.Context, v *vm, m api.Module, a []uint32) stat
 	data, ok := read(m, a[3], a[4])
 	if !ok {
 		return statusInvalidMemory
+	}
+	if f := v.currentFilter(); f != nil && (a[0] == bufferRequestBody || a[0] == bufferResponseBody) && !v.streamReachable(f, bodySide(a[0])) {
+		return statusBadArgument // the body is unavailable to this call (streamReachable)
 	}
 	cur, b, st := v.buffer(a[0])
 	if st != statusOK {

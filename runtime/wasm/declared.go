@@ -73,8 +73,8 @@ func (f *filter) propertyState(name string) (any, bool) {
 // setProperty is Envoy's Context::setProperty.
 func (v *vm) setProperty(path string, value []byte) status {
 	f := v.currentFilter()
-	if f == nil {
-		return statusNotFound
+	if f == nil || !v.streamReachable(f, sideStream) {
+		return statusNotFound // as Envoy without stream info
 	}
 	fs := f.s.FilterState()
 	if fs == nil {

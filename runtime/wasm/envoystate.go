@@ -58,7 +58,7 @@ func (v *vm) setEnvoyFilterState(args []byte) status {
 		return statusUnimplemented
 	}
 	f := v.currentFilter()
-	if f == nil {
+	if f == nil || !v.streamReachable(f, sideStream) {
 		return statusNotFound
 	}
 	fs := f.s.FilterState()

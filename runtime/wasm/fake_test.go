@@ -37,6 +37,7 @@ type fakeStream struct {
 	posted                     []func()
 	callouts                   []callout
 	logs                       []string
+	logMin                     core.LogLevel // the lowest level LogEnabled admits
 	counters                   map[core.MetricID]uint64
 	gauges                     map[core.MetricID]int64
 	hists                      map[core.MetricID][]uint64
@@ -74,7 +75,7 @@ func (s *fakeStream) SendLocalReply(r core.LocalReply) { s.reply = &r }
 func (s *fakeStream) ContinueRequest()                 { s.continuedReq++ }
 func (s *fakeStream) ContinueResponse()                { s.continuedRsp++ }
 func (s *fakeStream) ClearRouteCache()                 {}
-func (s *fakeStream) LogEnabled(l core.LogLevel) bool  { return true }
+func (s *fakeStream) LogEnabled(l core.LogLevel) bool  { return l >= s.logMin }
 func (s *fakeStream) Counter(id core.MetricID, d uint64) {
 	s.mu.Lock()
 	s.counters[id] += d

@@ -81,7 +81,7 @@ func (f *filter) call(fn api.Function, args ...uint64) (uint64, error) {
 		return 0, nil
 	}
 	f.p.flushMetrics(f.s)
-	r, touched, err := f.v.run(f.id, func() (uint64, error) { return f.v.call(fn, args...) })
+	r, touched, err := f.v.run(f, func() (uint64, error) { return f.v.call(fn, args...) })
 	for _, t := range touched {
 		if t != f {
 			t.afterAsync()

@@ -33,6 +33,13 @@ func (v *vm) headerMap(t uint32) (core.HeaderMap, []core.Header, status) {
 	if f == nil {
 		return nil, nil, statusBadArgument
 	}
+	side := sideRequest
+	if t == mapResponseHeaders || t == mapResponseTrailers {
+		side = sideResponse
+	}
+	if !v.streamReachable(f, side) {
+		return nil, nil, statusNotFound // unavailable, as a map the stream does not have
+	}
 	var m core.HeaderMap
 	switch t {
 	case mapRequestHeaders:

@@ -173,11 +173,28 @@ func (v *vm) writeOut(ctx context.Context, m api.Module, data []byte, ptrPtr, si
 		}
 		return statusOK
 	}
-	r, err := v.fns.malloc.Call(ctx, uint64(len(data)))
+	// The allocator's parameter and result go through the VM's allocStack (its signature,
+	// (i32) -> i32, is checked in newVM), so allocating in the guest allocates nothing in Go.
+	// The outer guest call keeps its own stack (vm.stack), and a host call nested inside the
+	// allocator may reuse allocStack: wazero reads the parameter when a call enters and writes
+	// the result when it returns, and the result is taken before anything else runs. A
+	// wazero function must not be re-entered, though (a nested call would run on the outer
+	// one's execution stack), so an allocation nested in the allocator calls it through a
+	// function of its own.
+	fn := v.fns.malloc
+	if v.inAlloc {
+		fn = v.mod.ExportedFunction(fn.Definition().ExportNames()[0])
+	}
+	stack := v.allocStack[:]
+	stack[0] = uint64(len(data))
+	outer := v.inAlloc
+	v.inAlloc = true
+	err := fn.CallWithStack(ctx, stack)
+	v.inAlloc = outer
 	if err != nil {
 		panic(err) // the guest's allocator trapped: fail the whole call
 	}
-	p := uint32(r[0])
+	p := uint32(stack[0])
 	if p == 0 || !m.Memory().Write(p, data) {
 		return statusInvalidMemory
 	}

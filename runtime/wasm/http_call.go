@@ -119,7 +119,7 @@ func (v *vm) deliverCall(f *filter, id uint32, r core.CalloutResponse) {
 	if r.Err != nil {
 		nh = 0
 	}
-	_, touched, err := v.run(v.rootID, func() (uint64, error) {
+	_, touched, err := v.run(nil, func() (uint64, error) {
 		if _, ok := v.calls[id]; !ok {
 			return 0, nil
 		}

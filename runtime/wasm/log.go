@@ -10,8 +10,10 @@ import (
 )
 
 // proxy_log(level, msg_ptr, msg_size): levels 0..5 = TRACE..CRITICAL, Envoy's levels.
+// The message is read in place from guest memory; a level the stream's log drops costs no
+// copy and no call into Envoy (vm.logBytes).
 func hostLog(_ context.Context, v *vm, m api.Module, a []uint32) status {
-	msg, ok := readString(m, a[1], a[2])
+	msg, ok := read(m, a[1], a[2])
 	if !ok {
 		return statusInvalidMemory
 	}
@@ -19,7 +21,7 @@ func hostLog(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if level > core.LogCritical {
 		return statusBadArgument
 	}
-	v.log(level, msg)
+	v.logBytes(level, msg)
 	return statusOK
 }
 
@@ -55,10 +57,9 @@ func hostSetTickPeriod(_ context.Context, v *vm, _ api.Module, a []uint32) statu
 
 // proxy_set_effective_context(context_id).
 func hostSetEffectiveContext(_ context.Context, v *vm, _ api.Module, a []uint32) status {
-	if a[0] != v.rootID && v.filters[a[0]] == nil {
+	if !v.setEffective(a[0]) {
 		return statusBadArgument
 	}
-	v.cur.effective = a[0]
 	return statusOK
 }
 

@@ -200,8 +200,10 @@ func (p *plugin) flushMetrics(s core.Stream) {
 	}
 }
 
+// stream is the effective stream, through which metrics reach Envoy; none in a call off the
+// worker (the updates wait for the next stream event, as the root context's do).
 func (v *vm) stream() core.Stream {
-	if f := v.currentFilter(); f != nil {
+	if f := v.currentFilter(); f != nil && !v.cur.offWorker {
 		return f.s
 	}
 	return nil

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math"
@@ -39,19 +40,19 @@ type pairsValue []core.Header
 func (v *vm) topValue(name string) (any, bool) {
 	switch name {
 	case "plugin_name":
-		return v.p.pluginName, true
+		return v.tokens[0], true
 	case "plugin_root_id":
-		return v.p.rootID, true
+		return v.tokens[1], true
 	case "plugin_vm_id":
-		return v.p.w.VMID, true
+		return v.tokens[2], true
 	}
 	f := v.currentFilter()
-	if f == nil {
-		return nil, false
+	if f == nil || !v.streamReachable(f, sideStream) {
+		return nil, false // the root context, or a stream this call may not touch
 	}
 	switch {
 	case attrMaps[name]:
-		return lazyMap(func(key string) (any, bool) { return f.attribute(name, key) }), true
+		return lazyMap(func(key string) (any, bool) { return f.attribute(name, key, name+"."+key) }), true
 	case name == "filter_state":
 		fs := f.s.FilterState()
 		if fs == nil {
@@ -121,11 +122,10 @@ var requestHeaderAttrs = map[string]bool{
 	"referer": true, "useragent": true, "id": true, "query": true,
 }
 
-// attribute is one entry of an attribute map: header maps from the stream (empty while not
-// live, as in Envoy), a few values derived as Envoy derives them, the rest through
-// core.Stream.Attribute.
-func (f *filter) attribute(m, key string) (any, bool) {
-	name := m + "." + key
+// attribute is one entry of an attribute map, whose attribute name is name (m + "." + key):
+// header maps from the stream (empty while not live, as in Envoy), a few values derived as
+// Envoy derives them, the rest through core.Stream.Attribute.
+func (f *filter) attribute(m, key, name string) (any, bool) {
 	headerMap := func(live bool, get func() core.HeaderMap) (any, bool) {
 		if !live {
 			return pairsValue(nil), true
@@ -240,16 +240,81 @@ func metadataValue(md core.Metadata) lazyMap {
 	}
 }
 
-// propertyValue walks path from its top-level identifier.
-func (v *vm) propertyValue(path []string) (any, bool) {
-	if len(path) == 0 {
+// headerValue is one entry of an attribute header map: every value of key (lower-cased)
+// comma-joined, as Envoy's HeadersWrapper (getAllOfHeaderAsString); absent while the map is
+// not live. Only that header is fetched from the stream.
+func headerValue(live bool, get func() core.HeaderMap, key string) (any, bool) {
+	if !live {
 		return nil, false
 	}
-	val, ok := v.topValue(path[0])
+	hm := get()
+	if hm == nil {
+		return nil, false
+	}
+	switch vs := hm.Values(strings.ToLower(key)); len(vs) {
+	case 0:
+		return nil, false
+	case 1:
+		return vs[0], true
+	default:
+		return strings.Join(vs, ","), true
+	}
+}
+
+// attrName is the attribute name of a path's first two segments, m + "." + key (prefix is
+// the path up to the end of key, "m\x00key"); names are kept per VM (up to
+// maxAttrNames), so a repeated lookup does not build its name again.
+func (v *vm) attrName(prefix, m, key string) string {
+	if n, ok := v.attrNames[prefix]; ok {
+		return n
+	}
+	n := m + "." + key
+	if len(v.attrNames) < maxAttrNames {
+		if v.attrNames == nil {
+			v.attrNames = map[string]string{}
+		}
+		v.attrNames[prefix] = n
+	}
+	return n
+}
+
+const maxAttrNames = 256
+
+// propertyValue walks path, its NUL-separated segments, from its top-level identifier. An
+// attribute (request.path) and a single header (request.headers.<name>) are looked up
+// directly, without resolving the map they belong to.
+func (v *vm) propertyValue(path string) (any, bool) {
+	top, rest, more := strings.Cut(path, "\x00")
+	var val any
+	var ok bool
+	if f := v.currentFilter(); f != nil && more && attrMaps[top] && v.streamReachable(f, sideStream) {
+		key, after, deeper := strings.Cut(rest, "\x00")
+		switch {
+		case deeper && (top == "request" || top == "response") && (key == "headers" || (top == "response" && key == "trailers")):
+			name, _, below := strings.Cut(after, "\x00")
+			if below {
+				return nil, false // a header value is a string: nothing below it
+			}
+			switch {
+			case top == "request":
+				return headerValue(f.requestHeadersLive(), f.s.RequestHeaders, name)
+			case key == "headers":
+				return headerValue(f.responseHeadersLive(), f.s.ResponseHeaders, name)
+			default:
+				return headerValue(f.responseTrailersLive(), f.s.ResponseTrailers, name)
+			}
+		}
+		val, ok = f.attribute(top, key, v.attrName(path[:len(top)+1+len(key)], top, key))
+		rest, more = after, deeper
+	} else {
+		val, ok = v.topValue(top)
+	}
 	if !ok {
 		return nil, false
 	}
-	for _, part := range path[1:] {
+	for more {
+		var part string
+		part, rest, more = strings.Cut(rest, "\x00")
 		switch x := val.(type) {
 		case lazyMap:
 			val, ok = x(part)
@@ -282,11 +347,16 @@ func (p pairsValue) get(key string) (any, bool) {
 	return nil, false
 }
 
-// property returns a property value serialized as Envoy's get_property does (spec §5.4).
-func (v *vm) property(path []string) ([]byte, status) {
+// property returns a property value serialized as Envoy's get_property does (spec §5.4);
+// path is NUL-separated. The result may be a read-only view of a string value (the caller
+// copies it out).
+func (v *vm) property(path string) ([]byte, status) {
 	val, ok := v.propertyValue(path)
 	if !ok {
 		return nil, statusNotFound
+	}
+	if s, isString := val.(string); isString {
+		return stringBytes(s), statusOK
 	}
 	b, ok := serializeValue(val)
 	if !ok {
@@ -354,9 +424,10 @@ func serializeValue(val any) ([]byte, bool) {
 	return nil, false
 }
 
-func splitPath(b []byte) []string {
-	s := strings.TrimSuffix(string(b), "\x00")
-	return strings.Split(s, "\x00")
+// pathString is a property path from the guest, copied once: its segments are NUL-separated,
+// a trailing NUL is dropped.
+func pathString(b []byte) string {
+	return string(bytes.TrimSuffix(b, []byte{0}))
 }
 
 // proxy_get_property(path, path_size, return_value, return_value_size).
@@ -365,7 +436,7 @@ func hostGetProperty(ctx context.Context, v *vm, m api.Module, a []uint32) statu
 	if !ok {
 		return statusInvalidMemory
 	}
-	val, st := v.property(splitPath(b))
+	val, st := v.property(pathString(b))
 	if st != statusOK {
 		return st
 	}

@@ -102,14 +102,17 @@ type vm struct {
 	mu sync.Mutex
 	// budget bounds the call in progress of a metered module (boundFuel).
 	budget callBudget
-	// stack holds the parameters and results of vm.call (api.Function.CallWithStack).
-	stack    [8]uint64
-	rootID   uint32
-	nextID   uint32
-	filters  map[uint32]*filter
-	cur      callState
-	deferred []func()
-	touched  []*filter
+	// stack holds the parameters and results of vm.call (api.Function.CallWithStack);
+	// allocStack those of the guest allocator called from host functions (writeOut).
+	stack      [8]uint64
+	allocStack [1]uint64
+	inAlloc    bool // the guest allocator is running (writeOut)
+	rootID     uint32
+	nextID     uint32
+	filters    map[uint32]*filter
+	cur        callState
+	deferred   []func()
+	touched    []*filter
 	// configHost is set while the VM starts inside Engine.Load (metrics can then be defined
 	// as Envoy stats).
 	configHost core.ConfigHost
@@ -117,6 +120,12 @@ type vm struct {
 	// expressions (cel.go).
 	declared map[string]celPrototype
 	exprs    *celExprs
+	// logPrefix is Envoy's prefix of the guest's log lines (log).
+	logPrefix string
+	// tokens are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once;
+	// attrNames the attribute names built by property lookups (properties.go attrName).
+	tokens    [3]any
+	attrNames map[string]string
 
 	calls map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
 	gw    callouts           // calls and streams through the callout gateway (grpc.go)
@@ -134,6 +143,10 @@ type vm struct {
 // callState describes the guest call in progress.
 type callState struct {
 	effective uint32
+	// filter is the effective stream context (nil: the root context), kept with effective so
+	// that host calls need no lookup (currentFilter). A stream context cannot leave v.filters
+	// during a call: OnDestroy removes it under the VM lock the call holds.
+	filter *filter
 	// vmConfig / pluginConfig are readable in proxy_on_vm_start / proxy_on_configure.
 	vmConfig, pluginConfig []byte
 	inStart, inVMStart     bool
@@ -145,16 +158,21 @@ type callState struct {
 	// offWorker: the call runs on an engine goroutine (rootCall), not on a stream's worker;
 	// stream operations deferred by it (local replies, resumes, route cache) are posted to
 	// their stream (onStream). Synchronous reads and writes of a stream's headers, bodies and
-	// attributes from such a call (the guest switched to a stream context) do reach Envoy
-	// from this goroutine; that is safe because every Envoy callback into a stream of this VM,
-	// OnDestroy included, takes the VM lock this call holds: the stream is paused at the
-	// plugin (nothing else of it runs) and cannot be freed until the call returns.
+	// attributes from such a call (the guest switched to a stream context) reach Envoy from
+	// this goroutine, so they are only allowed while that part of the stream is paused at
+	// this plugin (streamReachable): Envoy then does not work on it on its worker, and every
+	// Envoy callback into a stream of this VM, OnDestroy included, takes the VM lock this call
+	// holds, so the stream can neither resume nor be freed until the call returns. Otherwise
+	// the stream's maps, bodies and attributes answer as unavailable (reads NOT_FOUND, header
+	// map and body writes BAD_ARGUMENT).
 	offWorker bool
 }
 
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
-	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host}
+	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
+		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": ",
+		tokens:    [3]any{p.pluginName, p.rootID, p.w.VMID}}
 	if p.c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
@@ -195,6 +213,10 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	if v.fns.malloc == nil {
 		mod.Close(context.Background())
 		return nil, errors.New("module exports neither malloc nor proxy_on_memory_allocate")
+	}
+	if def := v.fns.malloc.Definition(); !isI32ToI32(def) {
+		mod.Close(context.Background())
+		return nil, fmt.Errorf("module's allocator %v has signature %v -> %v; want (i32) -> i32", def.ExportNames(), def.ParamTypes(), def.ResultTypes())
 	}
 	fail := func(err error) (*vm, error) {
 		v.broken.Store(true)
@@ -255,6 +277,13 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	return v, nil
 }
 
+// isI32ToI32 reports whether a function takes one i32 and returns one i32 (the allocator's
+// signature, as proxy-wasm-cpp-host requires it).
+func isI32ToI32(def api.FunctionDefinition) bool {
+	p, r := def.ParamTypes(), def.ResultTypes()
+	return len(p) == 1 && p[0] == api.ValueTypeI32 && len(r) == 1 && r[0] == api.ValueTypeI32
+}
+
 // runDeferredLocked drops deferred work queued during VM start (there is no stream then).
 func (v *vm) runDeferredLocked() {
 	v.deferred, v.touched = nil, nil
@@ -305,16 +334,19 @@ func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	return 0, nil
 }
 
-// run takes the VM lock, makes ctxID the effective context and runs fn; then, outside the
-// lock, it runs the host work the guest asked for (local replies, resumes, callouts), which may
-// re-enter the filter.
-func (v *vm) run(ctxID uint32, fn func() (uint64, error)) (uint64, []*filter, error) {
+// run takes the VM lock, makes f (nil: the root context) the effective context and runs fn;
+// then, outside the lock, it runs the host work the guest asked for (local replies, resumes,
+// callouts), which may re-enter the filter.
+func (v *vm) run(f *filter, fn func() (uint64, error)) (uint64, []*filter, error) {
 	v.mu.Lock()
 	if v.broken.Load() || v.mod == nil {
 		v.mu.Unlock()
 		return 0, nil, errVMBroken
 	}
-	v.cur = callState{effective: ctxID}
+	v.cur = callState{effective: v.rootID, filter: f}
+	if f != nil {
+		v.cur.effective = f.id
+	}
 	r, err := fn()
 	deferred, touched := v.deferred, v.touched
 	v.deferred, v.touched = nil, nil
@@ -369,7 +401,7 @@ func (v *vm) shutdown() {
 		v.close()
 		return
 	}
-	r, _, err := v.run(v.rootID, func() (uint64, error) {
+	r, _, err := v.run(nil, func() (uint64, error) {
 		if v.fns.onDone == nil {
 			return 1, nil
 		}
@@ -390,7 +422,7 @@ func (v *vm) shutdown() {
 
 // finish deletes the root context (proxy_on_delete) and closes the VM.
 func (v *vm) finish() {
-	v.run(v.rootID, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
+	v.run(nil, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
 	v.close()
 }
 
@@ -405,22 +437,71 @@ func (v *vm) doneTimeout() {
 	}
 }
 
-// currentFilter returns the stream context that is effective in the current call.
-func (v *vm) currentFilter() *filter { return v.filters[v.cur.effective] }
+// Stream sides a call may touch (streamReachable).
+const (
+	sideRequest  = iota // the request headers, trailers and body
+	sideResponse        // the response headers, trailers and body
+	sideStream          // the stream's attributes, filter state and metadata
+)
+
+// streamReachable reports whether the call in progress may touch side of the stream of f (the
+// effective stream context). A call on a worker may. A call off the worker (offWorker) may
+// only while the stream is paused at this plugin: a direction's maps and body while that
+// direction is paused here, the stream's attributes while either is (see callState.offWorker).
+func (v *vm) streamReachable(f *filter, side int) bool {
+	if !v.cur.offWorker {
+		return true
+	}
+	switch side {
+	case sideRequest:
+		return f.reqPaused
+	case sideResponse:
+		return f.respPaused
+	}
+	return f.reqPaused || f.respPaused
+}
+
+// currentFilter returns the stream context that is effective in the current call (nil: the
+// root context).
+func (v *vm) currentFilter() *filter { return v.cur.filter }
+
+// setEffective makes id the effective context: the root context or a live stream context of
+// this VM; false for any other id.
+func (v *vm) setEffective(id uint32) bool {
+	if id == v.rootID {
+		v.cur.effective, v.cur.filter = id, nil
+		return true
+	}
+	f := v.filters[id]
+	if f == nil {
+		return false
+	}
+	v.cur.effective, v.cur.filter = id, f
+	return true
+}
 
 // log writes a guest log line with Envoy's Wasm prefix, through the effective stream when
 // there is one.
-func (v *vm) log(level core.LogLevel, msg string) {
-	msg = fmt.Sprintf("wasm log %s %s %s: %s", v.p.pluginName, v.p.rootID, v.p.w.VMID, msg)
-	if f := v.currentFilter(); f != nil {
-		f.s.Log(level, msg)
+func (v *vm) log(level core.LogLevel, msg string) { v.logBytes(level, stringBytes(msg)) }
+
+// logBytes is log for a message in guest memory or a buffer (msg is copied, not kept). A line
+// the effective stream's log would drop is neither formatted nor handed to Envoy; the root
+// context's lines go to the host, which filters them itself.
+func (v *vm) logBytes(level core.LogLevel, msg []byte) {
+	f := v.currentFilter()
+	if f != nil && !f.s.LogEnabled(level) {
+		return
+	}
+	line := v.logPrefix + string(msg)
+	if f != nil {
+		f.s.Log(level, line)
 		return
 	}
 	if v.configHost != nil {
-		v.configHost.Log(level, msg)
+		v.configHost.Log(level, line)
 		return
 	}
-	v.p.log(level, msg)
+	v.p.log(level, line)
 }
 
 func (v *vm) logEnabled(level core.LogLevel) bool {
@@ -444,11 +525,11 @@ func (w *logWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.v.log(w.level, string(w.buf[:i]))
+		w.v.logBytes(w.level, w.buf[:i])
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 4096 {
-		w.v.log(w.level, string(w.buf))
+		w.v.logBytes(w.level, w.buf)
 		w.buf = nil
 	}
 	return len(b), nil
@@ -495,7 +576,7 @@ func (v *vm) stopTick() {
 
 // rootCall runs root-context work (tick, queue ready) from a goroutine of the engine.
 func (v *vm) rootCall(fn func() (uint64, error)) {
-	_, touched, err := v.run(v.rootID, func() (uint64, error) {
+	_, touched, err := v.run(nil, func() (uint64, error) {
 		v.cur.offWorker = true
 		return fn()
 	})
