@@ -51,7 +51,18 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		}
 	}
 	id := v.gw.nextHTTPCallID()
-	if f != nil {
+	if f != nil && v.cur.offWorker {
+		// A root call on an engine goroutine switched to this stream: Envoy's callout must
+		// start on the stream's worker. A refusal there (e.g. an unknown cluster) arrives as a
+		// failed response instead of this call's BAD_ARGUMENT.
+		v.calls[id] = f
+		f.s.Post(func() {
+			err := f.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCall(f, id, r) })
+			if err != nil {
+				v.deliverCall(f, id, core.CalloutResponse{Err: err})
+			}
+		})
+	} else if f != nil {
 		v.calls[id] = f
 		f.dispatching = true
 		err := f.s.HTTPCall(req, func(r core.CalloutResponse) {
