@@ -70,18 +70,58 @@ func (f *filter) ensure() error {
 // callWith calls a stream callback whose arguments are this context's id followed by the
 // first n-1 of a1, a2, without allocating them.
 func (f *filter) callWith(fn api.Function, n int, a1, a2 uint64) (uint64, error) {
+	return f.callWithThen(fn, n, a1, a2, nil, nil)
+}
+
+// callWithThen is callWith with callThen's pre and post.
+func (f *filter) callWithThen(fn api.Function, n int, a1, a2 uint64, pre func(), post func(uint64, error)) (uint64, error) {
 	f.argv = [3]uint64{uint64(f.id), a1, a2}
-	return f.call(fn, f.argv[:n]...)
+	return f.callThen(fn, pre, post, f.argv[:n]...)
+}
+
+// locked runs fn under the VM lock (stream state shared with root calls, see callThen).
+func (f *filter) locked(fn func()) {
+	f.v.mu.Lock()
+	defer f.v.mu.Unlock()
+	fn()
 }
 
 // call runs a stream callback with this context effective and applies what the guest asked
 // for; a trap returns an error.
 func (f *filter) call(fn api.Function, args ...uint64) (uint64, error) {
+	return f.callThen(fn, nil, nil, args...)
+}
+
+// callThen is call with pre and post (either may be nil) run under the VM lock right before
+// and after the guest call (post also when fn is nil: with r 0). The stream state engine
+// goroutines read and write under that lock (pause and resume flags, the callback running, a
+// local reply sent; see callState.offWorker) is changed there, so a root call never sees it
+// half-updated.
+func (f *filter) callThen(fn api.Function, pre func(), post func(r uint64, err error), args ...uint64) (uint64, error) {
 	if fn == nil {
+		if pre != nil || post != nil {
+			f.v.mu.Lock()
+			if pre != nil {
+				pre()
+			}
+			if post != nil {
+				post(0, nil)
+			}
+			f.v.mu.Unlock()
+		}
 		return 0, nil
 	}
 	f.p.flushMetrics(f.s)
-	r, touched, err := f.v.run(f, func() (uint64, error) { return f.v.call(fn, args...) })
+	r, touched, err := f.v.run(f, func() (uint64, error) {
+		if pre != nil {
+			pre()
+		}
+		r, err := f.v.call(fn, args...)
+		if post != nil {
+			post(r, err)
+		}
+		return r, err
+	})
 	for _, t := range touched {
 		if t != f {
 			t.afterAsync()
@@ -94,31 +134,49 @@ func (f *filter) call(fn api.Function, args ...uint64) (uint64, error) {
 // otherwise the stream is answered 503 with details wasm_fail_stream, as Envoy's Wasm filter
 // does.
 func (f *filter) fail(err error) core.Status {
-	if !f.failed {
-		f.failed = true
+	var first, replied bool
+	set := func() {
+		first, f.failed = !f.failed, true
+		replied = f.replied
+		if !f.p.failOpen {
+			f.replied = true
+		}
+	}
+	if f.v != nil {
+		f.locked(set)
+	} else {
+		set()
+	}
+	if first {
 		f.s.Counter(f.p.trapCounter, 1)
 		f.s.Log(core.LogError, fmt.Sprintf("wasm: extension %q failed: %v", f.p.ext.Name, err))
 	}
 	if f.p.failOpen {
 		return core.Continue
 	}
-	if f.replied {
-		return core.Replied
+	if !replied {
+		f.s.SendLocalReply(core.LocalReply{Status: 503, Details: "wasm_fail_stream"})
 	}
-	f.replied = true
-	f.s.SendLocalReply(core.LocalReply{Status: 503, Details: "wasm_fail_stream"})
 	return core.Replied
 }
 
 // failAsync applies the fail strategy after a trap outside an event.
 func (f *filter) failAsync(err error) {
 	if f.fail(err) == core.Continue {
-		if f.reqPaused {
-			f.reqPaused, f.reqHeadersPaused = false, false
+		var req, resp bool
+		f.locked(func() {
+			req, resp = f.reqPaused, f.respPaused
+			if req {
+				f.reqPaused, f.reqHeadersPaused = false, false
+			}
+			if resp {
+				f.respPaused, f.respHeadersPaused = false, false
+			}
+		})
+		if req {
 			f.s.ContinueRequest()
 		}
-		if f.respPaused {
-			f.respPaused, f.respHeadersPaused = false, false
+		if resp {
 			f.s.ContinueResponse()
 		}
 	}
@@ -127,62 +185,100 @@ func (f *filter) failAsync(err error) {
 // afterAsync applies resumes the guest asked for in a call that ran outside this stream's
 // events (an HTTP call response, a queue or tick callback).
 func (f *filter) afterAsync() {
-	if f.v == nil || f.failed || f.replied {
+	if f.v == nil {
 		return
 	}
-	if f.contReq {
-		f.contReq = false
+	var req, resp bool
+	f.locked(func() {
+		if f.failed || f.replied {
+			return
+		}
+		req, resp = f.contReq, f.contResp
+		f.contReq, f.contResp = false, false
+	})
+	if req {
 		f.resumeRequest()
 	}
-	if f.contResp {
-		f.contResp = false
+	if resp {
 		f.resumeResponse()
 	}
 }
 
 func (f *filter) resumeRequest() {
-	if !f.reqPaused {
+	var paused, held bool
+	f.locked(func() {
+		paused, held = f.reqPaused, f.reqPaused && f.reqHeadersPaused && f.reqHeld
+		if held {
+			f.reqHeadersPaused, f.reqHeld = false, false
+		}
+	})
+	if !paused {
 		return
 	}
-	if f.reqHeadersPaused && f.reqHeld {
-		f.reqHeadersPaused, f.reqHeld = false, false
-		r, err := f.callWith(f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(f.reqHeldEnd))
+	resume := true
+	if held {
+		_, err := f.callWithThen(f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(f.reqHeldEnd), nil,
+			func(r uint64, err error) {
+				if err != nil {
+					return
+				}
+				switch {
+				case f.replied:
+					resume = false
+				case uint32(r) == actionPause && !f.contReq:
+					resume = false // now buffering the body on behalf of the guest
+				default:
+					f.contReq = false
+				}
+			})
 		if err != nil {
 			f.failAsync(err)
 			return
 		}
-		if f.replied {
-			return
-		}
-		if uint32(r) == actionPause && !f.contReq {
-			return // now buffering the body on behalf of the guest
-		}
-		f.contReq = false
 	}
-	f.reqPaused, f.reqHeadersPaused = false, false
+	if !resume {
+		return
+	}
+	f.locked(func() { f.reqPaused, f.reqHeadersPaused = false, false })
 	f.s.ContinueRequest()
 }
 
 func (f *filter) resumeResponse() {
-	if !f.respPaused {
+	var paused, held bool
+	f.locked(func() {
+		paused, held = f.respPaused, f.respPaused && f.respHeadersPaused && f.respHeld
+		if held {
+			f.respHeadersPaused, f.respHeld = false, false
+		}
+	})
+	if !paused {
 		return
 	}
-	if f.respHeadersPaused && f.respHeld {
-		f.respHeadersPaused, f.respHeld = false, false
-		r, err := f.callWith(f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(f.respHeldEnd))
+	resume := true
+	if held {
+		_, err := f.callWithThen(f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(f.respHeldEnd), nil,
+			func(r uint64, err error) {
+				if err != nil {
+					return
+				}
+				switch {
+				case f.replied:
+					resume = false
+				case uint32(r) == actionPause && !f.contResp:
+					resume = false
+				default:
+					f.contResp = false
+				}
+			})
 		if err != nil {
 			f.failAsync(err)
 			return
 		}
-		if f.replied {
-			return
-		}
-		if uint32(r) == actionPause && !f.contResp {
-			return
-		}
-		f.contResp = false
 	}
-	f.respPaused, f.respHeadersPaused = false, false
+	if !resume {
+		return
+	}
+	f.locked(func() { f.respPaused, f.respHeadersPaused = false, false })
 	f.s.ContinueResponse()
 }
 
@@ -195,24 +291,38 @@ const (
 // event runs one stream event of a direction (response false: request): fn with n
 // arguments, the context id then a1, a2 (see callWith).
 func (f *filter) event(response bool, kind int, fn api.Function, n int, a1, a2 uint64) core.Status {
-	if f.failed {
-		if f.replied && !response {
+	var failed, replied bool
+	f.locked(func() { failed, replied = f.failed, f.replied })
+	if failed {
+		if replied && !response {
 			return core.Replied
 		}
 		return core.Continue
 	}
-	if f.replied && !response {
+	if replied && !response {
 		return core.Replied
 	}
 	if err := f.ensure(); err != nil {
 		return f.fail(err)
 	}
-	f.cb = callbackOf(response, kind)
-	r, err := f.callWith(fn, n, a1, a2)
-	f.cb = cbNone
+	st := core.Continue
+	_, err := f.callWithThen(fn, n, a1, a2,
+		func() { f.cb = callbackOf(response, kind) },
+		func(r uint64, err error) {
+			f.cb = cbNone
+			if err == nil {
+				st = f.settle(response, kind, r)
+			}
+		})
 	if err != nil {
 		return f.fail(err)
 	}
+	return st
+}
+
+// settle records what a callback's return (r) and the guest's resumes during it mean for the
+// direction; the VM lock is held.
+func (f *filter) settle(response bool, kind int, r uint64) core.Status {
 	if f.replied && !response {
 		return core.Replied
 	}
@@ -292,8 +402,13 @@ func (f *filter) OnRequestBody(end bool) core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	if f.reqHeadersPaused && !f.failed {
-		f.reqHeld, f.reqHeldEnd = true, end
+	var hold bool
+	f.locked(func() {
+		if hold = f.reqHeadersPaused && !f.failed; hold {
+			f.reqHeld, f.reqHeldEnd = true, end
+		}
+	})
+	if hold {
 		return core.StopAndBuffer
 	}
 	fn := f.v.fns.onRequestBody
@@ -304,7 +419,9 @@ func (f *filter) OnRequestTrailers() core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	if f.reqHeadersPaused && !f.failed {
+	var hold bool
+	f.locked(func() { hold = f.reqHeadersPaused && !f.failed })
+	if hold {
 		return core.StopIteration
 	}
 	fn := f.v.fns.onRequestTrailers
@@ -323,8 +440,13 @@ func (f *filter) OnResponseBody(end bool) core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	if f.respHeadersPaused && !f.failed {
-		f.respHeld, f.respHeldEnd = true, end
+	var hold bool
+	f.locked(func() {
+		if hold = f.respHeadersPaused && !f.failed; hold {
+			f.respHeld, f.respHeldEnd = true, end
+		}
+	})
+	if hold {
 		return core.StopAndBuffer
 	}
 	fn := f.v.fns.onResponseBody
@@ -335,7 +457,9 @@ func (f *filter) OnResponseTrailers() core.Status {
 	if f.v == nil {
 		return core.Continue
 	}
-	if f.respHeadersPaused && !f.failed {
+	var hold bool
+	f.locked(func() { hold = f.respHeadersPaused && !f.failed })
+	if hold {
 		return core.StopIteration
 	}
 	fn := f.v.fns.onResponseTrailers
@@ -348,9 +472,7 @@ func (f *filter) OnStreamComplete() {
 		return
 	}
 	f.completed = true
-	f.cb = cbLog
-	f.callWith(f.v.fns.onLog, 1, 0, 0)
-	f.cb = cbNone
+	f.callWithThen(f.v.fns.onLog, 1, 0, 0, func() { f.cb = cbLog }, func(uint64, error) { f.cb = cbNone })
 }
 
 // OnDestroy runs proxy_on_done and proxy_on_delete and leaves the VM.
@@ -362,9 +484,7 @@ func (f *filter) OnDestroy() {
 	if f.created && !v.broken.Load() {
 		if !f.completed {
 			f.completed = true
-			f.cb = cbLog
-			f.callWith(v.fns.onLog, 1, 0, 0)
-			f.cb = cbNone
+			f.callWithThen(v.fns.onLog, 1, 0, 0, func() { f.cb = cbLog }, func(uint64, error) { f.cb = cbNone })
 		}
 		f.callWith(v.fns.onDone, 1, 0, 0)
 		f.callWith(v.fns.onDelete, 1, 0, 0)
