@@ -13,7 +13,7 @@ OUT          := out
 GOFLAGS_BUILD := -trimpath
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build cli module golang-filter envoy deps run xds test unit conformance lint fmt vet bench clean \
+.PHONY: all build cli module golang-filter envoy deps run xds test unit race conformance lint fmt vet bench clean \
 	example-wasm registry publish-examples
 
 all: build
@@ -106,7 +106,14 @@ xds: cli
 test: deps lint build envoy
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd examples/wasm/basic-auth && $(GO) test -count=1 ./...
+	$(MAKE) race
 	$(MAKE) conformance
+
+## race: the unit tests of the packages with goroutines of their own (engines, bindings,
+## control plane), under the race detector.
+RACE_PKGS ?= ./runtime/... ./filter/... ./xds/server/... ./xds/source/... ./xds/fetch/...
+race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 unit:
 	$(GO) test -count=1 ./...
