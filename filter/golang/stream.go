@@ -406,22 +406,10 @@ func (s *stream) Histogram(core.MetricID, uint64) {}
 // grpcStatus is the gRPC status a local reply carries for gRPC requests, as Envoy derives it
 // from an HTTP status (Grpc::Utility::httpToGrpcStatus). The golang filter always passes one.
 func grpcStatus(httpStatus int) int64 {
-	switch httpStatus {
-	case 400:
-		return 13 // Internal
-	case 401:
-		return 16 // Unauthenticated
-	case 403:
-		return 7 // PermissionDenied
-	case 404:
-		return 12 // Unimplemented
-	case 429, 502, 503, 504:
-		return 14 // Unavailable
-	}
 	if httpStatus >= 200 && httpStatus < 300 {
 		return 0 // OK
 	}
-	return 2 // Unknown
+	return core.HTTPToGRPCStatus(int64(httpStatus))
 }
 
 // failedFilter answers 500 to every request: the factory got a config it cannot use (a bug,

@@ -178,14 +178,6 @@ func TestSerializeCEL(t *testing.T) {
 	}
 }
 
-func TestHTTPToGRPCStatus(t *testing.T) {
-	for code, want := range map[int64]int64{200: 2, 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 503: 14, 500: 2} {
-		if got := httpToGRPCStatus(code); got != want {
-			t.Errorf("%d: %d, want %d", code, got, want)
-		}
-	}
-}
-
 // FuzzForeignArgs: the argument decoders of the foreign functions never panic, and what
 // decodes re-encodes to arguments that decode the same.
 func FuzzForeignArgs(f *testing.F) {

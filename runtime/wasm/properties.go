@@ -207,24 +207,7 @@ func (f *filter) grpcStatus() (any, bool) {
 		return nil, false
 	}
 	c, _ := code.(int64)
-	return httpToGRPCStatus(c), true
-}
-
-// httpToGRPCStatus is Envoy's Grpc::Utility::httpToGrpcStatus.
-func httpToGRPCStatus(code int64) int64 {
-	switch code {
-	case 400:
-		return 13 // Internal
-	case 401:
-		return 16 // Unauthenticated
-	case 403:
-		return 7 // PermissionDenied
-	case 404:
-		return 12 // Unimplemented
-	case 429, 502, 503, 504:
-		return 14 // Unavailable
-	}
-	return 2 // Unknown
+	return core.HTTPToGRPCStatus(c), true
 }
 
 // metadataValue is an envoy.config.core.v3.Metadata message as Envoy's CEL sees it, reduced
