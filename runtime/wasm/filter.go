@@ -197,19 +197,40 @@ func (f *filter) afterAsync() {
 		f.contReq, f.contResp = false, false
 	})
 	if req {
-		f.resumeRequest()
+		f.resume(false)
 	}
 	if resp {
-		f.resumeResponse()
+		f.resume(true)
 	}
 }
 
-func (f *filter) resumeRequest() {
+// direction is one direction's pause state of the stream (request or response).
+type direction struct {
+	paused, headersPaused, held, heldEnd, cont *bool
+	onBody                                     api.Function
+	body                                       func() core.Buffer
+	proceed                                    func()
+}
+
+func (f *filter) direction(response bool) direction {
+	if response {
+		return direction{&f.respPaused, &f.respHeadersPaused, &f.respHeld, &f.respHeldEnd, &f.contResp,
+			f.v.fns.onResponseBody, f.s.ResponseBody, f.s.ContinueResponse}
+	}
+	return direction{&f.reqPaused, &f.reqHeadersPaused, &f.reqHeld, &f.reqHeldEnd, &f.contReq,
+		f.v.fns.onRequestBody, f.s.RequestBody, f.s.ContinueRequest}
+}
+
+// resume continues a direction the guest paused. If its headers callback paused it while body
+// arrived (held), the guest first gets that body, as Envoy delivers it on resume; pausing again
+// there keeps the direction stopped (now buffering on behalf of the guest).
+func (f *filter) resume(response bool) {
+	d := f.direction(response)
 	var paused, held bool
 	f.locked(func() {
-		paused, held = f.reqPaused, f.reqPaused && f.reqHeadersPaused && f.reqHeld
+		paused, held = *d.paused, *d.paused && *d.headersPaused && *d.held
 		if held {
-			f.reqHeadersPaused, f.reqHeld = false, false
+			*d.headersPaused, *d.held = false, false
 		}
 	})
 	if !paused {
@@ -217,7 +238,7 @@ func (f *filter) resumeRequest() {
 	}
 	resume := true
 	if held {
-		_, err := f.callWithThen(f.v.fns.onRequestBody, 3, uint64(f.s.RequestBody().Len()), b2u(f.reqHeldEnd), nil,
+		_, err := f.callWithThen(d.onBody, 3, uint64(d.body().Len()), b2u(*d.heldEnd), nil,
 			func(r uint64, err error) {
 				if err != nil {
 					return
@@ -225,10 +246,10 @@ func (f *filter) resumeRequest() {
 				switch {
 				case f.replied:
 					resume = false
-				case uint32(r) == actionPause && !f.contReq:
-					resume = false // now buffering the body on behalf of the guest
+				case uint32(r) == actionPause && !*d.cont:
+					resume = false
 				default:
-					f.contReq = false
+					*d.cont = false
 				}
 			})
 		if err != nil {
@@ -239,47 +260,8 @@ func (f *filter) resumeRequest() {
 	if !resume {
 		return
 	}
-	f.locked(func() { f.reqPaused, f.reqHeadersPaused = false, false })
-	f.s.ContinueRequest()
-}
-
-func (f *filter) resumeResponse() {
-	var paused, held bool
-	f.locked(func() {
-		paused, held = f.respPaused, f.respPaused && f.respHeadersPaused && f.respHeld
-		if held {
-			f.respHeadersPaused, f.respHeld = false, false
-		}
-	})
-	if !paused {
-		return
-	}
-	resume := true
-	if held {
-		_, err := f.callWithThen(f.v.fns.onResponseBody, 3, uint64(f.s.ResponseBody().Len()), b2u(f.respHeldEnd), nil,
-			func(r uint64, err error) {
-				if err != nil {
-					return
-				}
-				switch {
-				case f.replied:
-					resume = false
-				case uint32(r) == actionPause && !f.contResp:
-					resume = false
-				default:
-					f.contResp = false
-				}
-			})
-		if err != nil {
-			f.failAsync(err)
-			return
-		}
-	}
-	if !resume {
-		return
-	}
-	f.locked(func() { f.respPaused, f.respHeadersPaused = false, false })
-	f.s.ContinueResponse()
+	f.locked(func() { *d.paused, *d.headersPaused = false, false })
+	d.proceed()
 }
 
 const (
