@@ -305,13 +305,15 @@ func (s *Server) buildAll(ids []string) {
 		group[i] = j
 	}
 	shared := make([]*built, len(uniq))
+	// One round: every shape's chain reuses the ECDS resources built for the others.
+	memo := translate.NewMemo()
 	workers := min(runtime.GOMAXPROCS(0), len(uniq))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range workers {
 		wg.Go(func() {
 			for j := range next {
-				shared[j] = s.compute(uniq[j])
+				shared[j] = s.compute(uniq[j], memo)
 			}
 		})
 	}
@@ -355,10 +357,13 @@ type built struct {
 	err      error
 }
 
-// compute translates one proxy; it reads only s.exts and s.opts, so several may run at once.
-func (s *Server) compute(id proxyid.Identity) *built {
+// compute translates one proxy (memo: shared with the other proxies of the round, or nil); it
+// reads only s.exts and s.opts, so several may run at once.
+func (s *Server) compute(id proxyid.Identity, memo *translate.Memo) *built {
 	b := &built{id: id}
-	b.res, b.err = translate.Proxy(id, s.exts, s.opts.Translate)
+	opts := s.opts.Translate
+	opts.Memo = memo
+	b.res, b.err = translate.Proxy(id, s.exts, opts)
 	if b.err == nil {
 		b.snap, b.versions, b.err = snapshot(b.res, false)
 	}
@@ -366,7 +371,7 @@ func (s *Server) compute(id proxyid.Identity) *built {
 }
 
 // build computes and installs one proxy's snapshot; s.mu is held.
-func (s *Server) build(id proxyid.Identity) error { return s.install(s.compute(id)) }
+func (s *Server) build(id proxyid.Identity) error { return s.install(s.compute(id, nil)) }
 
 // install sets a computed snapshot in the cache and records it; s.mu is held.
 func (s *Server) install(b *built) error {

@@ -70,7 +70,7 @@ type httpListener struct {
 func (res *Result) chain(id proxyid.Identity, exts []*model.Extension, l policy.Listener, opts Options) ([]string, error) {
 	var names []string
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
-		cfg, problem, isWasm, err := extensionConfig(e, opts)
+		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
 		}

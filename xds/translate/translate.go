@@ -86,6 +86,8 @@ type Options struct {
 	// after the proxy; NoCalloutGateway leaves the gateway out (root-context HTTP calls then
 	// borrow a live stream and gRPC calls fail UNAVAILABLE).
 	CalloutGateway string
+	// Memo, when set, shares ECDS resources between the proxies of one translation round.
+	Memo *Memo
 
 	// gateway is CalloutGateway resolved for the proxy being translated.
 	gateway string
@@ -160,7 +162,7 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	}
 	res := &Result{}
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
-		cfg, problem, isWasm, err := extensionConfig(e, opts)
+		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
 		}
