@@ -96,11 +96,9 @@ type ext struct {
 	wasm string
 }
 
-func (x ext) withPhase(p string) ext    { x.phase = p; return x }
-func (x ext) withPriority(p int) ext    { x.priority = &p; return x }
-func (x ext) withLua(code string) ext   { x.lua = code; return x }
-func (x ext) withAttach(a string) ext   { x.attach = a; return x }
-func (x ext) inNamespace(ns string) ext { x.ns = ns; return x }
+func (x ext) withPhase(p string) ext  { x.phase = p; return x }
+func (x ext) withPriority(p int) ext  { x.priority = &p; return x }
+func (x ext) withLua(code string) ext { x.lua = code; return x }
 func (x ext) failOpen() ext {
 	x.annotations = map[string]string{"trafficext.io/fail-strategy": "FAIL_OPEN"}
 	return x
@@ -246,8 +244,6 @@ var (
 	within     = 10 * time.Second
 	liveUpdate = 2 * time.Second
 )
-
-func ptr(i int) *int { return &i }
 
 // appendScript appends digit to header h on the request (as the workload sees it) and on the
 // response (as the client sees it).

@@ -135,11 +135,6 @@ func (e *env) apply(name, yaml string) {
 	Expect(os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(yaml), 0o644)).To(Succeed())
 }
 
-func (e *env) remove(name string) {
-	GinkgoHelper()
-	Expect(os.Remove(filepath.Join(e.dir, name+".yaml"))).To(Succeed())
-}
-
 type response struct {
 	status int
 	header http.Header

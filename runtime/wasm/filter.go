@@ -86,17 +86,12 @@ func (f *filter) locked(fn func()) {
 	fn()
 }
 
-// call runs a stream callback with this context effective and applies what the guest asked
-// for; a trap returns an error.
-func (f *filter) call(fn api.Function, args ...uint64) (uint64, error) {
-	return f.callThen(fn, nil, nil, args...)
-}
-
-// callThen is call with pre and post (either may be nil) run under the VM lock right before
-// and after the guest call (post also when fn is nil: with r 0). The stream state engine
-// goroutines read and write under that lock (pause and resume flags, the callback running, a
-// local reply sent; see callState.offWorker) is changed there, so a root call never sees it
-// half-updated.
+// callThen runs a stream callback with this context effective and applies what the guest
+// asked for (a trap returns an error). pre and post (either may be nil) run under the VM lock
+// right before and after the guest call (post also when fn is nil: with r 0). The stream state
+// engine goroutines read and write under that lock (pause and resume flags, the callback
+// running, a local reply sent; see callState.offWorker) is changed there, so a root call never
+// sees it half-updated.
 func (f *filter) callThen(fn api.Function, pre func(), post func(r uint64, err error), args ...uint64) (uint64, error) {
 	if fn == nil {
 		if pre != nil || post != nil {

@@ -144,8 +144,6 @@ func instantiateWASIUnstable(ctx context.Context, rt wazero.Runtime) error {
 	return nil
 }
 
-func hostUnimplemented(context.Context, *vm, api.Module, []uint32) status { return statusUnimplemented }
-
 // Memory helpers.
 
 func read(m api.Module, ptr, size uint32) ([]byte, bool) {
