@@ -196,7 +196,12 @@ var _ = Describe("Runaway Lua scripts through real Envoy", Label("lua", "bounds"
 			case "none":
 				Expect(stat("script_timeout") - to0).To(BeZero())
 			}
-			Expect(rss()-rss0).To(BeNumerically("<", 512), "RSS growth in MiB")
+			// A call stopped on its allocation budget hands its garbage back to the OS
+			// asynchronously (runtime/lua: debug.FreeOSMemory off the worker thread), and one
+			// instruction (a doubling concatenation) can overshoot the budget by its last step:
+			// the resident size must come back under the bound, not stay there.
+			Eventually(func() int64 { return rss() - rss0 }).WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).
+				Should(BeNumerically("<", 512), "RSS growth in MiB")
 			Expect(envoy.Alive()).To(BeTrue())
 		})
 	}
