@@ -306,17 +306,51 @@ func (k *keepAlive) close() { k.conn.Close() }
 // inChain reports whether the proxy's listeners reference the extension's filter (Envoy may
 // keep an ECDS config it no longer uses in other sections of the dump).
 func inChain(p driver.Proxy, ns, name string) bool {
+	_, anywhere, _ := chainState(p, ns, name)
+	return anywhere
+}
+
+// serves reports whether extension ns/name is in the chain that serves new connections: in an
+// active listener, with no listener update still warming (until its ECDS resources load, a
+// warming update leaves the previous chain serving).
+func serves(p driver.Proxy, ns, name string) bool {
+	active, _, warming := chainState(p, ns, name)
+	return active && !warming
+}
+
+// chainState reads the proxy's listeners: whether ns/name is in an active (or static)
+// listener, in any listener at all (warming ones included), and whether an update is warming.
+func chainState(p driver.Proxy, ns, name string) (active, anywhere, warming bool) {
 	dump, err := p.ConfigDump()
 	Expect(err).NotTo(HaveOccurred())
 	var d struct {
 		Configs []json.RawMessage `json:"configs"`
 	}
 	Expect(json.Unmarshal([]byte(dump), &d)).To(Succeed())
+	want := `"extensions.istio.io/trafficextension/` + ns + "." + name + `"`
 	for _, c := range d.Configs {
-		if strings.Contains(string(c), "ListenersConfigDump") &&
-			strings.Contains(string(c), `"extensions.istio.io/trafficextension/`+ns+"."+name+`"`) {
-			return true
+		if !strings.Contains(string(c), "ListenersConfigDump") {
+			continue
 		}
+		var l struct {
+			Static []struct {
+				Listener json.RawMessage `json:"listener"`
+			} `json:"static_listeners"`
+			Dynamic []struct {
+				Active  json.RawMessage `json:"active_state"`
+				Warming json.RawMessage `json:"warming_state"`
+			} `json:"dynamic_listeners"`
+		}
+		Expect(json.Unmarshal(c, &l)).To(Succeed())
+		for _, s := range l.Static {
+			active = active || strings.Contains(string(s.Listener), want)
+		}
+		for _, dl := range l.Dynamic {
+			active = active || strings.Contains(string(dl.Active), want)
+			warming = warming || len(dl.Warming) > 0
+			anywhere = anywhere || strings.Contains(string(dl.Warming), want)
+		}
+		anywhere = anywhere || active
 	}
-	return false
+	return active, anywhere, warming
 }

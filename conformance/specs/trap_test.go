@@ -40,7 +40,7 @@ var _ = Describe("A Proxy-Wasm guest that traps", Label("wasm", "failure", "loca
 			apply("trap.yaml",
 				m.ext("trap-open").withPhase("AUTHZ").withWasm(module+"    failStrategy: FAIL_OPEN\n"),
 			)
-			Eventually(func() bool { return inChain(m.proxy(), m.ns, "trap-open") }).WithTimeout(within).Should(BeTrue())
+			Eventually(func() bool { return serves(m.proxy(), m.ns, "trap-open") }).WithTimeout(within).Should(BeTrue())
 			Eventually(func() string { return get(m.target(), "/", nil).Header.Get("x-vm-requests") }).
 				WithTimeout(within).ShouldNot(BeEmpty())
 			r = get(m.target(), "/", map[string]string{"x-fault": "trap"})
