@@ -410,19 +410,26 @@ func TestEngine_TrapFreshVM(t *testing.T) {
 	}
 }
 
-func TestEngine_InfiniteLoopBounded(t *testing.T) {
-	e := New(Options{CacheDir: cacheDirForTests(), CallTimeout: 200 * time.Millisecond, MaxVMsPerPlugin: 1})
-	p, _ := load(t, e, wasmtest.C(t, "fault", ""), nil)
-	start := time.Now()
-	o := drive(t, p, request{headers: []string{"x-fault", "loop"}})
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("the loop ran %v", d)
-	}
-	if o.reply == nil || o.reply.Status != 503 {
-		t.Fatalf("reply %+v", o.reply)
-	}
-	if got := header(drive(t, p, request{}).respH, "x-vm-requests"); got != "1" {
-		t.Fatalf("after the loop x-vm-requests %q", got)
+// TestEngine_RunawayBounded: an infinite loop, and a loop-free exponential recursion (2^40
+// calls, stopped by the check at function entry), fail their stream within the bound, and the
+// next stream gets a fresh VM.
+func TestEngine_RunawayBounded(t *testing.T) {
+	for _, fault := range []string{"loop", "recurse"} {
+		t.Run(fault, func(t *testing.T) {
+			e := New(Options{CacheDir: cacheDirForTests(), CallTimeout: 200 * time.Millisecond, MaxVMsPerPlugin: 1})
+			p, _ := load(t, e, wasmtest.C(t, "fault", ""), nil)
+			start := time.Now()
+			o := drive(t, p, request{headers: []string{"x-fault", fault}})
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("the %s ran %v", fault, d)
+			}
+			if o.reply == nil || o.reply.Status != 503 {
+				t.Fatalf("reply %+v", o.reply)
+			}
+			if got := header(drive(t, p, request{}).respH, "x-vm-requests"); got != "1" {
+				t.Fatalf("after the %s x-vm-requests %q, want 1 (a fresh VM)", fault, got)
+			}
+		})
 	}
 }
 

@@ -39,24 +39,6 @@ func TestCallBudget(t *testing.T) {
 	}
 }
 
-// TestEngine_RecursionBounded: a loop-free exponential recursion (2^40 calls) is stopped by
-// the check at function entry, and the next stream gets a fresh VM.
-func TestEngine_RecursionBounded(t *testing.T) {
-	e := New(Options{CacheDir: cacheDirForTests(), CallTimeout: 200 * time.Millisecond, MaxVMsPerPlugin: 1})
-	p, _ := load(t, e, wasmtest.C(t, "fault", ""), nil)
-	start := time.Now()
-	o := drive(t, p, request{headers: []string{"x-fault", "recurse"}})
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("the recursion ran %v", d)
-	}
-	if o.reply == nil || o.reply.Status != 503 {
-		t.Fatalf("reply %+v", o.reply)
-	}
-	if got := header(drive(t, p, request{}).respH, "x-vm-requests"); got != "1" {
-		t.Fatalf("after the recursion x-vm-requests %q, want 1 (a fresh VM)", got)
-	}
-}
-
 // TestEngine_LongLoopWithinBudget: a guest looping 50 million times (hundreds of refuels) but
 // within its budget is not stopped and keeps its VM.
 func TestEngine_LongLoopWithinBudget(t *testing.T) {
