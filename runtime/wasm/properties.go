@@ -298,25 +298,26 @@ func (v *vm) propertyValue(path string) (any, bool) {
 	for more {
 		var part string
 		part, rest, more = strings.Cut(rest, "\x00")
-		switch x := val.(type) {
-		case lazyMap:
-			val, ok = x(part)
-		case pairsValue:
-			val, ok = x.get(part)
-		case []any:
-			i, err := strconv.Atoi(part)
-			ok = err == nil && i >= 0 && i < len(x)
-			if ok {
-				val = x[i]
-			}
-		default:
-			ok = false
-		}
-		if !ok {
+		if val, ok = step(val, part); !ok {
 			return nil, false
 		}
 	}
 	return val, true
+}
+
+// step is one segment of a property path below a value: a map key or a list index.
+func step(val any, part string) (any, bool) {
+	switch x := val.(type) {
+	case lazyMap:
+		return x(part)
+	case pairsValue:
+		return x.get(part)
+	case []any:
+		if i, err := strconv.Atoi(part); err == nil && i >= 0 && i < len(x) {
+			return x[i], true
+		}
+	}
+	return nil, false
 }
 
 // get is a header lookup; Envoy lower-cases the key (Http::LowerCaseString).

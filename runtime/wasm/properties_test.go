@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,22 +21,9 @@ func walkedProperty(v *vm, path string) (any, bool) {
 	val, ok := v.topValue(parts[0])
 	for _, part := range parts[1:] {
 		if !ok {
-			break
+			return nil, false
 		}
-		switch x := val.(type) {
-		case lazyMap:
-			val, ok = x(part)
-		case pairsValue:
-			val, ok = x.get(part)
-		case []any:
-			i, err := strconv.Atoi(part)
-			ok = err == nil && i >= 0 && i < len(x)
-			if ok {
-				val = x[i]
-			}
-		default:
-			ok = false
-		}
+		val, ok = step(val, part)
 	}
 	if !ok {
 		return nil, false
