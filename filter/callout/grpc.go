@@ -281,17 +281,5 @@ func status(h http.Header, details string) (uint32, string) {
 // (https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md, as Envoy's
 // Grpc::Utility::httpToGrpcStatus).
 func HTTPToGRPC(code int) uint32 {
-	switch code {
-	case 400:
-		return CodeInternal
-	case 401:
-		return 16 // UNAUTHENTICATED
-	case 403:
-		return 7 // PERMISSION_DENIED
-	case 404:
-		return 12 // UNIMPLEMENTED
-	case 429, 502, 503, 504:
-		return CodeUnavailable
-	}
-	return CodeUnknown
+	return uint32(core.HTTPToGRPCStatus(int64(code)))
 }
