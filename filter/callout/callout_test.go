@@ -11,60 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-
 	"github.com/trafficext/trafficext/filter/callout"
+	"github.com/trafficext/trafficext/filter/callout/callouttest"
 	"github.com/trafficext/trafficext/filter/core"
 )
 
 // These unit tests talk to real HTTP/2 servers on loopback standing in for the gateway (the
 // gateway itself is Envoy; runtime/wasm's conformance tests go through it).
 
-// rawCodec passes messages as bytes.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error)   { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error { *(v.(*[]byte)) = append([]byte{}, b...); return nil }
-func (rawCodec) Name() string                    { return "proto" }
-
-// grpcServer serves every method: "/t.S/Echo" answers the request message upper-cased with
-// metadata; "/t.S/Fail" answers NOT_FOUND; "/t.S/Stream" sends three messages, initial and
-// trailing metadata and ends with PERMISSION_DENIED; "/t.S/Slow" waits for cancellation.
-func grpcServer(t *testing.T) (string, *sync.Map) {
-	seen := &sync.Map{}
-	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
-		method, _ := grpc.MethodFromServerStream(st)
-		md, _ := metadata.FromIncomingContext(st.Context())
-		seen.Store(method, md)
-		switch method {
-		case "/t.S/Echo":
-			var in []byte
-			if err := st.RecvMsg(&in); err != nil {
-				return err
-			}
-			st.SetHeader(metadata.Pairs("x-initial", "i"))
-			out := []byte(strings.ToUpper(string(in)))
-			st.SetTrailer(metadata.Pairs("x-trailing", "t"))
-			return st.SendMsg(&out)
-		case "/t.S/Fail":
-			return status.Error(codes.NotFound, "no such thing: 100%")
-		case "/t.S/Stream":
-			st.SendHeader(metadata.Pairs("x-initial", "s"))
-			for i := range 3 {
-				m := []byte(fmt.Sprint("m", i))
-				st.SendMsg(&m)
-			}
-			st.SetTrailer(metadata.Pairs("x-trailing", "s"))
-			return status.Error(codes.PermissionDenied, "stream denied")
-		case "/t.S/Slow":
-			<-st.Context().Done()
-			return st.Context().Err()
-		}
-		return status.Error(codes.Unimplemented, method)
-	}))
+// grpcServer is the gateway stand-in: h2c, gRPC requests to callouttest's service, other
+// requests answered with what they carried (and a trailer); every request must name a cluster.
+func grpcServer(t *testing.T) (string, *callouttest.Service) {
+	srv := callouttest.NewService()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +46,7 @@ func grpcServer(t *testing.T) (string, *sync.Map) {
 	})}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close(); srv.Stop() })
-	return ln.Addr().String(), seen
+	return ln.Addr().String(), srv
 }
 
 func TestDo(t *testing.T) {
@@ -269,8 +227,7 @@ func TestGRPC(t *testing.T) {
 			}
 		})
 	}
-	v, _ := seen.Load("/t.S/Echo")
-	md := v.(metadata.MD)
+	md, _ := seen.Metadata("/t.S/Echo")
 	if md.Get("x-md")[0] != "v" || md.Get(":authority")[0] != "g" || md.Get("grpc-timeout") == nil && md.Get("x-md") == nil {
 		t.Errorf("server saw %v", md)
 	}

@@ -14,70 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/trafficext/trafficext/filter/callout"
+	"github.com/trafficext/trafficext/filter/callout/callouttest"
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
 	"github.com/trafficext/trafficext/xds/translate"
 )
 
-// rawCodec passes gRPC messages as bytes.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error {
-	*(v.(*[]byte)) = append([]byte{}, b...)
-	return nil
-}
-func (rawCodec) Name() string { return "proto" }
-
-// grpcUpstream is a real gRPC server (grpc-go) serving every method of t.S: Echo answers the
-// message upper-cased with initial and trailing metadata; Fail answers NOT_FOUND; Stream sends
-// three messages with metadata and ends PERMISSION_DENIED; Slow answers after a second.
-// seen records the x-md metadata of each Echo message.
-func grpcUpstream(t *testing.T) (int, *sync.Map) {
-	seen := &sync.Map{}
-	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
-		method, _ := grpc.MethodFromServerStream(st)
-		md, _ := metadata.FromIncomingContext(st.Context())
-		switch method {
-		case "/t.S/Echo":
-			var in []byte
-			if err := st.RecvMsg(&in); err != nil {
-				return err
-			}
-			seen.Store(string(in), strings.Join(md.Get("x-md"), ","))
-			st.SetHeader(metadata.Pairs("x-initial", "i"))
-			out := []byte(strings.ToUpper(string(in)))
-			st.SetTrailer(metadata.Pairs("x-trailing", "t"))
-			return st.SendMsg(&out)
-		case "/t.S/Fail":
-			return status.Error(codes.NotFound, "no such thing: 100%")
-		case "/t.S/Stream":
-			var in []byte
-			if err := st.RecvMsg(&in); err != nil {
-				return err
-			}
-			st.SendHeader(metadata.Pairs("x-initial", "s"))
-			for i := range 3 {
-				m := []byte(fmt.Sprint("m", i))
-				st.SendMsg(&m)
-			}
-			st.SetTrailer(metadata.Pairs("x-trailing", "s"))
-			return status.Error(codes.PermissionDenied, "stream denied")
-		case "/t.S/Slow":
-			select {
-			case <-st.Context().Done():
-			case <-time.After(time.Second):
-			}
-			return status.Error(codes.Unavailable, "too late")
-		}
-		return status.Error(codes.Unimplemented, method)
-	}))
+// grpcUpstream serves callouttest's gRPC service (Echo, Fail, Stream, Slow of t.S) on a port.
+func grpcUpstream(t *testing.T) (int, *callouttest.Service) {
+	srv := callouttest.NewService()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +39,7 @@ func grpcUpstream(t *testing.T) (int, *sync.Map) {
 	})}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close(); srv.Stop() })
-	return ln.Addr().(*net.TCPAddr).Port, seen
+	return ln.Addr().(*net.TCPAddr).Port, srv
 }
 
 // startupUpstream answers "started" and records every path it was asked for, and the header
@@ -298,7 +245,7 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 			})
 		}
 	}
-	if v, _ := seen.Load("hello"); v != "from-guest" {
+	if v := seen.EchoMetadata("hello", "x-md"); v != "from-guest" {
 		t.Errorf("the gRPC server saw x-md %q on Echo(hello), want from-guest", v)
 	}
 

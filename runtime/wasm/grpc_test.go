@@ -2,42 +2,18 @@ package wasm
 
 import (
 	"net"
-	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	grpcstatus "google.golang.org/grpc/status"
-
+	"github.com/trafficext/trafficext/filter/callout/callouttest"
 	"github.com/trafficext/trafficext/filter/extconfig"
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
 )
 
-// bytesCodec passes gRPC messages as bytes.
-type bytesCodec struct{}
-
-func (bytesCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
-func (bytesCodec) Unmarshal(b []byte, v any) error {
-	*(v.(*[]byte)) = append([]byte{}, b...)
-	return nil
-}
-func (bytesCodec) Name() string { return "proto" }
-
-// echoGateway stands in for the callout gateway in unit tests: a gRPC server (h2c) whose
-// t.S/Echo answers the message upper-cased. The conformance tests use Envoy's real gateway.
+// echoGateway stands in for the callout gateway in unit tests: callouttest's gRPC service
+// (t.S/Echo answers the message upper-cased). The conformance tests use Envoy's real gateway.
 func echoGateway(t *testing.T) string {
-	srv := grpc.NewServer(grpc.ForceServerCodec(bytesCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
-		var in []byte
-		if err := st.RecvMsg(&in); err != nil {
-			return err
-		}
-		if m, _ := grpc.MethodFromServerStream(st); m != "/t.S/Echo" {
-			return grpcstatus.Error(codes.Unimplemented, m)
-		}
-		out := []byte(strings.ToUpper(string(in)))
-		return st.SendMsg(&out)
-	}))
+	srv := callouttest.NewService()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
