@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
 )
 
@@ -21,16 +23,8 @@ func wasmModule(sections ...[]byte) []byte {
 	return out
 }
 
-func appendULEB(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+// appendULEB appends v as unsigned LEB128, which is protobuf's varint encoding.
+func appendULEB(b []byte, v uint32) []byte { return protowire.AppendVarint(b, uint64(v)) }
 
 // vec is a wasm vector: its length, then its items.
 func vec(items ...[]byte) []byte {
