@@ -111,7 +111,7 @@ test: deps lint build envoy
 
 ## race: the unit tests of the packages with goroutines of their own (engines, bindings,
 ## control plane), under the race detector.
-RACE_PKGS ?= ./runtime/... ./filter/... ./xds/server/... ./xds/source/... ./xds/fetch/...
+RACE_PKGS ?= ./core/... ./engine/... ./host/... ./xds/server/... ./xds/source/... ./xds/fetch/...
 race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
@@ -147,7 +147,7 @@ vet:
 
 ## bench: Go micro-benchmarks and the load comparison against real Envoy (docs/benchmarks.md).
 bench: build envoy
-	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./filter/...
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./engine/... ./host/...
 	$(GO) run ./cmd/trafficext-bench
 
 clean:

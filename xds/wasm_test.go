@@ -20,7 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/fetch/fetchtest"

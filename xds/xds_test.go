@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/proxyid"
 )

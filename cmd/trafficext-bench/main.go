@@ -43,7 +43,7 @@ import (
 
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
 	"github.com/trafficext/trafficext/examples"
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/internal/loopback"
 )

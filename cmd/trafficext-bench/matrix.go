@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
 )
 

@@ -5,7 +5,7 @@
 //
 // and configure each extension as its own golang filter with library_id "trafficext",
 // library_path pointing at the .so, plugin_name "trafficext" and plugin_config an Any holding a
-// google.protobuf.StringValue with the extension config JSON (filter/extconfig).
+// google.protobuf.StringValue with the extension config JSON (extconfig).
 //
 // The golang filter looks plugins up by name in a registry filled at load time, so init()
 // registers the plugin: this package holds the binding's only process-wide state. Setting
@@ -19,9 +19,9 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
 
-	"github.com/trafficext/trafficext/filter/core"
-	"github.com/trafficext/trafficext/filter/golang"
-	"github.com/trafficext/trafficext/runtime/lua"
+	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/lua"
+	"github.com/trafficext/trafficext/host/golang"
 )
 
 func init() {
@@ -37,7 +37,7 @@ func init() {
 
 // engines are the extension engines of this build.
 func engines() []core.Engine {
-	// TODO(integrator): add the Wasm engine when runtime/wasm exists.
+	// TODO(integrator): add the Wasm engine when engine/wasm exists.
 	return []core.Engine{lua.New(lua.Options{})}
 }
 

@@ -197,7 +197,7 @@ var _ = Describe("Runaway Lua scripts through real Envoy", Label("lua", "bounds"
 				Expect(stat("script_timeout") - to0).To(BeZero())
 			}
 			// A call stopped on its allocation budget hands its garbage back to the OS
-			// asynchronously (runtime/lua: debug.FreeOSMemory off the worker thread), and one
+			// asynchronously (engine/lua: debug.FreeOSMemory off the worker thread), and one
 			// instruction (a doubling concatenation) can overshoot the budget by its last step:
 			// the resident size must come back under the bound, not stay there.
 			Eventually(func() int64 { return rss() - rss0 }).WithTimeout(5*time.Second).WithPolling(50*time.Millisecond).

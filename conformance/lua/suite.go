@@ -50,7 +50,7 @@ import (
 	"golang.org/x/net/http2/h2c"
 	"sigs.k8s.io/yaml"
 
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 )
 
 // Spec is a script's header.

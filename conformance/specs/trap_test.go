@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/trafficext/trafficext/runtime/wasm/wasmtest"
+	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 )
 
 var _ = Describe("A Proxy-Wasm guest that traps", Label("wasm", "failure", "local-only"), func() {
@@ -16,7 +16,7 @@ var _ = Describe("A Proxy-Wasm guest that traps", Label("wasm", "failure", "loca
 		It("fails that request by the fail strategy and serves the next one on a fresh VM", func() {
 			localOnly()
 			if !wasmEngineBuilt() {
-				Skip("this build has no Wasm engine (filter/engines)")
+				Skip("this build has no Wasm engine (host/engines)")
 			}
 			// The C fault guest: `x-fault: trap` executes `unreachable`; otherwise it answers
 			// with x-vm-requests, the number of requests its VM instance has served.

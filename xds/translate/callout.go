@@ -14,8 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/trafficext/trafficext/filter/callout"
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/proxyid"
 )
 
@@ -124,7 +123,7 @@ func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
 		},
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
 			Name:                   CalloutGatewayListenerName,
-			RequestHeadersToRemove: []string{callout.ClusterHeader},
+			RequestHeadersToRemove: []string{extconfig.CalloutClusterHeader},
 			ResponseHeadersToAdd:   []*corev3.HeaderValueOption{detailsHeader()},
 			VirtualHosts: []*routev3.VirtualHost{{
 				Name:    "all",
@@ -132,7 +131,7 @@ func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
 				Routes: []*routev3.Route{{
 					Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 					Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-						ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: callout.ClusterHeader},
+						ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: extconfig.CalloutClusterHeader},
 						Timeout:          durationpb.New(0),
 					}},
 				}},
@@ -157,7 +156,7 @@ func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
 
 func detailsHeader() *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: strings.ToLower(callout.DetailsHeader), Value: "%RESPONSE_CODE_DETAILS%"},
+		Header:       &corev3.HeaderValue{Key: strings.ToLower(extconfig.CalloutDetailsHeader), Value: "%RESPONSE_CODE_DETAILS%"},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/proxyid"
 	"github.com/trafficext/trafficext/xds/translate"
 )

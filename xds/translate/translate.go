@@ -26,7 +26,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/trafficext/trafficext/filter/extconfig"
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/policy"
 	"github.com/trafficext/trafficext/xds/proxyid"

@@ -1,0 +1,79 @@
+package wasm
+
+import "github.com/trafficext/trafficext/core"
+
+// Envoy's "set_envoy_filter_state" foreign function (foreign.cc, Context::setEnvoyFilterState
+// in v1.36.2): SetEnvoyFilterStateArguments {path, value, span} creates the filter state
+// object named path with the StreamInfo::FilterState::ObjectFactory registered under that
+// name, from value.
+//
+// A dynamic module can only store a Router::StringAccessor
+// (envoy_dynamic_module_callback_http_set_filter_state_bytes), read-only, with the FilterChain
+// life span. So the factories whose objects are exactly a StringAccessorImpl are served for
+// real; the other factories of Envoy 1.36.2 create typed objects (addresses, numbers, server
+// names, …) the ABI cannot make and answer UNIMPLEMENTED; names no factory has are NOT_FOUND
+// as in Envoy.
+
+// filterStateFactory describes one ObjectFactory of Envoy 1.36.2.
+type filterStateFactory int
+
+const (
+	// factoryString: createFromBytes makes a Router::StringAccessorImpl of the bytes.
+	factoryString filterStateFactory = iota + 1
+	// factoryTyped: another object type the dynamic-modules ABI cannot create.
+	factoryTyped
+)
+
+// filterStateFactories are the ObjectFactory registrations in Envoy v1.36.2's source tree
+// (REGISTER_FACTORY(…, StreamInfo::FilterState::ObjectFactory)).
+var filterStateFactories = map[string]filterStateFactory{
+	"envoy.string":                                        factoryString, // set_filter_state/filter_config.cc
+	"envoy.upstream.dynamic_host":                         factoryString, // clusters/dynamic_forward_proxy
+	"envoy.upstream.dynamic_port":                         factoryTyped,  // UInt32Accessor
+	"envoy.network.transport_socket.original_dst_address": factoryTyped,  // address
+	"envoy.ratelimit.hits_addend":                         factoryTyped,  // UInt32Accessor
+	"envoy.filters.listener.original_dst.local_ip":        factoryTyped,  // address
+	"envoy.filters.listener.original_dst.remote_ip":       factoryTyped,  // address
+	"envoy.network.upstream_subject_alt_names":            factoryTyped,
+	"envoy.network.application_protocols":                 factoryTyped,
+	"envoy.network.ip":                                    factoryTyped,
+	"envoy.network.upstream_server_name":                  factoryTyped,
+	"envoy.router.debug_config":                           factoryTyped,
+	"envoy.tcp_proxy.cluster":                             factoryTyped, // PerConnectionCluster
+	"envoy.tcp_proxy.per_connection_idle_timeout_ms":      factoryTyped,
+	"envoy.tcp_proxy.disable_tunneling":                   factoryTyped,
+}
+
+// setEnvoyFilterState runs set_envoy_filter_state with serialized arguments.
+func (v *vm) setEnvoyFilterState(args []byte) status {
+	a, err := decodeSetFilterState(args)
+	if err != nil {
+		return statusBadArgument
+	}
+	switch filterStateFactories[a.path] {
+	case 0:
+		return statusNotFound
+	case factoryTyped:
+		v.log(core.LogWarn, "set_envoy_filter_state: "+a.path+" objects cannot be created through Envoy's dynamic-modules ABI")
+		return statusUnimplemented
+	}
+	f := v.currentFilter()
+	if f == nil || !v.streamReachable(f, sideStream) {
+		return statusNotFound
+	}
+	fs := f.s.FilterState()
+	if fs == nil {
+		return statusNotFound
+	}
+	if _, exists := fs.Get(a.path); exists {
+		// Envoy stores the ABI's objects read-only: a second write would be refused (an
+		// ENVOY_BUG in its log) and the old value kept.
+		v.log(core.LogWarn, "set_envoy_filter_state: "+a.path+" is already set on this stream and is read-only")
+		return statusInternalFailure
+	}
+	if err := fs.Set(a.path, []byte(a.value)); err != nil {
+		v.log(core.LogWarn, "set_envoy_filter_state: "+err.Error())
+		return statusInternalFailure
+	}
+	return statusOK
+}

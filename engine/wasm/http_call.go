@@ -1,0 +1,150 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/trafficext/trafficext/core"
+)
+
+// proxy_http_call(upstream, upstream_size, headers, headers_size, body, body_size, trailers,
+// trailers_size, timeout_ms, return_call_id).
+//
+// From a stream context the call goes through Envoy's cluster on that stream
+// (core.Stream.HTTPCall, on the stream's own worker). From a root context (tick, queue,
+// configure) the dynamic-modules ABI offers no stream-less callout: the call goes to the
+// proxy's callout gateway when the extension has one (grpc.go; the response then carries its
+// trailers too); without a gateway it borrows the most recent live stream of the same VM and
+// is posted onto its worker, and with no live stream it fails with INTERNAL_FAILURE. The
+// response is delivered to the root context with proxy_on_http_call_response, as Envoy does.
+// Call ids are Envoy's: 4, 8, 12… (see grpc.go).
+func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
+	cluster, ok1 := readString(m, a[0], a[1])
+	hb, ok2 := read(m, a[2], a[3])
+	body, ok3 := read(m, a[4], a[5])
+	if !ok1 || !ok2 || !ok3 {
+		return statusInvalidMemory
+	}
+	hs, err := decodePairs(hb)
+	if err != nil {
+		return statusSerialization
+	}
+	have := map[string]bool{}
+	for _, h := range hs {
+		have[h.Key] = true
+	}
+	if cluster == "" || !have[":method"] || !have[":path"] || !have[":authority"] && !have["host"] {
+		return statusBadArgument
+	}
+	req := core.CalloutRequest{Cluster: cluster, Headers: hs, Body: append([]byte{}, body...), Timeout: time.Duration(a[8]) * time.Millisecond}
+	f := v.currentFilter()
+	if f == nil {
+		if gw := v.gateway(); gw != nil {
+			id, st := v.gatewayHTTPCall(gw, req)
+			if st == statusOK && !writeU32(m, a[9], id) {
+				return statusInvalidMemory
+			}
+			return st
+		}
+	}
+	id := v.gw.nextHTTPCallID()
+	if f != nil && v.cur.offWorker {
+		// A root call on an engine goroutine switched to this stream: Envoy's callout must
+		// start on the stream's worker. A refusal there (e.g. an unknown cluster) arrives as a
+		// failed response instead of this call's BAD_ARGUMENT.
+		v.calls[id] = f
+		f.s.Post(func() {
+			err := f.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCall(f, id, r) })
+			if err != nil {
+				v.deliverCall(f, id, core.CalloutResponse{Err: err})
+			}
+		})
+	} else if f != nil {
+		v.calls[id] = f
+		f.dispatching = true
+		err := f.s.HTTPCall(req, func(r core.CalloutResponse) {
+			if f.dispatching { // completed inline: deliver after the current call
+				v.deferred = append(v.deferred, func() { v.deliverCall(f, id, r) })
+				return
+			}
+			v.deliverCall(f, id, r)
+		})
+		f.dispatching = false
+		if err != nil {
+			delete(v.calls, id)
+			return statusBadArgument
+		}
+	} else {
+		anchor := v.anchor()
+		if anchor == nil {
+			return statusInternalFailure
+		}
+		v.calls[id] = nil
+		anchor.s.Post(func() {
+			err := anchor.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCall(nil, id, r) })
+			if err != nil {
+				v.deliverCall(nil, id, core.CalloutResponse{Err: err})
+			}
+		})
+	}
+	if !writeU32(m, a[9], id) {
+		return statusInvalidMemory
+	}
+	return statusOK
+}
+
+// onStream returns fn, a stream operation deferred until the current guest call returns, so
+// that it runs on the stream's worker: as is for a call on a worker; posted to the stream for a
+// root-context call on an engine goroutine (tick, queue ready, gateway and gRPC callbacks),
+// since Envoy's stream callbacks must not be called from other threads.
+func (v *vm) onStream(f *filter, fn func()) func() {
+	if !v.cur.offWorker {
+		return fn
+	}
+	return func() { f.s.Post(fn) }
+}
+
+// anchor is the most recent live stream of the VM.
+func (v *vm) anchor() *filter {
+	var best *filter
+	for id, f := range v.filters {
+		if !f.failed && (best == nil || id > best.id) {
+			best = f
+		}
+	}
+	return best
+}
+
+var errCallFailed = errors.New("http call failed")
+
+// deliverCall runs proxy_on_http_call_response on the root context. f is the stream that
+// dispatched the call (nil for a root-context call); its resumes and replies are applied.
+func (v *vm) deliverCall(f *filter, id uint32, r core.CalloutResponse) {
+	if f != nil && f.v != v {
+		return // the stream is gone
+	}
+	nh := len(r.Headers)
+	if r.Err != nil {
+		nh = 0
+	}
+	_, touched, err := v.run(nil, func() (uint64, error) {
+		if _, ok := v.calls[id]; !ok {
+			return 0, nil
+		}
+		delete(v.calls, id)
+		v.cur.httpResp = &r
+		return v.call(v.fns.onHTTPCallResponse, uint64(v.rootID), uint64(id), uint64(nh), uint64(len(r.Body)), 0)
+	})
+	if err != nil {
+		if f != nil {
+			f.failAsync(err)
+		}
+		return
+	}
+	for _, t := range touched {
+		t.afterAsync()
+	}
+}

@@ -1,0 +1,252 @@
+package dynmod
+
+/*
+#include "abi_decls.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime/cgo"
+	"unsafe"
+
+	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/host/engines"
+)
+
+// The binding's process-wide state: the runtime built at program init and the table of live
+// streams. This is the only mutable global of the product, owned by the cgo entry points.
+var (
+	rt            *core.Runtime
+	abiVersionC   *C.char
+	programInitOK bool
+	streams       handleTable[stream]
+)
+
+//export envoy_dynamic_module_on_program_init
+func envoy_dynamic_module_on_program_init() *C.char {
+	defer recoverHook("program_init")
+	applyGCDefaults(os.Getenv)
+	fault, err := core.ParseFaultInjection(os.Getenv("TRAFFICEXT_FAULT_INJECTION"))
+	if err != nil {
+		logMsg(core.LogCritical, "trafficext: TRAFFICEXT_FAULT_INJECTION: "+err.Error())
+		return nil
+	}
+	rt = core.NewRuntime(engines.Default(), core.WithFaultInjection(fault))
+	if abiVersionC == nil {
+		abiVersionC = C.CString(abiVersion)
+	}
+	programInitOK = true
+	return abiVersionC
+}
+
+// configHost is the core.ConfigHost of one filter configuration being created.
+type configHost struct{ envoy unsafe.Pointer }
+
+func (h configHost) define(kind string, name string) (core.MetricID, error) {
+	n, nl := cstr(name)
+	var id C.size_t
+	var res C.int
+	switch kind {
+	case "counter":
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_counter(h.envoy, n, nl, &id)
+	case "gauge":
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_gauge(h.envoy, n, nl, &id)
+	default:
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_histogram(h.envoy, n, nl, &id)
+	}
+	if res != 0 {
+		return 0, fmt.Errorf("defining %s %q: metrics result %d", kind, name, int(res))
+	}
+	return core.MetricID(id), nil
+}
+
+func (h configHost) DefineCounter(name string) (core.MetricID, error) {
+	return h.define("counter", name)
+}
+func (h configHost) DefineGauge(name string) (core.MetricID, error) { return h.define("gauge", name) }
+func (h configHost) DefineHistogram(name string) (core.MetricID, error) {
+	return h.define("histogram", name)
+}
+func (h configHost) Log(level core.LogLevel, msg string) { logMsg(level, msg) }
+
+//export envoy_dynamic_module_on_http_filter_config_new
+func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, name *C.char, nameLen C.size_t, cfg *C.char, cfgLen C.size_t) (ret uintptr) {
+	defer func() {
+		if p := recover(); p != nil {
+			logMsg(core.LogError, fmt.Sprintf("trafficext: panic while creating a filter config: %v", p))
+			ret = 0
+		}
+	}()
+	if rt == nil {
+		logMsg(core.LogError, "trafficext: filter config before program init")
+		return 0
+	}
+	raw := C.GoBytes(unsafe.Pointer(cfg), C.int(cfgLen))
+	c, err := rt.NewConfig("", raw, configHost{envoy: envoyCfg})
+	if err != nil {
+		// Returning null makes Envoy reject this configuration (an ECDS NACK); the previous
+		// configuration of the filter keeps serving.
+		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name, nameLen)+": "+err.Error())
+		return 0
+	}
+	return uintptr(cgo.NewHandle(c))
+}
+
+//export envoy_dynamic_module_on_http_filter_config_destroy
+func envoy_dynamic_module_on_http_filter_config_destroy(cfg uintptr) {
+	defer recoverHook("config_destroy")
+	h := cgo.Handle(cfg)
+	h.Value().(*core.Config).Close()
+	h.Delete()
+}
+
+//export envoy_dynamic_module_on_http_filter_per_route_config_new
+func envoy_dynamic_module_on_http_filter_per_route_config_new(name *C.char, nameLen C.size_t, cfg *C.char, cfgLen C.size_t) uintptr {
+	logMsg(core.LogError, "trafficext: per-route configuration is not supported")
+	return 0
+}
+
+//export envoy_dynamic_module_on_http_filter_per_route_config_destroy
+func envoy_dynamic_module_on_http_filter_per_route_config_destroy(cfg uintptr) {}
+
+//export envoy_dynamic_module_on_http_filter_new
+func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) (ret uintptr) {
+	defer func() {
+		if p := recover(); p != nil {
+			logMsg(core.LogError, fmt.Sprintf("trafficext: panic while creating a stream filter: %v", p))
+			ret = 0
+		}
+	}()
+	c := cgo.Handle(cfg).Value().(*core.Config)
+	s := newStream(envoy)
+	s.handler = c.NewStream(s)
+	h, ok := streams.add(s)
+	if !ok {
+		s.handler.Destroy()
+		s.destroy()
+		logMsg(core.LogError, "trafficext: too many live streams; filter not created")
+		return 0
+	}
+	return h
+}
+
+func streamOf(h uintptr) *stream { return streams.get(h) }
+
+// recoverHook is the last line of defence of every hook: the core already contains engine
+// panics, so reaching it means a bug in the binding; the event then continues.
+func recoverHook(hook string) {
+	if p := recover(); p != nil {
+		logMsg(core.LogCritical, fmt.Sprintf("trafficext: panic in %s hook: %v", hook, p))
+	}
+}
+
+// Header status values of the ABI (request and response headers share them).
+const (
+	headersContinue      = 0
+	headersStopIteration = 1
+)
+
+// Body status values of the ABI.
+const (
+	bodyContinue               = 0
+	bodyStopIterationAndBuffer = 1
+	bodyStopIterationNoBuffer  = 3
+)
+
+func headersStatus(st core.Status) C.int {
+	if st == core.Continue {
+		return headersContinue
+	}
+	return headersStopIteration
+}
+
+func bodyStatus(st core.Status) C.int {
+	switch st {
+	case core.Continue:
+		return bodyContinue
+	case core.StopAndBuffer:
+		return bodyStopIterationAndBuffer
+	default:
+		return bodyStopIterationNoBuffer
+	}
+}
+
+func trailersStatus(st core.Status) C.int {
+	if st == core.Continue {
+		return 0
+	}
+	return 1
+}
+
+//export envoy_dynamic_module_on_http_filter_request_headers
+func envoy_dynamic_module_on_http_filter_request_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
+	defer recoverHook("request_headers")
+	return headersStatus(streamOf(f).handler.RequestHeaders(bool(end)))
+}
+
+//export envoy_dynamic_module_on_http_filter_request_body
+func envoy_dynamic_module_on_http_filter_request_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
+	defer recoverHook("request_body")
+	return bodyStatus(streamOf(f).handler.RequestBody(bool(end)))
+}
+
+//export envoy_dynamic_module_on_http_filter_request_trailers
+func envoy_dynamic_module_on_http_filter_request_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
+	defer recoverHook("request_trailers")
+	return trailersStatus(streamOf(f).handler.RequestTrailers())
+}
+
+//export envoy_dynamic_module_on_http_filter_response_headers
+func envoy_dynamic_module_on_http_filter_response_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
+	defer recoverHook("response_headers")
+	return headersStatus(streamOf(f).handler.ResponseHeaders(bool(end)))
+}
+
+//export envoy_dynamic_module_on_http_filter_response_body
+func envoy_dynamic_module_on_http_filter_response_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
+	defer recoverHook("response_body")
+	return bodyStatus(streamOf(f).handler.ResponseBody(bool(end)))
+}
+
+//export envoy_dynamic_module_on_http_filter_response_trailers
+func envoy_dynamic_module_on_http_filter_response_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
+	defer recoverHook("response_trailers")
+	return trailersStatus(streamOf(f).handler.ResponseTrailers())
+}
+
+//export envoy_dynamic_module_on_http_filter_stream_complete
+func envoy_dynamic_module_on_http_filter_stream_complete(envoy unsafe.Pointer, f uintptr) {
+	defer recoverHook("stream_complete")
+	streamOf(f).handler.StreamComplete()
+}
+
+//export envoy_dynamic_module_on_http_filter_destroy
+func envoy_dynamic_module_on_http_filter_destroy(f uintptr) {
+	defer recoverHook("destroy")
+	s := streams.get(f)
+	s.handler.Destroy()
+	s.destroy()
+	streams.remove(f)
+}
+
+//export envoy_dynamic_module_on_http_filter_http_callout_done
+func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer, f uintptr, id C.uint32_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {
+	defer recoverHook("http_callout_done")
+	var hs []C.tx_header
+	if headers != nil && nh > 0 {
+		hs = unsafe.Slice(headers, int(nh))
+	}
+	var bs []C.tx_buffer
+	if body != nil && nb > 0 {
+		bs = unsafe.Slice(body, int(nb))
+	}
+	streamOf(f).calloutDone(uint32(id), int(result), hs, bs)
+}
+
+//export envoy_dynamic_module_on_http_filter_scheduled
+func envoy_dynamic_module_on_http_filter_scheduled(envoy unsafe.Pointer, f uintptr, id C.uint64_t) {
+	defer recoverHook("scheduled")
+	streamOf(f).runScheduled(uint64(id))
+}

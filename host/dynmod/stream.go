@@ -1,0 +1,644 @@
+package dynmod
+
+/*
+#include "abi_decls.h"
+
+// Pure accessors taking pointers: Envoy reads or writes the stream's state and returns
+// without running any filter, so they never call back into Go (nocallback), and keep no
+// pointer we pass (noescape) — which lets out-parameters such as the value pointer and length
+// of a header getter live on the Go stack instead of being heap-allocated for every call.
+// (noescape needs nocallback: a callback could move the goroutine stack under C.) Calls
+// that may run filters (send_response, continue_decoding/encoding, http_callout) are not
+// listed, nor calls without pointers, for which the directives would gain nothing.
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_header
+#cgo noescape envoy_dynamic_module_callback_http_get_request_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailer
+#cgo noescape envoy_dynamic_module_callback_http_get_request_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_header
+#cgo noescape envoy_dynamic_module_callback_http_get_response_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailer
+#cgo noescape envoy_dynamic_module_callback_http_get_response_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_headers
+#cgo noescape envoy_dynamic_module_callback_http_get_request_headers
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers
+#cgo noescape envoy_dynamic_module_callback_http_get_request_trailers
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_headers
+#cgo noescape envoy_dynamic_module_callback_http_get_response_headers
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailers
+#cgo noescape envoy_dynamic_module_callback_http_get_response_trailers
+#cgo nocallback envoy_dynamic_module_callback_http_set_request_header
+#cgo noescape envoy_dynamic_module_callback_http_set_request_header
+#cgo nocallback envoy_dynamic_module_callback_http_set_request_trailer
+#cgo noescape envoy_dynamic_module_callback_http_set_request_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_set_response_header
+#cgo noescape envoy_dynamic_module_callback_http_set_response_header
+#cgo nocallback envoy_dynamic_module_callback_http_set_response_trailer
+#cgo noescape envoy_dynamic_module_callback_http_set_response_trailer
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector
+#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector
+#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector_size
+#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector
+#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector
+#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector_size
+#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_string
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_string
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_number
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_number
+#cgo nocallback envoy_dynamic_module_callback_http_get_filter_state_bytes
+#cgo noescape envoy_dynamic_module_callback_http_get_filter_state_bytes
+#cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_string
+#cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
+#cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo nocallback envoy_dynamic_module_callback_log
+#cgo noescape envoy_dynamic_module_callback_log
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/trafficext/trafficext/core"
+)
+
+// stream adapts one Envoy dynamic-module HTTP filter instance to core.Stream.
+type stream struct {
+	envoy   unsafe.Pointer // envoy_dynamic_module_type_http_filter_envoy_ptr
+	handler *core.StreamHandler
+
+	mu        sync.Mutex // guards the fields below, which Post may touch from other goroutines
+	scheduler unsafe.Pointer
+	nextEvent uint64
+	posted    map[uint64]func()
+	destroyed bool
+
+	nextCallout uint32
+	callouts    map[uint32]func(core.CalloutResponse)
+
+	// The views handed to engines, built once per stream so that handing them out does not
+	// allocate.
+	maps     [4]headerMap
+	bodies   [2]body
+	metadata [2]metadata
+	fstate   filterState
+}
+
+func newStream(envoy unsafe.Pointer) *stream {
+	s := &stream{envoy: envoy}
+	for k := range s.maps {
+		s.maps[k] = headerMap{f: envoy, kind: mapKind(k)}
+	}
+	s.bodies = [2]body{{f: envoy}, {f: envoy, response: true}}
+	s.metadata = [2]metadata{{f: envoy, source: sourceDynamic}, {f: envoy, source: sourceRoute}}
+	s.fstate = filterState{f: envoy}
+	return s
+}
+
+var _ core.Stream = (*stream)(nil)
+
+type mapKind int
+
+const (
+	requestHeaders mapKind = iota
+	requestTrailers
+	responseHeaders
+	responseTrailers
+)
+
+func (s *stream) RequestHeaders() core.HeaderMap   { return s.headerMap(requestHeaders) }
+func (s *stream) RequestTrailers() core.HeaderMap  { return s.headerMap(requestTrailers) }
+func (s *stream) ResponseHeaders() core.HeaderMap  { return s.headerMap(responseHeaders) }
+func (s *stream) ResponseTrailers() core.HeaderMap { return s.headerMap(responseTrailers) }
+
+func (s *stream) headerMap(k mapKind) core.HeaderMap {
+	m := &s.maps[k]
+	// A map that does not exist reports no entries; trailers are absent unless Envoy made
+	// them, which is the only case a nil map is distinguishable.
+	if (k == requestTrailers || k == responseTrailers) && m.Len() == 0 {
+		return nil
+	}
+	return m
+}
+
+type headerMap struct {
+	f    unsafe.Pointer
+	kind mapKind
+	// entries is reused by All and View for Envoy's view of the map (pointers into Envoy's
+	// header map, valid during the call only); view by View for the same as Go strings.
+	entries []C.tx_header
+	view    []core.Header
+}
+
+var _ core.HeaderViewer = (*headerMap)(nil)
+
+func (m *headerMap) getAt(key string, i int) (string, int) {
+	k, kl := cstr(key)
+	var v *C.char
+	var vl C.size_t
+	var n C.size_t
+	switch m.kind {
+	case requestHeaders:
+		n = C.envoy_dynamic_module_callback_http_get_request_header(m.f, k, kl, &v, &vl, C.size_t(i))
+	case requestTrailers:
+		n = C.envoy_dynamic_module_callback_http_get_request_trailer(m.f, k, kl, &v, &vl, C.size_t(i))
+	case responseHeaders:
+		n = C.envoy_dynamic_module_callback_http_get_response_header(m.f, k, kl, &v, &vl, C.size_t(i))
+	case responseTrailers:
+		n = C.envoy_dynamic_module_callback_http_get_response_trailer(m.f, k, kl, &v, &vl, C.size_t(i))
+	}
+	if int(n) <= i {
+		return "", int(n)
+	}
+	return gostr(v, vl), int(n)
+}
+
+func (m *headerMap) Get(key string) (string, bool) {
+	v, n := m.getAt(strings.ToLower(key), 0)
+	return v, n > 0
+}
+
+func (m *headerMap) Values(key string) []string {
+	key = strings.ToLower(key)
+	v, n := m.getAt(key, 0)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 1, n)
+	out[0] = v
+	for i := 1; i < n; i++ {
+		v, _ = m.getAt(key, i)
+		out = append(out, v)
+	}
+	return out
+}
+
+func (m *headerMap) Len() int {
+	switch m.kind {
+	case requestHeaders:
+		return int(C.envoy_dynamic_module_callback_http_get_request_headers_count(m.f))
+	case requestTrailers:
+		return int(C.envoy_dynamic_module_callback_http_get_request_trailers_count(m.f))
+	case responseHeaders:
+		return int(C.envoy_dynamic_module_callback_http_get_response_headers_count(m.f))
+	default:
+		return int(C.envoy_dynamic_module_callback_http_get_response_trailers_count(m.f))
+	}
+}
+
+func (m *headerMap) All() []core.Header {
+	arr := m.envoyEntries()
+	if len(arr) == 0 {
+		return nil
+	}
+	out := make([]core.Header, len(arr))
+	for i := range arr {
+		out[i] = core.Header{Key: gostr(arr[i].key_ptr, arr[i].key_length), Value: gostr(arr[i].value_ptr, arr[i].value_length)}
+	}
+	return out
+}
+
+// View shows fn Envoy's entries without copying them: the strings point into Envoy's header
+// map, which does not change during fn.
+func (m *headerMap) View(fn func([]core.Header)) {
+	arr := m.envoyEntries()
+	if cap(m.view) < len(arr) {
+		m.view = make([]core.Header, len(arr))
+	}
+	view := m.view[:len(arr)]
+	for i := range arr {
+		view[i] = core.Header{Key: cview(arr[i].key_ptr, arr[i].key_length), Value: cview(arr[i].value_ptr, arr[i].value_length)}
+	}
+	defer clear(view) // no pointers into Envoy's map outlive the call
+	fn(view)
+}
+
+// envoyEntries fetches Envoy's view of the map into m.entries.
+func (m *headerMap) envoyEntries() []C.tx_header {
+	n := m.Len()
+	if n == 0 {
+		return nil
+	}
+	if cap(m.entries) < n {
+		m.entries = make([]C.tx_header, n)
+	}
+	arr := m.entries[:n]
+	var ok C.bool
+	switch m.kind {
+	case requestHeaders:
+		ok = C.envoy_dynamic_module_callback_http_get_request_headers(m.f, &arr[0])
+	case requestTrailers:
+		ok = C.envoy_dynamic_module_callback_http_get_request_trailers(m.f, &arr[0])
+	case responseHeaders:
+		ok = C.envoy_dynamic_module_callback_http_get_response_headers(m.f, &arr[0])
+	case responseTrailers:
+		ok = C.envoy_dynamic_module_callback_http_get_response_trailers(m.f, &arr[0])
+	}
+	if !bool(ok) {
+		return nil
+	}
+	return arr
+}
+
+func (m *headerMap) set(key string, value *string) {
+	k, kl := cstr(strings.ToLower(key))
+	var v *C.char
+	var vl C.size_t
+	if value != nil {
+		v, vl = cstr(*value)
+		if v == nil {
+			// An empty value is still a value: point at a valid byte.
+			v = (*C.char)(unsafe.Pointer(&emptyByte))
+		}
+	}
+	switch m.kind {
+	case requestHeaders:
+		C.envoy_dynamic_module_callback_http_set_request_header(m.f, k, kl, v, vl)
+	case requestTrailers:
+		C.envoy_dynamic_module_callback_http_set_request_trailer(m.f, k, kl, v, vl)
+	case responseHeaders:
+		C.envoy_dynamic_module_callback_http_set_response_header(m.f, k, kl, v, vl)
+	case responseTrailers:
+		C.envoy_dynamic_module_callback_http_set_response_trailer(m.f, k, kl, v, vl)
+	}
+}
+
+var emptyByte byte
+
+func (m *headerMap) Set(key, value string) { m.set(key, &value) }
+func (m *headerMap) Remove(key string)     { m.set(key, nil) }
+
+// Add appends a value. The v1.36.2 ABI can only replace a header, so a second value of an
+// existing header is folded into one comma-separated value (RFC 9110 §5.3); see
+// docs/architecture.md for this host's limits.
+func (m *headerMap) Add(key, value string) {
+	old := m.Values(key)
+	if len(old) == 0 {
+		m.Set(key, value)
+		return
+	}
+	m.Set(key, strings.Join(append(old, value), ","))
+}
+
+// Bodies.
+
+func (s *stream) RequestBody() core.Buffer  { return &s.bodies[0] }
+func (s *stream) ResponseBody() core.Buffer { return &s.bodies[1] }
+
+type body struct {
+	f        unsafe.Pointer
+	response bool
+	// chunks is reused by vector for Envoy's view of the body (valid during the call only).
+	chunks []C.tx_buffer
+}
+
+func (b *body) vector() []C.tx_buffer {
+	var n C.size_t
+	var ok C.bool
+	if b.response {
+		ok = C.envoy_dynamic_module_callback_http_get_response_body_vector_size(b.f, &n)
+	} else {
+		ok = C.envoy_dynamic_module_callback_http_get_request_body_vector_size(b.f, &n)
+	}
+	if !bool(ok) || n == 0 {
+		return nil
+	}
+	if cap(b.chunks) < int(n) {
+		b.chunks = make([]C.tx_buffer, n)
+	}
+	arr := b.chunks[:n]
+	if b.response {
+		ok = C.envoy_dynamic_module_callback_http_get_response_body_vector(b.f, &arr[0])
+	} else {
+		ok = C.envoy_dynamic_module_callback_http_get_request_body_vector(b.f, &arr[0])
+	}
+	if !bool(ok) {
+		return nil
+	}
+	return arr
+}
+
+func (b *body) Len() int {
+	n := 0
+	for _, v := range b.vector() {
+		n += int(v.length)
+	}
+	return n
+}
+
+func (b *body) Bytes() []byte {
+	vec := b.vector()
+	n := 0
+	for _, v := range vec {
+		n += int(v.length)
+	}
+	out := make([]byte, 0, n)
+	for _, v := range vec {
+		if v.length > 0 {
+			out = append(out, unsafe.Slice((*byte)(unsafe.Pointer(v.ptr)), int(v.length))...)
+		}
+	}
+	return out
+}
+
+func (b *body) Append(data []byte) {
+	p, n := cbytes(data)
+	if n == 0 {
+		return
+	}
+	if b.response {
+		C.envoy_dynamic_module_callback_http_append_response_body(b.f, p, n)
+	} else {
+		C.envoy_dynamic_module_callback_http_append_request_body(b.f, p, n)
+	}
+}
+
+func (b *body) Drain(n int) {
+	if n <= 0 {
+		return
+	}
+	if b.response {
+		C.envoy_dynamic_module_callback_http_drain_response_body(b.f, C.size_t(n))
+	} else {
+		C.envoy_dynamic_module_callback_http_drain_request_body(b.f, C.size_t(n))
+	}
+}
+
+func (b *body) Set(data []byte) {
+	b.Drain(b.Len())
+	b.Append(data)
+}
+
+// Metadata and filter state.
+
+const (
+	sourceDynamic = 0
+	sourceRoute   = 1
+)
+
+func (s *stream) DynamicMetadata() core.Metadata { return &s.metadata[0] }
+func (s *stream) RouteMetadata() core.Metadata   { return &s.metadata[1] }
+
+type metadata struct {
+	f      unsafe.Pointer
+	source C.int
+}
+
+func (m *metadata) Get(ns, key string) (any, bool) {
+	n, nl := cstr(ns)
+	k, kl := cstr(key)
+	var v *C.char
+	var vl C.size_t
+	if C.envoy_dynamic_module_callback_http_get_metadata_string(m.f, m.source, n, nl, k, kl, &v, &vl) {
+		return gostr(v, vl), true
+	}
+	var d C.double
+	if C.envoy_dynamic_module_callback_http_get_metadata_number(m.f, m.source, n, nl, k, kl, &d) {
+		return float64(d), true
+	}
+	return nil, false
+}
+
+func (m *metadata) Namespace(string) (map[string]any, bool, error) {
+	return nil, false, core.ErrUnsupported
+}
+
+func (m *metadata) Set(ns, key string, value any) error {
+	if m.source != sourceDynamic {
+		return fmt.Errorf("route metadata is read-only: %w", core.ErrUnsupported)
+	}
+	n, nl := cstr(ns)
+	k, kl := cstr(key)
+	var ok C.bool
+	switch v := value.(type) {
+	case string:
+		vp, vl := cstr(v)
+		if vp == nil {
+			vp = (*C.char)(unsafe.Pointer(&emptyByte))
+		}
+		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(m.f, n, nl, k, kl, vp, vl)
+	case float64:
+		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+	case int:
+		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+	case int64:
+		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+	default:
+		return fmt.Errorf("dynamic metadata value of type %T: %w", value, core.ErrUnsupported)
+	}
+	if !bool(ok) {
+		return fmt.Errorf("setting dynamic metadata %s/%s: refused by Envoy", ns, key)
+	}
+	return nil
+}
+
+func (s *stream) FilterState() core.FilterState { return &s.fstate }
+
+type filterState struct{ f unsafe.Pointer }
+
+func (fs *filterState) Get(key string) ([]byte, bool) {
+	k, kl := cstr(key)
+	var v *C.char
+	var vl C.size_t
+	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, k, kl, &v, &vl) {
+		return nil, false
+	}
+	return C.GoBytes(unsafe.Pointer(v), C.int(vl)), true
+}
+
+func (fs *filterState) Set(key string, value []byte) error {
+	k, kl := cstr(key)
+	v, vl := cbytes(value)
+	if v == nil {
+		v = (*C.char)(unsafe.Pointer(&emptyByte))
+	}
+	if !C.envoy_dynamic_module_callback_http_set_filter_state_bytes(fs.f, k, kl, v, vl) {
+		return fmt.Errorf("setting filter state %q: refused by Envoy", key)
+	}
+	return nil
+}
+
+func (s *stream) Attribute(name string) (any, bool) {
+	id, ok := attributeIDs[name]
+	if !ok {
+		return nil, false
+	}
+	switch attributeTypes[name] {
+	case attrString:
+		var v *C.char
+		var vl C.size_t
+		if C.envoy_dynamic_module_callback_http_filter_get_attribute_string(s.envoy, C.int(id), &v, &vl) {
+			return gostr(v, vl), true
+		}
+	case attrInt:
+		var n C.uint64_t
+		if C.envoy_dynamic_module_callback_http_filter_get_attribute_int(s.envoy, C.int(id), &n) {
+			return int64(n), true
+		}
+	}
+	return nil, false
+}
+
+// Replies and flow control.
+
+func (s *stream) SendLocalReply(r core.LocalReply) {
+	hs := make([]header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = header{Key: h.Key, Value: h.Value}
+	}
+	arr, n, free := cheaders(hs)
+	defer free()
+	b, bl := cbytes(r.Body)
+	C.envoy_dynamic_module_callback_http_send_response(s.envoy, C.uint32_t(r.Status), arr, n, b, bl)
+}
+
+func (s *stream) ContinueRequest() {
+	C.envoy_dynamic_module_callback_http_filter_continue_decoding(s.envoy)
+}
+func (s *stream) ContinueResponse() {
+	C.envoy_dynamic_module_callback_http_filter_continue_encoding(s.envoy)
+}
+func (s *stream) ClearRouteCache() { C.envoy_dynamic_module_callback_http_clear_route_cache(s.envoy) }
+
+// Callouts.
+
+var calloutInitErrors = [...]string{
+	1: "missing one of :method, :path or host",
+	2: "cluster not found",
+	3: "duplicate callout id",
+	4: "cannot create request (no healthy upstream?)",
+}
+
+func (s *stream) HTTPCall(req core.CalloutRequest, done func(core.CalloutResponse)) error {
+	hs := make([]header, len(req.Headers))
+	for i, h := range req.Headers {
+		hs[i] = header{Key: h.Key, Value: h.Value}
+	}
+	arr, n, free := cheaders(hs)
+	defer free()
+	cl, cll := cstr(req.Cluster)
+	b, bl := cbytes(req.Body)
+	if s.callouts == nil {
+		s.callouts = make(map[uint32]func(core.CalloutResponse))
+	}
+	s.nextCallout++
+	id := s.nextCallout
+	s.callouts[id] = done
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	res := C.envoy_dynamic_module_callback_http_filter_http_callout(s.envoy, C.uint32_t(id), cl, cll, arr, n, b, bl, C.uint64_t(timeout.Milliseconds()))
+	if res != 0 {
+		delete(s.callouts, id)
+		msg := "unknown error"
+		if int(res) < len(calloutInitErrors) {
+			msg = calloutInitErrors[res]
+		}
+		return fmt.Errorf("http callout to cluster %q: %s", req.Cluster, msg)
+	}
+	return nil
+}
+
+var calloutResults = [...]string{1: "reset", 2: "response exceeded the buffer limit"}
+
+func (s *stream) calloutDone(id uint32, result int, headers []C.tx_header, bodies []C.tx_buffer) {
+	done, ok := s.callouts[id]
+	if !ok {
+		return
+	}
+	delete(s.callouts, id)
+	var r core.CalloutResponse
+	if result != 0 {
+		msg := "failed"
+		if result < len(calloutResults) {
+			msg = calloutResults[result]
+		}
+		r.Err = fmt.Errorf("http callout: %s", msg)
+	}
+	for _, h := range headers {
+		r.Headers = append(r.Headers, core.Header{Key: gostr(h.key_ptr, h.key_length), Value: gostr(h.value_ptr, h.value_length)})
+	}
+	for _, b := range bodies {
+		if b.length > 0 {
+			r.Body = append(r.Body, unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length))...)
+		}
+	}
+	done(r)
+}
+
+// Scheduling.
+
+// Post runs fn on the stream's worker thread. The first Post of a stream must happen on that
+// thread (inside an event) because it creates Envoy's scheduler for the stream.
+func (s *stream) Post(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return
+	}
+	if s.scheduler == nil {
+		s.scheduler = C.envoy_dynamic_module_callback_http_filter_scheduler_new(s.envoy)
+		s.posted = make(map[uint64]func())
+	}
+	s.nextEvent++
+	s.posted[s.nextEvent] = fn
+	C.envoy_dynamic_module_callback_http_filter_scheduler_commit(s.scheduler, C.uint64_t(s.nextEvent))
+}
+
+func (s *stream) runScheduled(id uint64) {
+	s.mu.Lock()
+	fn := s.posted[id]
+	delete(s.posted, id)
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+func (s *stream) destroy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.destroyed = true
+	if s.scheduler != nil {
+		C.envoy_dynamic_module_callback_http_filter_scheduler_delete(s.scheduler)
+		s.scheduler = nil
+	}
+	s.posted = nil
+	s.callouts = nil
+}
+
+// Logging and stats.
+
+func (s *stream) Log(level core.LogLevel, msg string) { logMsg(level, msg) }
+func (s *stream) LogEnabled(level core.LogLevel) bool { return logEnabled(level) }
+
+func (s *stream) Counter(id core.MetricID, delta uint64) {
+	C.envoy_dynamic_module_callback_http_filter_increment_counter(s.envoy, C.size_t(id), C.uint64_t(delta))
+}
+
+func (s *stream) Gauge(id core.MetricID, delta int64) {
+	if delta >= 0 {
+		C.envoy_dynamic_module_callback_http_filter_increase_gauge(s.envoy, C.size_t(id), C.uint64_t(delta))
+	} else {
+		C.envoy_dynamic_module_callback_http_filter_decrease_gauge(s.envoy, C.size_t(id), C.uint64_t(-delta))
+	}
+}
+
+func (s *stream) Histogram(id core.MetricID, value uint64) {
+	C.envoy_dynamic_module_callback_http_filter_record_histogram_value(s.envoy, C.size_t(id), C.uint64_t(value))
+}
+
+func logMsg(level core.LogLevel, msg string) {
+	m, ml := cstr(msg)
+	C.envoy_dynamic_module_callback_log(C.int(level), m, ml)
+}
+
+func logEnabled(level core.LogLevel) bool {
+	return bool(C.envoy_dynamic_module_callback_log_enabled(C.int(level)))
+}
