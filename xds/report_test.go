@@ -14,6 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/trafficext/trafficext/xds/server"
+	"github.com/trafficext/trafficext/xds/xdstest"
 )
 
 const mixedGood = `apiVersion: extensions.istio.io/v1alpha1
@@ -73,9 +74,9 @@ metadata: {name: legacy, namespace: istio-system}
 spec: {url: "file://`+modPath+`", sha256: `+digest+`, phase: AUTHZ, priority: 1}
 `)
 	cp, addr, ctx := startControlPlane(t, dir)
-	c := newADSClient(t, ctx, addr, gatewayID)
-	c.subscribe(resource.ListenerType)
-	c.next(resource.ListenerType, 5*time.Second)
+	c := xdstest.Dial(t, ctx, addr, gatewayID)
+	c.Subscribe(resource.ListenerType)
+	c.Next(resource.ListenerType, 5*time.Second)
 
 	var rep server.Report
 	deadline := time.Now().Add(5 * time.Second)

@@ -19,26 +19,23 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
 
-	"github.com/trafficext/trafficext/core"
-	"github.com/trafficext/trafficext/engine/lua"
+	"github.com/trafficext/trafficext/host/engines"
 	"github.com/trafficext/trafficext/host/golang"
 )
 
 func init() {
-	var opts []core.Option
-	if f, err := core.ParseFaultInjection(os.Getenv("TRAFFICEXT_FAULT_INJECTION")); err != nil {
-		api.LogErrorf("trafficext: TRAFFICEXT_FAULT_INJECTION ignored: %v", err)
-	} else if f.PanicHeader != "" {
-		opts = append(opts, core.WithFaultInjection(f))
-	}
-	p := golang.New(engines(), opts...)
+	p := golangPlugin()
 	http.RegisterHttpFilterFactoryAndConfigParser(golang.PluginName, p.Factory, p)
 }
 
-// engines are the extension engines of this build.
-func engines() []core.Engine {
-	// TODO(integrator): add the Wasm engine when engine/wasm exists.
-	return []core.Engine{lua.New(lua.Options{})}
+// golangPlugin is the plugin of this library; bad settings refuse every configuration.
+func golangPlugin() *golang.Plugin {
+	s, err := engines.FromEnv(os.Getenv)
+	if err != nil {
+		api.LogErrorf("trafficext: %v", err)
+		return golang.Refusing(err)
+	}
+	return golang.New(s.Engines(), s.Options()...)
 }
 
 func main() {}

@@ -15,9 +15,6 @@ var _ = Describe("A Proxy-Wasm guest that traps", Label("wasm", "failure", "loca
 	eachMode(func(m mode) {
 		It("fails that request by the fail strategy and serves the next one on a fresh VM", func() {
 			localOnly()
-			if !wasmEngineBuilt() {
-				Skip("this build has no Wasm engine (host/engines)")
-			}
 			// The C fault guest: `x-fault: trap` executes `unreachable`; otherwise it answers
 			// with x-vm-requests, the number of requests its VM instance has served.
 			g := wasmtest.C(GinkgoTB(), "fault", "")

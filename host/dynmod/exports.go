@@ -28,12 +28,12 @@ var (
 func envoy_dynamic_module_on_program_init() *C.char {
 	defer recoverHook("program_init")
 	applyGCDefaults(os.Getenv)
-	fault, err := core.ParseFaultInjection(os.Getenv("TRAFFICEXT_FAULT_INJECTION"))
+	settings, err := engines.FromEnv(os.Getenv)
 	if err != nil {
-		logMsg(core.LogCritical, "trafficext: TRAFFICEXT_FAULT_INJECTION: "+err.Error())
+		logMsg(core.LogCritical, "trafficext: refusing to load: "+err.Error())
 		return nil
 	}
-	rt = core.NewRuntime(engines.Default(), core.WithFaultInjection(fault))
+	rt = core.NewRuntime(settings.Engines(), settings.Options()...)
 	if abiVersionC == nil {
 		abiVersionC = C.CString(abiVersion)
 	}

@@ -1,9 +1,11 @@
-// Package engines lists the extension engines a build of the filter carries, so that both
-// host bindings construct the same set.
+// Package engines builds what both host bindings run: every extension engine of the build and
+// the runtime settings of the Envoy process. It is the one place that reads the TRAFFICEXT_*
+// variables, with one failure policy: a bad value is an error naming the variable, and the
+// binding refuses to load.
 package engines
 
 import (
-	"os"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -12,36 +14,68 @@ import (
 	"github.com/trafficext/trafficext/engine/wasm"
 )
 
-// Default returns one instance of every engine with its default options.
-//
-// The Wasm engine reads three optional variables of the Envoy process:
-// TRAFFICEXT_WASM_CACHE_DIR (wazero compilation cache; "-" keeps it in memory),
-// TRAFFICEXT_WASM_CACHE_MAX_MB (its size bound in MiB, oldest entries removed first; default
-// 1024, "off" for none) and TRAFFICEXT_WASM_CALL_TIMEOUT (a Go duration bounding each guest
-// call, or "off" for trusted modules; default 2s).
-func Default() []core.Engine {
-	return []core.Engine{lua.New(lua.Options{}), wasm.New(wasmOptions())}
+// The variables Settings reads from the Envoy process environment.
+const (
+	// EnvFaultInjection: "panic-header=<header>" makes the extension named by that request
+	// header panic inside its guarded call (tests prove containment through real Envoy).
+	EnvFaultInjection = "TRAFFICEXT_FAULT_INJECTION"
+	// EnvWasmCacheDir: wazero's compilation cache directory; "-" keeps it in memory.
+	EnvWasmCacheDir = "TRAFFICEXT_WASM_CACHE_DIR"
+	// EnvWasmCacheMaxMB: the cache's bound in MiB (oldest entries go first); "off" for none.
+	EnvWasmCacheMaxMB = "TRAFFICEXT_WASM_CACHE_MAX_MB"
+	// EnvWasmCallTimeout: a Go duration bounding each guest call; "off" for trusted modules.
+	EnvWasmCallTimeout = "TRAFFICEXT_WASM_CALL_TIMEOUT"
+)
+
+// Settings are the process-wide settings of a binding.
+type Settings struct {
+	Fault core.FaultInjection
+	Lua   lua.Options
+	Wasm  wasm.Options
 }
 
-func wasmOptions() wasm.Options {
-	o := wasm.Options{CacheDir: os.Getenv("TRAFFICEXT_WASM_CACHE_DIR")}
-	switch v := os.Getenv("TRAFFICEXT_WASM_CACHE_MAX_MB"); v {
+// FromEnv reads the settings through getenv (os.Getenv in the bindings).
+func FromEnv(getenv func(string) string) (Settings, error) {
+	var s Settings
+	var err error
+	if s.Fault, err = core.ParseFaultInjection(getenv(EnvFaultInjection)); err != nil {
+		return s, fmt.Errorf("%s: %w", EnvFaultInjection, err)
+	}
+	s.Wasm.CacheDir = getenv(EnvWasmCacheDir)
+	switch v := getenv(EnvWasmCacheMaxMB); v {
 	case "":
 	case "off":
-		o.CacheMaxBytes = -1
+		s.Wasm.CacheMaxBytes = -1
 	default:
-		if mb, err := strconv.ParseInt(v, 10, 64); err == nil && mb > 0 {
-			o.CacheMaxBytes = mb << 20
+		mb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mb <= 0 {
+			return s, fmt.Errorf("%s: %q is not a positive number of MiB or \"off\"", EnvWasmCacheMaxMB, v)
 		}
+		s.Wasm.CacheMaxBytes = mb << 20
 	}
-	switch v := os.Getenv("TRAFFICEXT_WASM_CALL_TIMEOUT"); v {
+	switch v := getenv(EnvWasmCallTimeout); v {
 	case "":
 	case "off":
-		o.CallTimeout = -1
+		s.Wasm.CallTimeout = -1
 	default:
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			o.CallTimeout = d
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("%s: %q is not a positive Go duration or \"off\"", EnvWasmCallTimeout, v)
 		}
+		s.Wasm.CallTimeout = d
 	}
-	return o
+	return s, nil
+}
+
+// Engines returns one instance of every engine of the build, configured by s.
+func (s Settings) Engines() []core.Engine {
+	return []core.Engine{lua.New(s.Lua), wasm.New(s.Wasm)}
+}
+
+// Options are the core runtime options s implies.
+func (s Settings) Options() []core.Option {
+	if s.Fault.PanicHeader == "" {
+		return nil
+	}
+	return []core.Option{core.WithFaultInjection(s.Fault)}
 }

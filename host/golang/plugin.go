@@ -25,7 +25,8 @@ const TypedStructConfigField = "config"
 // Plugin is the trafficext golang plugin: its Parse and Merge make it the
 // api.StreamFilterConfigParser and its Factory method is the api.StreamFilterFactory.
 type Plugin struct {
-	rt *core.Runtime
+	rt      *core.Runtime
+	refusal error // the library cannot run: every config is refused with it
 }
 
 var _ api.StreamFilterConfigParser = (*Plugin)(nil)
@@ -36,6 +37,10 @@ func New(engines []core.Engine, opts ...core.Option) *Plugin {
 	return &Plugin{rt: core.NewRuntime(engines, opts...)}
 }
 
+// Refusing returns a plugin that refuses every configuration with err: the golang filter
+// loads a library at startup and cannot be told to fail, so the refusal shows as a NACK.
+func Refusing(err error) *Plugin { return &Plugin{refusal: err} }
+
 // Parse decodes plugin_config and loads the extension. callbacks is nil for route-level
 // configs; their metrics are no-ops. An error makes Envoy reject the configuration (an ECDS
 // NACK), so the previous version of the extension keeps running.
@@ -45,6 +50,9 @@ func (p *Plugin) Parse(msg *anypb.Any, callbacks api.ConfigCallbackHandler) (cfg
 			cfg, err = nil, fmt.Errorf("trafficext: parsing plugin config: panic: %v", r)
 		}
 	}()
+	if p.refusal != nil {
+		return nil, fmt.Errorf("trafficext: refusing to load: %w", p.refusal)
+	}
 	raw, err := configBytes(msg)
 	if err != nil {
 		return nil, fmt.Errorf("trafficext: parsing plugin config: %w", err)

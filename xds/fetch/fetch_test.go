@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
@@ -29,22 +28,6 @@ import (
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-func newFetcher(t *testing.T, dir string, edit ...func(*fetch.Options)) *fetch.Fetcher {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	o := fetch.Options{CacheDir: dir, Backoff: time.Millisecond, Attempts: 3, Timeout: 10 * time.Second, RequestTimeout: 5 * time.Second}
-	for _, e := range edit {
-		e(&o)
-	}
-	f, err := fetch.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 func gz(b []byte) []byte {
@@ -64,15 +47,6 @@ func tarOf(t *testing.T, name string, b []byte) []byte {
 	tw.Write(b)
 	tw.Close()
 	return buf.Bytes()
-}
-
-func fileBytes(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestHTTP_UnboxAndChecksum(t *testing.T) {
@@ -95,14 +69,14 @@ func TestHTTP_UnboxAndChecksum(t *testing.T) {
 		w.Write(b)
 	}))
 	defer srv.Close()
-	f := newFetcher(t, "", func(o *fetch.Options) { o.MaxModuleBytes = 2048 })
+	f := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.MaxModuleBytes = 2048 })
 	ctx := context.Background()
 	for _, p := range []string{"/raw.wasm", "/m.wasm.gz", "/m.tar", "/m.tar.gz"} {
 		m, err := f.Fetch(ctx, fetch.Request{URL: srv.URL + p, SHA256: sum(mod)})
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		if m.SHA256 != sum(mod) || m.Checksum != sum(mod) || !bytes.Equal(fileBytes(t, m.Path), mod) {
+		if m.SHA256 != sum(mod) || m.Checksum != sum(mod) || !bytes.Equal(fetchtest.ReadFile(t, m.Path), mod) {
 			t.Errorf("%s: module %+v", p, m)
 		}
 	}
@@ -149,7 +123,7 @@ func TestHTTP_RetriesWithBackoff(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	if _, err := f.Fetch(context.Background(), fetch.Request{URL: srv.URL + "/flaky.wasm"}); err != nil || calls.Load() != 3 {
 		t.Fatalf("flaky: %v after %d calls", err, calls.Load())
 	}
@@ -171,15 +145,15 @@ func TestHTTPS_CustomCA(t *testing.T) {
 	mod := fetchtest.Module("tls")
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(mod) }))
 	defer srv.Close()
-	if _, err := newFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err == nil {
+	if _, err := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err == nil {
 		t.Fatal("an unknown CA must fail")
 	}
 	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	if _, err := newFetcher(t, "", func(o *fetch.Options) { o.RootCAs = pool }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err != nil {
+	if _, err := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.RootCAs = pool }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err != nil {
 		t.Fatalf("custom CA: %v", err)
 	}
 	host := strings.TrimPrefix(srv.URL, "https://")
-	if _, err := newFetcher(t, "", func(o *fetch.Options) { o.InsecureRegistries = []string{host} }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err != nil {
+	if _, err := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.InsecureRegistries = []string{host} }).Fetch(context.Background(), fetch.Request{URL: srv.URL + "/m.wasm"}); err != nil {
 		t.Fatalf("insecure host: %v", err)
 	}
 }
@@ -188,9 +162,9 @@ func TestFile(t *testing.T) {
 	mod := fetchtest.Module("file")
 	p := filepath.Join(t.TempDir(), "m.wasm")
 	os.WriteFile(p, mod, 0o644)
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	m, err := f.Fetch(context.Background(), fetch.Request{URL: "file://" + p, SHA256: sum(mod)})
-	if err != nil || m.SHA256 != sum(mod) || m.Path == p || !bytes.Equal(fileBytes(t, m.Path), mod) {
+	if err != nil || m.SHA256 != sum(mod) || m.Path == p || !bytes.Equal(fetchtest.ReadFile(t, m.Path), mod) {
 		t.Fatalf("file: %+v %v (the module must be copied into the cache)", m, err)
 	}
 	if _, err := f.Fetch(context.Background(), fetch.Request{URL: "file://" + p, SHA256: strings.Repeat("0", 64)}); fetch.ReasonOf(err) != fetch.ReasonChecksum {
@@ -226,31 +200,18 @@ func newInProcessRegistry(t *testing.T) *inProcessRegistry {
 	return r
 }
 
-func push(t *testing.T, ref string, mod []byte, layout fetch.Layout) string {
-	t.Helper()
-	img, err := fetch.Image(mod, layout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := fetch.Push(context.Background(), ref, img, fetch.PushOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimPrefix(d, "sha256:")
-}
-
 func TestOCI_LayoutsAndDigest(t *testing.T) {
 	reg := newInProcessRegistry(t)
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	for _, layout := range fetch.Layouts {
 		mod := fetchtest.Module(string(layout))
-		digest := push(t, reg.host+"/m/"+string(layout)+":1", mod, layout)
+		digest := fetchtest.Push(t, reg.host+"/m/"+string(layout)+":1", mod, layout)
 		url := "oci://" + reg.host + "/m/" + string(layout) + ":1"
 		m, err := f.Fetch(context.Background(), fetch.Request{URL: url, SHA256: digest})
 		if err != nil {
 			t.Fatalf("%s: %v", layout, err)
 		}
-		if m.Checksum != digest || m.SHA256 != sum(mod) || !bytes.Equal(fileBytes(t, m.Path), mod) {
+		if m.Checksum != digest || m.SHA256 != sum(mod) || !bytes.Equal(fetchtest.ReadFile(t, m.Path), mod) {
 			t.Errorf("%s: %+v", layout, m)
 		}
 		// sha256 is the manifest digest, not the module's hash.
@@ -279,7 +240,7 @@ func TestOCI_LayoutsAndDigest(t *testing.T) {
 
 func TestOCI_PullPolicy(t *testing.T) {
 	reg := newInProcessRegistry(t)
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	v1, v2 := fetchtest.Module("0.0.1"), fetchtest.Module("0.0.2")
 	ctx := context.Background()
 	get := func(tag string, p fetch.PullPolicy, rv string) fetch.Module {
@@ -295,7 +256,7 @@ func TestOCI_PullPolicy(t *testing.T) {
 	pushAll := func(mod []byte) {
 		for _, p := range policies {
 			for _, tag := range []string{"stable", "latest"} {
-				push(t, reg.host+"/p/"+strings.ToLower(p.String())+":"+tag, mod, fetch.LayoutOCIImage)
+				fetchtest.Push(t, reg.host+"/p/"+strings.ToLower(p.String())+":"+tag, mod, fetch.LayoutOCIImage)
 			}
 		}
 	}
@@ -330,9 +291,9 @@ func TestOCI_PullPolicy(t *testing.T) {
 func TestOCI_SingleflightAndCacheRestart(t *testing.T) {
 	reg := newInProcessRegistry(t)
 	dir := t.TempDir()
-	f := newFetcher(t, dir)
+	f := fetchtest.NewFetcher(t, dir)
 	mod := fetchtest.Module("sf")
-	digest := push(t, reg.host+"/s/m:1", mod, fetch.LayoutWasmArtifact)
+	digest := fetchtest.Push(t, reg.host+"/s/m:1", mod, fetch.LayoutWasmArtifact)
 	reg.blobGets.Store(0)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -361,7 +322,7 @@ func TestOCI_SingleflightAndCacheRestart(t *testing.T) {
 	// A new fetcher on the same cache (a second control-plane start) needs no network for a
 	// pinned digest or an IfNotPresent tag.
 	reg.Close()
-	f2 := newFetcher(t, dir)
+	f2 := fetchtest.NewFetcher(t, dir)
 	for _, req := range []fetch.Request{
 		{URL: "oci://" + reg.host + "/s/m:1", SHA256: digest},
 		{URL: "oci://" + reg.host + "/s/m:1", PullPolicy: fetch.PullIfNotPresent, Resource: "ns/other"},
@@ -382,10 +343,10 @@ func TestCache_CorruptionAndBound(t *testing.T) {
 	mods := [][]byte{fetchtest.Module("a"), fetchtest.Module("bb"), fetchtest.Module("ccc")}
 	var digests []string
 	for i, m := range mods {
-		digests = append(digests, push(t, reg.host+"/c/m:"+string(rune('0'+i)), m, fetch.LayoutOCIImage))
+		digests = append(digests, fetchtest.Push(t, reg.host+"/c/m:"+string(rune('0'+i)), m, fetch.LayoutOCIImage))
 	}
 	bound := int64(len(mods[1]) + len(mods[2]))
-	f := newFetcher(t, dir, func(o *fetch.Options) { o.MaxCacheBytes = bound })
+	f := fetchtest.NewFetcher(t, dir, func(o *fetch.Options) { o.MaxCacheBytes = bound })
 	get := func(i int) fetch.Module {
 		t.Helper()
 		m, err := f.Fetch(context.Background(), fetch.Request{URL: "oci://" + reg.host + "/c/m:" + string(rune('0'+i)), SHA256: digests[i]})
@@ -398,7 +359,7 @@ func TestCache_CorruptionAndBound(t *testing.T) {
 	// Corrupt the entry: the next read detects it and fetches again.
 	os.WriteFile(m0.Path, []byte("\x00asm\x01\x00\x00\x00garbage"), 0o644)
 	again := get(0)
-	if again.CacheHit || !bytes.Equal(fileBytes(t, again.Path), mods[0]) || f.Metrics().Corrupt != 1 {
+	if again.CacheHit || !bytes.Equal(fetchtest.ReadFile(t, again.Path), mods[0]) || f.Metrics().Corrupt != 1 {
 		t.Errorf("corrupted entry: %+v, metrics %+v", again, f.Metrics())
 	}
 	get(1)
@@ -428,7 +389,7 @@ func TestCache_CorruptionAndBound(t *testing.T) {
 }
 
 func TestPullSecret(t *testing.T) {
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	_, err := f.Fetch(context.Background(), fetch.Request{URL: "oci://127.0.0.1:1/x:1", PullSecretName: "apps/creds"})
 	if fetch.ReasonOf(err) != fetch.ReasonSecret || !strings.Contains(err.Error(), "apps/creds") {
 		t.Errorf("missing secret: %v", err)

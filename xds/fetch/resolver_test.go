@@ -12,24 +12,9 @@ import (
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/fetch/fetchtest"
 	"github.com/trafficext/trafficext/xds/model"
-	"github.com/trafficext/trafficext/xds/source"
 )
 
 // wasmExt decodes a TrafficExtension whose spec.wasm holds the given YAML lines.
-func wasmExt(t *testing.T, ns, name, rv, wasm string) *model.Extension {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("apiVersion: extensions.istio.io/v1alpha1\nkind: TrafficExtension\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec:\n  wasm:\n")
-	for _, l := range strings.Split(wasm, "\n") {
-		b.WriteString("    " + l + "\n")
-	}
-	exts, _, err := source.Decode("test.yaml", []byte(b.String()))
-	if err != nil || len(exts) != 1 || len(exts[0].DecodeErrors) > 0 {
-		t.Fatalf("decoding: %v %v %v", err, exts, exts[0].DecodeErrors)
-	}
-	exts[0].ResourceVersion = rv
-	return exts[0]
-}
 
 func TestResolver_KeepLastGoodAndFailStrategy(t *testing.T) {
 	mod := fetchtest.Module("good")
@@ -43,14 +28,14 @@ func TestResolver_KeepLastGoodAndFailStrategy(t *testing.T) {
 		w.Write(mod)
 	}))
 	defer srv.Close()
-	f := newFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 })
+	f := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 })
 	r := fetch.NewResolver(f, fetch.ResolverOptions{RetryBase: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changed := make(chan struct{}, 16)
 	go r.Run(ctx, func() { changed <- struct{}{} })
 
-	good := wasmExt(t, "istio-system", "auth", "1", "url: "+srv.URL+"/m.wasm\nsha256: \""+sum(mod)+"\"")
+	good := fetchtest.Extension(t, "istio-system", "auth", "1", "url: "+srv.URL+"/m.wasm\nsha256: \""+sum(mod)+"\"")
 	out := r.Prepare([]*model.Extension{good}, nil)
 	if len(out.Problems) != 0 || len(out.Serve) != 1 || out.Serve[0] != good {
 		t.Fatalf("good: %+v", out)
@@ -61,7 +46,7 @@ func TestResolver_KeepLastGoodAndFailStrategy(t *testing.T) {
 	}
 
 	// A new version with a wrong sha256: rejected, the previous version keeps serving.
-	bad := wasmExt(t, "istio-system", "auth", "2", "url: "+srv.URL+"/m.wasm\nsha256: \""+strings.Repeat("0", 64)+"\"")
+	bad := fetchtest.Extension(t, "istio-system", "auth", "2", "url: "+srv.URL+"/m.wasm\nsha256: \""+strings.Repeat("0", 64)+"\"")
 	out = r.Prepare([]*model.Extension{bad}, nil)
 	if len(out.Serve) != 1 || out.Serve[0] != good || len(out.Stale) != 1 || len(out.Problems) != 1 ||
 		!strings.Contains(out.Problems[0].Error(), "checksum_mismatch") || !strings.Contains(out.Problems[0].Error(), "previous version keeps serving") {
@@ -71,7 +56,7 @@ func TestResolver_KeepLastGoodAndFailStrategy(t *testing.T) {
 	// A new extension while the server fails: no previous version, so the fail strategy
 	// applies (Resolve errors); the background re-fetch brings it once the server is back.
 	up.Store(false)
-	other := wasmExt(t, "istio-system", "other", "1", "url: "+srv.URL+"/other.wasm\nfailStrategy: FAIL_OPEN")
+	other := fetchtest.Extension(t, "istio-system", "other", "1", "url: "+srv.URL+"/other.wasm\nfailStrategy: FAIL_OPEN")
 	out = r.Prepare([]*model.Extension{good, other}, nil)
 	if len(out.Problems) != 1 || !strings.Contains(out.Problems[0].Error(), "istio-system/other") || !strings.Contains(out.Problems[0].Error(), "FAIL_OPEN") {
 		t.Fatalf("down: %v", out.Problems)
@@ -99,10 +84,10 @@ func TestResolver_KeepLastGoodAndFailStrategy(t *testing.T) {
 }
 
 func TestResolver_PullSecretFromSource(t *testing.T) {
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	r := fetch.NewResolver(f, fetch.ResolverOptions{SyncWait: time.Second})
 	defer r.Close()
-	e := wasmExt(t, "apps", "x", "1", "url: oci://127.0.0.1:1/x:1\nimagePullSecret: creds")
+	e := fetchtest.Extension(t, "apps", "x", "1", "url: oci://127.0.0.1:1/x:1\nimagePullSecret: creds")
 	out := r.Prepare([]*model.Extension{e}, func(ns, name string) ([]byte, bool) { return nil, false })
 	if len(out.Problems) != 1 || !strings.Contains(out.Problems[0].Error(), "apps/creds") || !strings.Contains(out.Problems[0].Error(), "pull_secret") {
 		t.Fatalf("missing secret: %v", out.Problems)

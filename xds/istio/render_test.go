@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"istio.io/api/extensions/v1alpha1"
-	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/trafficext/trafficext/xds/istio"
+	"github.com/trafficext/trafficext/xds/istio/istiotest"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/source"
 	"github.com/trafficext/trafficext/xds/validate"
@@ -68,93 +67,6 @@ func TestRender_Golden(t *testing.T) {
 	golden(t, "render.golden.yaml", y)
 }
 
-// proxyChain is an istiod-generated HTTP filter chain of one listener of one proxy.
-type proxyChain struct {
-	title     string
-	namespace string
-	labels    map[string]string
-	gateway   string // Gateway-API gateway name ("" when none)
-	waypoint  bool
-	context   networking.EnvoyFilter_PatchContext
-	port      uint32
-	chain     []string
-}
-
-// The chains istiod 1.31 builds (spec.md §2.1), with and without RequestAuthentication and
-// AuthorizationPolicy filters.
-var chains = []proxyChain{
-	{"sidecar apps/reviews inbound 9080 (jwt + rbac)", "apps", map[string]string{"app": "reviews"}, "", false, networking.EnvoyFilter_SIDECAR_INBOUND, 9080,
-		[]string{"istio.metadata_exchange", "envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "envoy.filters.http.grpc_stats", "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"}},
-	{"sidecar apps/reviews outbound 8080 (no jwt, no rbac)", "apps", map[string]string{"app": "reviews"}, "", false, networking.EnvoyFilter_SIDECAR_OUTBOUND, 8080,
-		[]string{"istio.metadata_exchange", "envoy.filters.http.grpc_stats", "istio.alpn", "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"}},
-	{"ingress gateway istio-system 8080 (ext_authz + jwt + rbac)", "istio-system", map[string]string{"istio": "ingressgateway"}, "", false, networking.EnvoyFilter_GATEWAY, 8080,
-		[]string{"istio.metadata_exchange", "envoy.filters.http.ext_authz", "envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "envoy.filters.http.grpc_stats", "istio.alpn", "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"}},
-	{"gateway apps/web 443 (rbac)", "apps", map[string]string{"gateway.networking.k8s.io/gateway-name": "web"}, "web", false, networking.EnvoyFilter_GATEWAY, 443,
-		[]string{"istio.metadata_exchange", "envoy.filters.http.rbac", "envoy.filters.http.grpc_stats", "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"}},
-	{"waypoint apps/waypoint (jwt + rbac)", "apps", map[string]string{"gateway.networking.k8s.io/gateway-name": "waypoint"}, "waypoint", true, networking.EnvoyFilter_SIDECAR_INBOUND, 0,
-		[]string{"envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "waypoint_upstream_peer_metadata", "istio.stats", "envoy.filters.http.router"}},
-}
-
-// apply is what istiod does with the rendered EnvoyFilters for one chain (the subset of
-// EnvoyFilter semantics render uses): resources of the root namespace and of the proxy's
-// namespace, selected by workloadSelector or targetRefs (waypoints only by targetRefs),
-// applied in priority order, each HTTP_FILTER patch inserted before its anchor when the
-// context and port match and the anchor is present.
-func apply(res []istio.Resource, p proxyChain, root string) []string {
-	chain := slices.Clone(p.chain)
-	var sel []istio.Resource
-	for _, r := range res {
-		if r.Namespace != root && r.Namespace != p.namespace {
-			continue
-		}
-		s := r.Spec
-		if len(s.GetTargetRefs()) > 0 {
-			ok := false
-			for _, ref := range s.GetTargetRefs() {
-				ok = ok || (ref.GetKind() == "Gateway" && ref.GetName() == p.gateway && r.Namespace == p.namespace) ||
-					(ref.GetKind() == "GatewayClass" && ref.GetName() == "istio-waypoint" && p.waypoint)
-			}
-			if !ok {
-				continue
-			}
-		} else if p.waypoint {
-			continue
-		}
-		if ws := s.GetWorkloadSelector(); ws != nil {
-			ok := true
-			for k, v := range ws.GetLabels() {
-				ok = ok && p.labels[k] == v
-			}
-			if !ok {
-				continue
-			}
-		}
-		sel = append(sel, r)
-	}
-	slices.SortStableFunc(sel, func(a, b istio.Resource) int { return int(a.Spec.GetPriority()) - int(b.Spec.GetPriority()) })
-	for _, r := range sel {
-		for _, cp := range r.Spec.GetConfigPatches() {
-			if cp.GetApplyTo() != networking.EnvoyFilter_HTTP_FILTER {
-				continue
-			}
-			m := cp.GetMatch()
-			if m.GetContext() != networking.EnvoyFilter_ANY && m.GetContext() != p.context {
-				continue
-			}
-			if n := m.GetListener().GetPortNumber(); n != 0 && n != p.port {
-				continue
-			}
-			i := slices.Index(chain, m.GetListener().GetFilterChain().GetFilter().GetSubFilter().GetName())
-			if i < 0 {
-				continue
-			}
-			name := cp.GetPatch().GetValue().GetFields()["name"].GetStringValue()
-			chain = slices.Insert(chain, i, name)
-		}
-	}
-	return chain
-}
-
 // TestRender_AppliedChains_Golden applies the rendered EnvoyFilters to istiod-shaped sidecar,
 // gateway and waypoint chains and compares the resulting filter order with the golden file.
 func TestRender_AppliedChains_Golden(t *testing.T) {
@@ -163,9 +75,9 @@ func TestRender_AppliedChains_Golden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	for _, p := range chains {
-		fmt.Fprintf(&b, "# %s\n", p.title)
-		for _, f := range apply(out.Resources, p, "istio-system") {
+	for _, p := range istiotest.Chains {
+		fmt.Fprintf(&b, "# %s\n", p.Title)
+		for _, f := range istiotest.Apply(out.Resources, p, "istio-system") {
 			fmt.Fprintf(&b, "  %s\n", strings.TrimPrefix(f, model.ResourceNamePrefix))
 		}
 	}
@@ -181,7 +93,7 @@ func TestRender_AnchorOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := apply(out.Resources, chains[1], "istio-system")
+	got := istiotest.Apply(out.Resources, istiotest.Chains[1], "istio-system")
 	want := []string{"istio.metadata_exchange", model.ResourceNamePrefix + "apps.ports", model.ResourceNamePrefix + "istio-system.acl-check",
 		model.ResourceNamePrefix + "apps.check-header", model.ResourceNamePrefix + "apps.legacy~istio-translated-wasmplugin",
 		model.ResourceNamePrefix + "istio-system.mesh-last", "envoy.filters.http.grpc_stats"}

@@ -1,18 +1,24 @@
-package xds_test
+//go:build conformance
+
+package registry
 
 // The Wasm module stage through the control plane's ECDS output (what a proxy would receive),
 // against a real registry (Debian's docker-registry; see xds/fetch/fetchtest).
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trafficext/trafficext/xds/proxyid"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	dmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
@@ -25,6 +31,7 @@ import (
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/fetch/fetchtest"
 	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/xdstest"
 )
 
 func wasmDoc(name, wasm string, labels ...string) string {
@@ -40,14 +47,14 @@ func wasmDoc(name, wasm string, labels ...string) string {
 	return b.String()
 }
 
-func startWasmControlPlane(t *testing.T, dir string, fo fetch.Options) (*xds.ControlPlane, *adsClient) {
+func startWasmControlPlane(t *testing.T, dir string, fo fetch.Options) (*xds.ControlPlane, *xdstest.ADSClient) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if fo.CacheDir == "" {
 		fo.CacheDir = t.TempDir()
 	}
 	fo.Attempts, fo.Backoff = 2, 10*time.Millisecond
-	cp, err := xds.New(xds.Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Wasm: xds.WasmOptions{
+	cp, err := xds.New(xds.Options{Dir: dir, Logger: xdstest.Logger(t), Wasm: xds.WasmOptions{
 		Fetch:    fo,
 		Resolver: fetch.ResolverOptions{SyncWait: 3 * time.Second, RetryBase: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond},
 	}})
@@ -66,20 +73,20 @@ func startWasmControlPlane(t *testing.T, dir string, fo fetch.Options) (*xds.Con
 	case <-time.After(10 * time.Second):
 		t.Fatal("control plane not ready")
 	}
-	c := newADSClient(t, ctx, lis.Addr().String(), gatewayID)
+	c := xdstest.Dial(t, ctx, lis.Addr().String(), gatewayID)
 	return cp, c
 }
 
 // ecdsState waits until the extension configs the proxy receives satisfy ok, and returns them
 // by name (a config absent from the response is absent from the map).
-func ecdsState(t *testing.T, c *adsClient, names []string, timeout time.Duration, ok func(map[string]*extconfig.Extension) bool) map[string]*extconfig.Extension {
+func ecdsState(t *testing.T, c *xdstest.ADSClient, names []string, timeout time.Duration, ok func(map[string]*extconfig.Extension) bool) map[string]*extconfig.Extension {
 	t.Helper()
-	c.subscribe(resource.ExtensionConfigType, names...)
+	c.Subscribe(resource.ExtensionConfigType, names...)
 	deadline := time.After(timeout)
 	var last map[string]*extconfig.Extension
 	for {
 		select {
-		case r, open := <-c.resp:
+		case r, open := <-c.Responses:
 			if !open {
 				t.Fatal("ADS stream closed")
 			}
@@ -177,7 +184,7 @@ func TestWasm_RegistryDownThenUp(t *testing.T) {
 		return m[rn("closed")] != nil && m[rn("closed")].Wasm != nil && m[rn("opened")] != nil
 	})
 	for _, n := range names {
-		if w := got[n].Wasm; w == nil || w.SHA256 != sha(mod) || !strings.HasPrefix(w.Path, cp.WasmCacheDir()) {
+		if w := got[n].Wasm; w == nil || w.SHA256 != sum(mod) || !strings.HasPrefix(w.Path, cp.WasmCacheDir()) {
 			t.Errorf("%s after recovery: %+v", n, got[n].Wasm)
 		}
 	}
@@ -252,9 +259,9 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 		switch {
 		case e == nil || e.Wasm == nil:
 			return "none"
-		case e.Wasm.SHA256 == sha(v1):
+		case e.Wasm.SHA256 == sum(v1):
 			return "0.0.1"
-		case e.Wasm.SHA256 == sha(v2):
+		case e.Wasm.SHA256 == sum(v2):
 			return "0.0.2"
 		}
 		return "?"
@@ -293,7 +300,7 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.quiet(300 * time.Millisecond) // nothing new is served
+	c.Quiet(300 * time.Millisecond) // nothing new is served
 	msg = ""
 	for _, p := range cp.Status().Problems {
 		if strings.Contains(p.Error(), "istio-system/pinned") {
@@ -311,7 +318,9 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 	delete(exts, "always")
 	delete(exts, "latest")
 	for _, n := range []string{"always", "latest"} {
-		removeFile(t, filepath.Join(dir, n+".yaml"))
+		if err := os.Remove(filepath.Join(dir, n+".yaml")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cp2, c2 := startWasmControlPlane(t, dir, fetch.Options{RootCAs: reg.CAs, CacheDir: cache})
 	names2 := []string{rn("pinned"), rn("ifnotpresent"), rn("unset")}
@@ -326,4 +335,20 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 	}
 }
 
-func sha(b []byte) string { return fetchtestSum(b) }
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+var gatewayID = proxyid.Identity{
+	ID: "gw-1", Mode: proxyid.Gateway, Namespace: "istio-system",
+	Labels:      map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"},
+	GatewayName: "ingressgateway",
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,4 +1,6 @@
-package fetch_test
+//go:build conformance
+
+package registry
 
 // Acceptance tests against a real registry: Debian's docker-registry (docker/distribution
 // 2.8), started on loopback by fetchtest (installed with apt-get when missing).
@@ -22,15 +24,15 @@ func TestRegistry_PullMatrix(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("anonymous, every layout", func(t *testing.T) {
-		f := newFetcher(t, "")
+		f := fetchtest.NewFetcher(t, "")
 		for _, layout := range fetch.Layouts {
 			mod := fetchtest.Module("anon-" + string(layout))
-			digest := push(t, plain.Addr+"/anon/"+string(layout)+":0.0.1", mod, layout)
+			digest := fetchtest.Push(t, plain.Addr+"/anon/"+string(layout)+":0.0.1", mod, layout)
 			m, err := f.Fetch(ctx, fetch.Request{URL: plain.URL("anon/" + string(layout) + ":0.0.1"), SHA256: digest})
 			if err != nil {
 				t.Fatalf("%s: %v", layout, err)
 			}
-			if !bytes.Equal(fileBytes(t, m.Path), mod) || m.Checksum != digest {
+			if !bytes.Equal(fetchtest.ReadFile(t, m.Path), mod) || m.Checksum != digest {
 				t.Errorf("%s: %+v", layout, m)
 			}
 		}
@@ -45,7 +47,7 @@ func TestRegistry_PullMatrix(t *testing.T) {
 		if _, err := fetch.Push(ctx, secure.Addr+"/private/m:0.0.1", img, fetch.PushOptions{RootCAs: secure.CAs, Username: fetchtest.Username, Password: fetchtest.Password}); err != nil {
 			t.Fatal(err)
 		}
-		f := newFetcher(t, "", func(o *fetch.Options) { o.RootCAs = secure.CAs })
+		f := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.RootCAs = secure.CAs })
 		url := secure.URL("private/m:0.0.1")
 		_, err := f.Fetch(ctx, fetch.Request{URL: url, Resource: "apps/private"})
 		if fetch.ReasonOf(err) != fetch.ReasonAuth || !strings.Contains(err.Error(), "registry "+secure.Addr) {
@@ -56,11 +58,11 @@ func TestRegistry_PullMatrix(t *testing.T) {
 			t.Errorf("wrong password: %v", err)
 		}
 		m, err := f.Fetch(ctx, fetch.Request{URL: url, PullSecretName: "creds", PullSecret: secure.DockerConfig()})
-		if err != nil || !bytes.Equal(fileBytes(t, m.Path), mod) {
+		if err != nil || !bytes.Equal(fetchtest.ReadFile(t, m.Path), mod) {
 			t.Fatalf("with the secret: %+v %v", m, err)
 		}
 		// The system CA pool does not know the test CA.
-		_, err = newFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 }).Fetch(ctx, fetch.Request{URL: url, PullSecret: secure.DockerConfig(), PullSecretName: "creds"})
+		_, err = fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.Attempts = 1 }).Fetch(ctx, fetch.Request{URL: url, PullSecret: secure.DockerConfig(), PullSecretName: "creds"})
 		if err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("unknown CA: %v", err)
 		}
@@ -69,9 +71,9 @@ func TestRegistry_PullMatrix(t *testing.T) {
 	t.Run("HTTP URL with sha256", func(t *testing.T) {
 		// The registry serves blobs over plain HTTP: the Wasm artifact's layer is a raw module.
 		mod := fetchtest.Module("over-http")
-		push(t, plain.Addr+"/http/m:1", mod, fetch.LayoutWasmArtifact)
+		fetchtest.Push(t, plain.Addr+"/http/m:1", mod, fetch.LayoutWasmArtifact)
 		url := "http://" + plain.Addr + "/v2/http/m/blobs/sha256:" + sum(mod)
-		f := newFetcher(t, "")
+		f := fetchtest.NewFetcher(t, "")
 		m, err := f.Fetch(ctx, fetch.Request{URL: url, SHA256: sum(mod)})
 		if err != nil || m.SHA256 != sum(mod) {
 			t.Fatalf("%+v %v", m, err)
@@ -84,12 +86,12 @@ func TestRegistry_PullMatrix(t *testing.T) {
 
 func TestRegistry_TagMove(t *testing.T) {
 	reg := fetchtest.Start(t, fetchtest.Options{})
-	f := newFetcher(t, "")
+	f := fetchtest.NewFetcher(t, "")
 	v1, v2 := fetchtest.Module("0.0.1"), fetchtest.Module("0.0.2")
 	repos := map[fetch.PullPolicy]string{fetch.PullUnspecified: "unset", fetch.PullIfNotPresent: "ifnotpresent", fetch.PullAlways: "always"}
 	for _, r := range repos {
-		push(t, reg.Addr+"/tags/"+r+":0.0.1", v1, fetch.LayoutOCIImage)
-		push(t, reg.Addr+"/tags/"+r+":latest", v1, fetch.LayoutOCIImage)
+		fetchtest.Push(t, reg.Addr+"/tags/"+r+":0.0.1", v1, fetch.LayoutOCIImage)
+		fetchtest.Push(t, reg.Addr+"/tags/"+r+":latest", v1, fetch.LayoutOCIImage)
 	}
 	get := func(p fetch.PullPolicy, tag, rv string) string {
 		t.Helper()
@@ -111,8 +113,8 @@ func TestRegistry_TagMove(t *testing.T) {
 	}
 	// The tag moves: 0.0.1 (and latest) now hold the 0.0.2 module.
 	for _, r := range repos {
-		push(t, reg.Addr+"/tags/"+r+":0.0.1", v2, fetch.LayoutOCIImage)
-		push(t, reg.Addr+"/tags/"+r+":latest", v2, fetch.LayoutOCIImage)
+		fetchtest.Push(t, reg.Addr+"/tags/"+r+":0.0.1", v2, fetch.LayoutOCIImage)
+		fetchtest.Push(t, reg.Addr+"/tags/"+r+":latest", v2, fetch.LayoutOCIImage)
 	}
 	// The resource changes (new resourceVersion, e.g. a metadata-only edit).
 	cases := []struct {
@@ -137,17 +139,17 @@ func TestRegistry_TagMove(t *testing.T) {
 func TestRegistry_DownThenUp(t *testing.T) {
 	reg := fetchtest.Start(t, fetchtest.Options{})
 	mod := fetchtest.Module("comeback")
-	push(t, reg.Addr+"/down/m:1", mod, fetch.LayoutOCIImage)
+	fetchtest.Push(t, reg.Addr+"/down/m:1", mod, fetch.LayoutOCIImage)
 	reg.Stop()
 
-	f := newFetcher(t, "", func(o *fetch.Options) { o.Attempts = 2 })
+	f := fetchtest.NewFetcher(t, "", func(o *fetch.Options) { o.Attempts = 2 })
 	r := fetch.NewResolver(f, fetch.ResolverOptions{SyncWait: 5 * time.Second, RetryBase: 100 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var changes atomic.Int32
 	go r.Run(ctx, func() { changes.Add(1) })
 
-	e := wasmExt(t, "istio-system", "comeback", "rv1", `url: `+reg.URL("down/m:1"))
+	e := fetchtest.Extension(t, "istio-system", "comeback", "rv1", `url: `+reg.URL("down/m:1"))
 	out := r.Prepare([]*model.Extension{e}, nil)
 	if len(out.Problems) != 1 || !strings.Contains(out.Problems[0].Error(), "istio-system/comeback") || !strings.Contains(out.Problems[0].Error(), "registry "+reg.Addr) ||
 		fetch.ReasonOf(errorOf(r, e)) != fetch.ReasonUnreachable {

@@ -1,4 +1,7 @@
-package envoyproc
+//go:build conformance
+
+// Package bootstrap checks the bootstrap internal/envoyproc generates with the real Envoy.
+package bootstrap
 
 import (
 	"os"
@@ -7,19 +10,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/xds/proxyid"
 )
 
 // TestADSBootstrapValidatesInEnvoy checks the generated bootstrap with the real Envoy binary
 // in validate mode.
 func TestADSBootstrapValidatesInEnvoy(t *testing.T) {
-	bin, err := FindBinary()
+	bin, err := envoyproc.FindBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := proxyid.Identity{ID: "gw", Cluster: "gw", Mode: proxyid.Gateway, Namespace: "istio-system",
 		Labels: map[string]string{"istio": "ingressgateway"}, GatewayName: "ingressgateway"}
-	boot, err := ADSBootstrap(id, "127.0.0.1:18000", 19999)
+	boot, err := envoyproc.ADSBootstrap(id, "127.0.0.1:18000", 19999)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +38,7 @@ func TestADSBootstrapValidatesInEnvoy(t *testing.T) {
 	if !strings.Contains(string(out), "OK") {
 		t.Fatalf("unexpected validate output: %s", out)
 	}
-	if _, err := ADSBootstrap(id, "no-port", 1); err == nil {
+	if _, err := envoyproc.ADSBootstrap(id, "no-port", 1); err == nil {
 		t.Error("an xds address without port was accepted")
 	}
 }

@@ -1,4 +1,7 @@
-package dynmod_test
+//go:build conformance
+
+// Package contract runs the binding contract against real Envoy with the dynamic module.
+package contract
 
 import (
 	"context"

@@ -44,6 +44,7 @@ import (
 	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/internal/loopback"
 	"github.com/trafficext/trafficext/xds/istio"
+	"github.com/trafficext/trafficext/xds/istio/istiotest"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/server"
 	"github.com/trafficext/trafficext/xds/source"
@@ -201,7 +202,7 @@ func patch(t *testing.T, res []istio.Resource, native []*hcmv3.HttpFilter) []*hc
 		names = append(names, f.GetName())
 		byName[f.GetName()] = f
 	}
-	p := proxyChain{namespace: "istio-system", context: networking.EnvoyFilter_GATEWAY, port: 8080, chain: names}
+	p := istiotest.Chain{Namespace: "istio-system", Context: networking.EnvoyFilter_GATEWAY, Port: 8080, Chain: names}
 	for _, r := range res {
 		for _, cp := range r.Spec.GetConfigPatches() {
 			if cp.GetApplyTo() != networking.EnvoyFilter_HTTP_FILTER {
@@ -219,7 +220,7 @@ func patch(t *testing.T, res []istio.Resource, native []*hcmv3.HttpFilter) []*hc
 		}
 	}
 	var out []*hcmv3.HttpFilter
-	for _, n := range apply(res, p, "istio-system") {
+	for _, n := range istiotest.Apply(res, p, "istio-system") {
 		out = append(out, byName[n])
 	}
 	return out
