@@ -13,7 +13,9 @@ func TestFromEnv(t *testing.T) {
 		err  string // substring; "" for success
 		ok   func(Settings) bool
 	}{
-		{"empty", nil, "", func(s Settings) bool { return s.Fault.PanicHeader == "" && s.Wasm.CacheMaxBytes == 0 && s.Wasm.CallTimeout == 0 }},
+		{"empty", nil, "", func(s Settings) bool {
+			return s.Fault.PanicHeader == "" && s.Wasm.CacheMaxBytes == 0 && s.Wasm.CallTimeout == 0
+		}},
 		{"all set", map[string]string{EnvFaultInjection: "panic-header=X-Boom", EnvWasmCacheDir: "-", EnvWasmCacheMaxMB: "8", EnvWasmCallTimeout: "150ms"}, "",
 			func(s Settings) bool {
 				return s.Fault.PanicHeader == "x-boom" && s.Wasm.CacheDir == "-" && s.Wasm.CacheMaxBytes == 8<<20 && s.Wasm.CallTimeout == 150*time.Millisecond

@@ -1,19 +1,15 @@
 package hbone
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/trafficext/trafficext/internal/testpki"
 )
 
 // PKI is a throw-away CA with a waypoint (server) and a client certificate, written as PEM
@@ -22,8 +18,6 @@ import (
 type PKI struct {
 	Dir        string
 	ServerName string
-	ca         *x509.Certificate
-	caKey      *ecdsa.PrivateKey
 }
 
 // Files of a PKI directory.
@@ -38,71 +32,29 @@ const (
 // NewPKI mints the CA and both certificates into dir. serverName is the waypoint's DNS name;
 // the certificate is also valid for 127.0.0.1.
 func NewPKI(dir, serverName string) (*PKI, error) {
-	p := &PKI{Dir: dir, ServerName: serverName}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testpki.NewCA(pkix.Name{CommonName: "trafficext conformance CA"})
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "trafficext conformance CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	files := map[string][]byte{CAFile: ca.PEM}
+	for _, l := range []struct {
+		leaf      testpki.Leaf
+		cert, key string
+	}{
+		{testpki.Leaf{Serial: 2, Subject: pkix.Name{CommonName: serverName}, DNS: []string{serverName}, Usage: x509.ExtKeyUsageServerAuth}, ServerCertFile, ServerKeyFile},
+		{testpki.Leaf{Serial: 3, Subject: pkix.Name{CommonName: "spiffe-client.conformance"}, DNS: []string{"spiffe-client.conformance"}, Usage: x509.ExtKeyUsageClientAuth}, ClientCertFile, ClientKeyFile},
+	} {
+		l.leaf.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
+		if files[l.cert], files[l.key], err = ca.Issue(l.leaf); err != nil {
+			return nil, err
+		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return nil, err
+		}
 	}
-	if p.ca, err = x509.ParseCertificate(der); err != nil {
-		return nil, err
-	}
-	p.caKey = key
-	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", der); err != nil {
-		return nil, err
-	}
-	if err := p.issue(2, serverName, x509.ExtKeyUsageServerAuth, ServerCertFile, ServerKeyFile); err != nil {
-		return nil, err
-	}
-	if err := p.issue(3, "spiffe-client.conformance", x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *PKI) issue(serial int64, name string, usage x509.ExtKeyUsage, certFile, keyFile string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		return err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := writePEM(filepath.Join(p.Dir, certFile), "CERTIFICATE", der); err != nil {
-		return err
-	}
-	return writePEM(filepath.Join(p.Dir, keyFile), "EC PRIVATE KEY", kb)
-}
-
-func writePEM(path, typ string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+	return &PKI{Dir: dir, ServerName: serverName}, nil
 }
 
 // Path is the path of one of the PKI's files.

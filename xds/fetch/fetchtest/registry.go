@@ -5,16 +5,11 @@ package fetchtest
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/trafficext/trafficext/internal/testpki"
 )
 
 // TB is what Start needs from a test: *testing.T, *testing.B or Ginkgo's GinkgoT().
@@ -238,11 +235,12 @@ func freeAddr(t TB) string {
 
 // makeCerts writes a CA-signed certificate for 127.0.0.1 and keeps the CA in r.
 func (r *Registry) makeCerts(t TB, dir string) (certFile, keyFile string) {
-	ca, caKey, caPEM, err := newCA()
+	ca, err := testpki.NewCA(pkix.Name{CommonName: "trafficext test CA"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := newLeaf(ca, caKey)
+	certPEM, keyPEM, err := ca.Issue(testpki.Leaf{Serial: 2, Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNS: []string{"localhost"}, Usage: x509.ExtKeyUsageServerAuth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,56 +248,7 @@ func (r *Registry) makeCerts(t TB, dir string) (certFile, keyFile string) {
 	if err := errors.Join(os.WriteFile(certFile, certPEM, 0o600), os.WriteFile(keyFile, keyPEM, 0o600)); err != nil {
 		t.Fatal(err)
 	}
-	r.CAs = x509.NewCertPool()
-	r.CAs.AddCert(ca)
-	r.CAPEM = caPEM
+	r.CAs = ca.Pool()
+	r.CAPEM = ca.PEM
 	return certFile, keyFile
-}
-
-func newCA() (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "trafficext test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), err
-}
-
-func newLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
 }
