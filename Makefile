@@ -12,24 +12,34 @@ export ENVOY_BIN
 OUT          := out
 GOFLAGS_BUILD := -trimpath
 TEST_TIMEOUT ?= 20m
+# Tools of `make check`, run at pinned versions outside the module's dependencies.
+GOIMPORTS    ?= $(GO) run golang.org/x/tools/cmd/goimports@v0.49.0
+STATICCHECK  ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.1
 
-.PHONY: all build cli module golang-filter envoy deps run xds test unit race conformance lint fmt vet bench clean \
-	example-wasm registry publish-examples
+.PHONY: all help build cli module golang-filter envoy deps run xds test unit race conformance check lint fmt vet \
+	staticcheck tidy clean-tree bench clean example-wasm registry publish-examples
 
 all: build
+
+## help: this list (the `## target:` lines of the Makefile).
+help:
+	@grep -hE '^## [a-z-]+:' $(MAKEFILE_LIST) | sed 's/^## //' | awk '{t=$$1; sub(/^[^:]+: /, ""); printf "  %-18s %s\n", substr(t, 1, length(t)-1), $$0}'
 
 ## build: the CLI, the dynamic module and the golang-filter library into out/.
 build: cli module golang-filter
 
+## cli: the trafficext command into out/.
 cli:
 	@mkdir -p $(OUT)
 	$(GO) build $(GOFLAGS_BUILD) -o $(OUT)/trafficext ./cmd/trafficext
 
+## module: the dynamic module out/libtrafficext.so.
 module:
 	@mkdir -p $(OUT)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/libtrafficext.so ./cmd/libtrafficext
 	@rm -f $(OUT)/libtrafficext.h
 
+## golang-filter: the golang-filter library out/trafficext_golang.so.
 golang-filter:
 	@mkdir -p $(OUT)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/trafficext_golang.so ./cmd/trafficext_golang
@@ -102,12 +112,13 @@ publish-examples: cli example-wasm registry
 xds: cli
 	$(OUT)/trafficext xds --extensions examples
 
-## test: everything CI runs: lint, unit tests, the contract and conformance suites on real Envoy.
-test: deps lint build envoy
+## test: everything CI runs: check, unit (also under the race detector) and conformance.
+test: deps check unit race conformance
+
+## unit: the package tests; plain Go, they need neither Envoy nor a registry nor containers.
+unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd examples/wasm/basic-auth && $(GO) test -count=1 ./...
-	$(MAKE) race
-	$(MAKE) conformance
 
 ## race: the unit tests of the packages with goroutines of their own (engines, bindings,
 ## control plane), under the race detector.
@@ -115,11 +126,7 @@ RACE_PKGS ?= ./core/... ./engine/... ./host/... ./xds/server/... ./xds/source/..
 race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
-unit:
-	$(GO) test -count=1 ./...
-	cd examples/wasm/basic-auth && $(GO) test -count=1 ./...
-
-## conformance: the Ginkgo catalogue on the local driver (real Envoy), JUnit in out/.
+## conformance: every package behind the conformance tag, on real Envoy (JUnit in out/).
 conformance: build envoy
 	@mkdir -p $(OUT)
 	@# One JUnit report per suite package: out/conformance-<package>.xml.
@@ -134,16 +141,30 @@ conformance: build envoy
 	  fi; \
 	done; exit $$status
 
+## check: formatting (gofmt, goimports), go vet under both tags, staticcheck, go.mod tidy,
+## and a clean git tree (generated or forgotten files fail it).
+check: lint staticcheck tidy clean-tree
+
 lint: fmt vet
 
 fmt:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
-	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@files=$$(git ls-files '*.go'); \
+	  out=$$(gofmt -l $$files; $(GOIMPORTS) -l $$files); \
+	  if [ -n "$$out" ]; then echo "gofmt/goimports needed:"; echo "$$out" | sort -u; exit 1; fi
 
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./...
 	cd examples/wasm/basic-auth && $(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+clean-tree:
+	@if [ -n "$$(git status --porcelain)" ]; then echo "the tree is dirty:"; git status --short; exit 1; fi
 
 ## bench: Go micro-benchmarks and the load comparison against real Envoy (docs/benchmarks.md).
 bench: build envoy

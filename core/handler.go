@@ -3,9 +3,10 @@ package core
 import (
 	"fmt"
 
-	"github.com/trafficext/trafficext/extconfig"
 	"runtime/debug"
 	"strings"
+
+	"github.com/trafficext/trafficext/extconfig"
 )
 
 // StreamHandler drives one extension for one stream. A binding creates it with

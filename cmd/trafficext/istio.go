@@ -19,7 +19,7 @@ import (
 //	trafficext istio render [flags] FILE|DIR...   EnvoyFilters inserting our ECDS filters
 func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "render" {
-		return errors.New("usage: trafficext istio render [flags] FILE|DIR...")
+		return errors.New("usage: trafficext istio render [flags] FILE|DIR")
 	}
 	fset := flag.NewFlagSet("istio render", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -36,7 +36,7 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fset.NArg() == 0 {
-		return errors.New("usage: trafficext istio render [flags] FILE|DIR...")
+		return errors.New("usage: trafficext istio render [flags] FILE|DIR")
 	}
 	opts.Binding = translate.Binding(binding)
 	opts.Anchors = map[v1alpha1.TrafficExtension_ExecutionPhase]string{

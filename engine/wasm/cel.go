@@ -202,7 +202,7 @@ func (m *celMap) Get(key ref.Val) ref.Val {
 }
 
 func (m *celMap) Iterator() traits.Iterator {
-	return types.NewStringList(types.DefaultTypeAdapter, m.keys).(traits.Lister).Iterator()
+	return types.NewStringList(types.DefaultTypeAdapter, m.keys).Iterator()
 }
 
 func (m *celMap) Size() ref.Val { return types.Int(len(m.keys)) }

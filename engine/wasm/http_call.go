@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -117,8 +116,6 @@ func (v *vm) anchor() *filter {
 	}
 	return best
 }
-
-var errCallFailed = errors.New("http call failed")
 
 // deliverCall runs proxy_on_http_call_response on the root context. f is the stream that
 // dispatched the call (nil for a root-context call); its resumes and replies are applied.

@@ -15,8 +15,8 @@ import (
 type bound uint8
 
 const (
-	// boundNone: no bound (Options.CallTimeout < 0).
-	boundNone bound = iota
+	// The zero bound: none (Options.CallTimeout < 0).
+	_ bound = iota
 	// boundFuel: the module was instrumented by package meter and compiled without wazero's
 	// termination checks; its refuel calls check the call's callBudget.
 	boundFuel
