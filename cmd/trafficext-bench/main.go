@@ -307,19 +307,26 @@ type report struct {
 	DocPath      string // the file --write updates
 }
 
+// preamble is what every run starts with: a context Ctrl-C cancels and the Envoy binary
+// with its version.
+func preamble() (ctx context.Context, stop func(), bin, version string, err error) {
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if bin, err = envoyproc.FindBinary(); err == nil {
+		version, err = envoyVersion(bin)
+	}
+	if err != nil {
+		stop()
+	}
+	return ctx, stop, bin, version, err
+}
+
 func run(o *options) error {
 	t0 := time.Now()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, bin, version, err := preamble()
+	if err != nil {
+		return err
+	}
 	defer stop()
-
-	bin, err := envoyproc.FindBinary()
-	if err != nil {
-		return err
-	}
-	version, err := envoyVersion(bin)
-	if err != nil {
-		return err
-	}
 	rep := &report{Opts: o, Machine: readMachine(), EnvoyVersion: version, EnvoyBin: bin,
 		GoVersion: runtime.Version(), Date: time.Now().UTC(), Command: reproduceCommand(o)}
 

@@ -15,13 +15,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
@@ -149,16 +147,11 @@ func scriptFilter(config string, s matrixScript) (map[string]any, error) {
 
 func runMatrix(o *options, mo *matrixOptions) error {
 	t0 := time.Now()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, _, version, err := preamble()
+	if err != nil {
+		return err
+	}
 	defer stop()
-	bin, err := envoyproc.FindBinary()
-	if err != nil {
-		return err
-	}
-	version, err := envoyVersion(bin)
-	if err != nil {
-		return err
-	}
 	for _, c := range o.configs {
 		if c.Key == "trafficext" {
 			dir, cleanup, err := moduleDir(o)
@@ -352,15 +345,8 @@ func renderMatrix(o *options, mo *matrixOptions, cells []*matrixCell, rsss []*ma
 	}
 	labels := map[string]string{"none": "none", "lua": "native Lua", "trafficext": "trafficext"}
 	for _, conc := range mo.concurrencies {
-		fmt.Fprintf(&b, "### --concurrency %d: req/s (p50/p99)\n\n| script | config |", conc)
-		for _, n := range o.conns {
-			fmt.Fprintf(&b, " %d conns |", n)
-		}
-		b.WriteString(" Envoy CPU/req (max conns) |\n|---|---|")
-		for range o.conns {
-			b.WriteString("---|")
-		}
-		b.WriteString("---|\n")
+		fmt.Fprintf(&b, "### --concurrency %d: req/s (p50/p99)\n\n", conc)
+		connsHeader(&b, "| script | config |", o.conns, " Envoy CPU/req (max conns) |")
 		for _, cfg := range o.configs {
 			scripts := mo.scripts
 			if cfg.Key == "none" {
@@ -383,15 +369,8 @@ func renderMatrix(o *options, mo *matrixOptions, cells []*matrixCell, rsss []*ma
 	}
 
 	// Ratios from the same run.
-	b.WriteString("### trafficext / native Lua throughput (same run)\n\n| concurrency | script |")
-	for _, n := range o.conns {
-		fmt.Fprintf(&b, " %d conns |", n)
-	}
-	b.WriteString("\n|---|---|")
-	for range o.conns {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	b.WriteString("### trafficext / native Lua throughput (same run)\n\n")
+	connsHeader(&b, "| concurrency | script |", o.conns, "")
 	for _, conc := range mo.concurrencies {
 		for _, s := range mo.scripts {
 			fmt.Fprintf(&b, "| %d | %s |", conc, s.Label)
@@ -496,4 +475,21 @@ func slope(xs, ys []float64) float64 {
 		return 0
 	}
 	return num / den
+}
+
+// connsHeader writes a Markdown table header: two leading columns, one per connection
+// count, and an optional last column.
+func connsHeader(b *strings.Builder, lead string, conns []int, last string) {
+	b.WriteString(lead)
+	for _, n := range conns {
+		fmt.Fprintf(b, " %d conns |", n)
+	}
+	b.WriteString(last + "\n|---|---|")
+	for range conns {
+		b.WriteString("---|")
+	}
+	if last != "" {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
 }

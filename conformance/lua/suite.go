@@ -51,6 +51,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trafficext/trafficext/extconfig"
+	"github.com/trafficext/trafficext/internal/echo"
 )
 
 // Spec is a script's header.
@@ -218,18 +219,9 @@ const upstreamName = "conformance-upstream"
 // UpstreamHandler answers with a JSON Report of the request, shaped by the x-up-* headers.
 func UpstreamHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
+		body, headers, received := echo.Capture(req)
 		rep := Report{Method: req.Method, Path: req.URL.RequestURI(), Host: req.Host,
-			Headers: map[string][]string{}, Body: string(body), Upstream: upstreamName}
-		for k, v := range req.Header {
-			rep.Headers[strings.ToLower(k)] = v
-		}
-		if len(req.Trailer) > 0 {
-			rep.Trailers = map[string][]string{}
-			for k, v := range req.Trailer {
-				rep.Trailers[strings.ToLower(k)] = v
-			}
-		}
+			Headers: headers, Trailers: received, Body: body, Upstream: upstreamName}
 		var trailers [][2]string
 		for _, h := range req.Header.Values("x-up-trailer") {
 			if k, v, ok := strings.Cut(h, ":"); ok {

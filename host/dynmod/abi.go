@@ -7,6 +7,8 @@ package dynmod
 import "C"
 
 import (
+	"github.com/trafficext/trafficext/core"
+
 	"unsafe"
 )
 
@@ -50,7 +52,7 @@ func cview(p *C.char, n C.size_t) string {
 
 // cheaders copies headers into one C allocation that Envoy may read during a call; the
 // returned function frees it.
-func cheaders(hs []header) (*C.tx_header, C.size_t, func()) {
+func cheaders(hs []core.Header) (*C.tx_header, C.size_t, func()) {
 	if len(hs) == 0 {
 		return nil, 0, func() {}
 	}
@@ -75,5 +77,3 @@ func cheaders(hs []header) (*C.tx_header, C.size_t, func()) {
 	}
 	return arr, C.size_t(len(hs)), func() { C.free(unsafe.Pointer(arr)); C.free(unsafe.Pointer(data)) }
 }
-
-type header struct{ Key, Value string }

@@ -487,11 +487,7 @@ func (s *stream) Attribute(name string) (any, bool) {
 // Replies and flow control.
 
 func (s *stream) SendLocalReply(r core.LocalReply) {
-	hs := make([]header, len(r.Headers))
-	for i, h := range r.Headers {
-		hs[i] = header{Key: h.Key, Value: h.Value}
-	}
-	arr, n, free := cheaders(hs)
+	arr, n, free := cheaders(r.Headers)
 	defer free()
 	b, bl := cbytes(r.Body)
 	C.envoy_dynamic_module_callback_http_send_response(s.envoy, C.uint32_t(r.Status), arr, n, b, bl)
@@ -515,11 +511,7 @@ var calloutInitErrors = [...]string{
 }
 
 func (s *stream) HTTPCall(req core.CalloutRequest, done func(core.CalloutResponse)) error {
-	hs := make([]header, len(req.Headers))
-	for i, h := range req.Headers {
-		hs[i] = header{Key: h.Key, Value: h.Value}
-	}
-	arr, n, free := cheaders(hs)
+	arr, n, free := cheaders(req.Headers)
 	defer free()
 	cl, cll := cstr(req.Cluster)
 	b, bl := cbytes(req.Body)

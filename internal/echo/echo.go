@@ -46,21 +46,29 @@ func (r *Report) Header(name string) string {
 // Has reports whether the header was received.
 func (r *Report) Has(name string) bool { _, ok := r.Headers[strings.ToLower(name)]; return ok }
 
+// Capture reads the request's body and its headers and trailers with lower-case names
+// (trailers nil when there are none); call it before writing the response.
+func Capture(req *http.Request) (body string, headers, trailers map[string][]string) {
+	b, _ := io.ReadAll(req.Body)
+	headers = map[string][]string{}
+	for k, v := range req.Header {
+		headers[strings.ToLower(k)] = v
+	}
+	if len(req.Trailer) > 0 {
+		trailers = map[string][]string{}
+		for k, v := range req.Trailer {
+			trailers[strings.ToLower(k)] = v
+		}
+	}
+	return string(b), headers, trailers
+}
+
 // Handler returns the echo handler; name is reported as Server.
 func Handler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
+		body, headers, trailers := Capture(req)
 		rep := Report{Method: req.Method, Path: req.URL.RequestURI(), Host: req.Host, Proto: req.Proto,
-			Headers: map[string][]string{}, Body: string(body), Server: name}
-		for k, v := range req.Header {
-			rep.Headers[strings.ToLower(k)] = v
-		}
-		if len(req.Trailer) > 0 {
-			rep.Trailers = map[string][]string{}
-			for k, v := range req.Trailer {
-				rep.Trailers[strings.ToLower(k)] = v
-			}
-		}
+			Headers: headers, Trailers: trailers, Body: body, Server: name}
 		for _, h := range req.Header.Values("x-echo-header") {
 			if k, v, ok := strings.Cut(h, ":"); ok {
 				w.Header().Add(strings.TrimSpace(k), strings.TrimSpace(v))

@@ -127,11 +127,7 @@ func extractModule(img v1.Image, max int64) ([]byte, error) {
 	}
 	for _, l := range m.Layers {
 		if l.MediaType == WasmLayerMediaType {
-			layer, err := img.LayerByDigest(l.Digest)
-			if err != nil {
-				return nil, err
-			}
-			rc, err := layer.Compressed()
+			rc, err := layerBlob(img, l.Digest)
 			if err != nil {
 				return nil, err
 			}
@@ -150,11 +146,7 @@ func extractModule(img v1.Image, max int64) ([]byte, error) {
 	default:
 		return nil, &layoutError{fmt.Sprintf("the last layer has media type %s; want a tar or tar+gzip layer holding plugin.wasm, or a layer of type %s", last.MediaType, WasmLayerMediaType)}
 	}
-	layer, err := img.LayerByDigest(last.Digest)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := layer.Compressed()
+	rc, err := layerBlob(img, last.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +174,15 @@ func extractModule(img v1.Image, max int64) ([]byte, error) {
 			return readLimited(tr, max)
 		}
 	}
+}
+
+// layerBlob opens the stored (possibly compressed) bytes of the image's layer d.
+func layerBlob(img v1.Image, d v1.Hash) (io.ReadCloser, error) {
+	layer, err := img.LayerByDigest(d)
+	if err != nil {
+		return nil, err
+	}
+	return layer.Compressed()
 }
 
 func readLimited(r io.Reader, max int64) ([]byte, error) {

@@ -60,28 +60,24 @@ func (o Options) withDefaults() Options {
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
 	}
-	if o.MaxCacheBytes <= 0 {
-		o.MaxCacheBytes = DefaultMaxCacheBytes
-	}
-	if o.MaxModuleBytes <= 0 {
-		o.MaxModuleBytes = DefaultMaxModuleBytes
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = DefaultRequestTimeout
-	}
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultAttempts
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = DefaultBackoff
-	}
+	o.MaxCacheBytes = positiveOr(o.MaxCacheBytes, DefaultMaxCacheBytes)
+	o.MaxModuleBytes = positiveOr(o.MaxModuleBytes, DefaultMaxModuleBytes)
+	o.Timeout = positiveOr(o.Timeout, DefaultTimeout)
+	o.RequestTimeout = positiveOr(o.RequestTimeout, DefaultRequestTimeout)
+	o.Attempts = positiveOr(o.Attempts, DefaultAttempts)
+	o.Backoff = positiveOr(o.Backoff, DefaultBackoff)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// positiveOr is v, or d when v is not positive (zero and negative values mean "default").
+func positiveOr[T int | int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 func (o Options) insecure(host string) bool {

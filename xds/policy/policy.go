@@ -104,11 +104,11 @@ func ForService(id proxyid.Identity, e *model.Extension, service string, opts Op
 				return true
 			}
 		case kind == "GatewayClass" && group == gatewayAPIGroup:
-			if e.Namespace == opts.root() && r.GetName() == waypointClass {
+			if isWaypointClass(e, r, opts) {
 				return true
 			}
 		case kind == "Gateway" && group == gatewayAPIGroup:
-			if e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != "" {
+			if isOwnGateway(e, r, id) {
 				return true
 			}
 		}
@@ -205,16 +205,26 @@ func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
 				return true
 			}
 		case id.Mode == proxyid.Waypoint && kind == "GatewayClass" && group == gatewayAPIGroup:
-			if e.Namespace == opts.root() && r.GetName() == waypointClass {
+			if isWaypointClass(e, r, opts) {
 				return true
 			}
 		case kind == "Gateway" && group == gatewayAPIGroup:
-			if e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != "" {
+			if isOwnGateway(e, r, id) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// isWaypointClass: a root-namespace reference to the waypoints' GatewayClass.
+func isWaypointClass(e *model.Extension, r *typev1beta1.PolicyTargetReference, opts Options) bool {
+	return e.Namespace == opts.root() && r.GetName() == waypointClass
+}
+
+// isOwnGateway: a reference to the proxy's own Gateway, from the Gateway's namespace.
+func isOwnGateway(e *model.Extension, r *typev1beta1.PolicyTargetReference, id proxyid.Identity) bool {
+	return e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != ""
 }
 
 func canonicalGroup(g string) string {

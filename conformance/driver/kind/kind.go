@@ -29,7 +29,6 @@ import (
 	"github.com/trafficext/trafficext/conformance/driver"
 	"github.com/trafficext/trafficext/conformance/driver/hbone"
 	"github.com/trafficext/trafficext/internal/envoyproc"
-	"github.com/trafficext/trafficext/xds/model"
 )
 
 // Names of the cluster objects the driver uses (kind/manifests).
@@ -253,22 +252,11 @@ func (e *env) Reset() error {
 	if _, err := e.kubectl(context.Background(), "delete", "trafficextensions.extensions.istio.io", "--all", "--all-namespaces", "--wait=true"); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		busy := ""
-		for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
-			dump, err := p.adminGet("/config_dump?resource=dynamic_listeners")
-			if err != nil || strings.Contains(dump, model.ResourceNamePrefix) {
-				busy = p.name
-				break
-			}
-		}
-		if busy == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("reset: proxy %s still runs extensions", busy)
-		}
+	var ps []driver.AdminGetter
+	for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
+		ps = append(ps, driver.AdminGetter{Name: p.name, Admin: p.adminGet})
 	}
+	return driver.WaitNoExtensions(ps, 60*time.Second, 200*time.Millisecond)
 }
 
 func (e *env) Gateway() driver.Proxy        { return e.gateway }

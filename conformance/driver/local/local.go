@@ -35,7 +35,6 @@ import (
 	"github.com/trafficext/trafficext/internal/envoyproc"
 	"github.com/trafficext/trafficext/internal/loopback"
 	"github.com/trafficext/trafficext/xds"
-	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/proxyid"
 	"github.com/trafficext/trafficext/xds/translate"
 )
@@ -346,22 +345,11 @@ func (e *env) Reset() error {
 			return err
 		}
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		busy := ""
-		for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
-			dump, err := p.p.Admin("/config_dump?resource=dynamic_listeners")
-			if err != nil || strings.Contains(dump, model.ResourceNamePrefix) || draining(p.p) {
-				busy = p.name
-				break
-			}
-		}
-		if busy == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("reset: proxy %s still runs extensions", busy)
-		}
+	var ps []driver.AdminGetter
+	for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
+		ps = append(ps, driver.AdminGetter{Name: p.name, Admin: p.p.Admin, Busy: func() bool { return draining(p.p) }})
 	}
+	return driver.WaitNoExtensions(ps, 15*time.Second, 50*time.Millisecond)
 }
 
 func (e *env) Gateway() driver.Proxy        { return e.gateway }
