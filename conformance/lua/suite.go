@@ -230,11 +230,7 @@ func UpstreamHandler() http.Handler {
 				w.Header().Add("Trailer", k)
 			}
 		}
-		for _, h := range req.Header.Values("x-up-header") {
-			if k, v, ok := strings.Cut(h, ":"); ok {
-				w.Header().Add(strings.TrimSpace(k), strings.TrimSpace(v))
-			}
-		}
+		echo.AddHeaders(w.Header(), req.Header.Values("x-up-header"))
 		status := http.StatusOK
 		if s, err := strconv.Atoi(req.Header.Get("x-up-status")); err == nil && s >= 200 && s < 600 {
 			status = s

@@ -51,38 +51,22 @@ func (d *direction) object(ud *glua.LUserData, val any, mt *glua.LTable) *glua.L
 
 func checkHandle(L *glua.LState) *direction { return ownerOf(L) }
 
+// objectMethod is a method pushing the object get returns for the calling direction.
+func objectMethod(get func(d *direction) *glua.LUserData) glua.LGFunction {
+	return func(L *glua.LState) int {
+		L.Push(get(ownerOf(L)))
+		return 1
+	}
+}
+
 func (v *vm) handleClass() *glua.LTable {
 	return v.class(map[string]glua.LGFunction{
-		"headers": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.hdr, &d.hdr, d.vm.mt.headers))
-			return 1
-		},
-		"streamInfo": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.si, d, d.vm.mt.streamInfo))
-			return 1
-		},
-		"connection": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.conn, d, d.vm.mt.conn))
-			return 1
-		},
-		"metadata": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.md, &d.md, d.vm.mt.metadata))
-			return 1
-		},
-		"route": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.route, &d.route, d.vm.mt.route))
-			return 1
-		},
-		"virtualHost": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.vhost, &d.vhost, d.vm.mt.route))
-			return 1
-		},
+		"headers":     objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.hdr, &d.hdr, d.vm.mt.headers) }),
+		"streamInfo":  objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.si, d, d.vm.mt.streamInfo) }),
+		"connection":  objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.conn, d, d.vm.mt.conn) }),
+		"metadata":    objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.md, &d.md, d.vm.mt.metadata) }),
+		"route":       objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.route, &d.route, d.vm.mt.route) }),
+		"virtualHost": objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.vhost, &d.vhost, d.vm.mt.route) }),
 		"filterContext": func(L *glua.LState) int {
 			d := checkHandle(L)
 			// No per-route LuaPerRoute config reaches this filter: always empty.
@@ -138,13 +122,9 @@ func (v *vm) handleClass() *glua.LTable {
 			d.log(core.LogDebug, "trafficext: setUpstreamOverrideHost is not supported by this host; ignored")
 			return 0
 		},
-		"connectionStreamInfo": func(L *glua.LState) int {
-			d := checkHandle(L)
-			L.Push(d.object(&d.uds.connSI, d, d.vm.mt.connSI))
-			return 1
-		},
-		"importPublicKey": importPublicKeyMethod,
-		"verifySignature": verifySignatureMethod,
+		"connectionStreamInfo": objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.connSI, d, d.vm.mt.connSI) }),
+		"importPublicKey":      importPublicKeyMethod,
+		"verifySignature":      verifySignatureMethod,
 	}, nil)
 }
 

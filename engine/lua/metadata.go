@@ -156,18 +156,7 @@ func (v *vm) dynMetaClass() *glua.LTable {
 	}, map[string]glua.LGFunction{
 		"__pairs": func(L *glua.LState) int {
 			d := ownerOf(L)
-			names := d.f.shadowNamespaces()
-			i := 0
-			L.Push(L.NewFunction(func(L *glua.LState) int {
-				if i >= len(names) {
-					return 0
-				}
-				ns := names[i]
-				i++
-				L.Push(glua.LString(ns))
-				L.Push(d.dynMetaTable(L, ns))
-				return 2
-			}))
+			L.Push(pairsIterator(L, d.f.shadowNamespaces(), func(L *glua.LState, ns string) glua.LValue { return d.dynMetaTable(L, ns) }))
 			return 1
 		},
 	})
@@ -250,20 +239,8 @@ func (v *vm) metadataClass() *glua.LTable {
 		},
 	}, map[string]glua.LGFunction{
 		"__pairs": func(L *glua.LState) int {
-			m := checkMetadata(L)
-			all := m.all()
-			keys := sortedKeys(all)
-			i := 0
-			L.Push(L.NewFunction(func(L *glua.LState) int {
-				if i >= len(keys) {
-					return 0
-				}
-				k := keys[i]
-				i++
-				L.Push(glua.LString(k))
-				L.Push(toLua(L, all[k]))
-				return 2
-			}))
+			all := checkMetadata(L).all()
+			L.Push(pairsIterator(L, sortedKeys(all), func(L *glua.LState, k string) glua.LValue { return toLua(L, all[k]) }))
 			return 1
 		},
 	})
@@ -311,4 +288,19 @@ func (v *vm) filterStateClass() *glua.LTable {
 			return 1
 		},
 	}, nil)
+}
+
+// pairsIterator is the iterator __pairs returns: keys in order, each with its value.
+func pairsIterator(L *glua.LState, keys []string, value func(*glua.LState, string) glua.LValue) *glua.LFunction {
+	i := 0
+	return L.NewFunction(func(L *glua.LState) int {
+		if i >= len(keys) {
+			return 0
+		}
+		k := keys[i]
+		i++
+		L.Push(glua.LString(k))
+		L.Push(value(L, k))
+		return 2
+	})
 }

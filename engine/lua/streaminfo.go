@@ -69,16 +69,8 @@ func (v *vm) streamInfoClass() *glua.LTable {
 			L.Push(glua.LString(""))
 			return 1
 		},
-		"dynamicMetadata": func(L *glua.LState) int {
-			d := ownerOf(L)
-			L.Push(d.object(&d.uds.dm, d, d.vm.mt.dynMeta))
-			return 1
-		},
-		"filterState": func(L *glua.LState) int {
-			d := ownerOf(L)
-			L.Push(d.object(&d.uds.fs, d, d.vm.mt.filterState))
-			return 1
-		},
+		"dynamicMetadata": objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.dm, d, d.vm.mt.dynMeta) }),
+		"filterState":     objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.fs, d, d.vm.mt.filterState) }),
 		"dynamicTypedMetadata": func(L *glua.LState) int {
 			ownerOf(L)
 			L.CheckString(2)
@@ -201,11 +193,7 @@ func isIPAuthority(host string) bool {
 // metadata, so its dynamicMetadata() is always empty.
 func (v *vm) connStreamInfoClass() *glua.LTable {
 	return v.class(map[string]glua.LGFunction{
-		"dynamicMetadata": func(L *glua.LState) int {
-			d := ownerOf(L)
-			L.Push(d.object(&d.uds.connDM, d, d.vm.mt.connDM))
-			return 1
-		},
+		"dynamicMetadata": objectMethod(func(d *direction) *glua.LUserData { return d.object(&d.uds.connDM, d, d.vm.mt.connDM) }),
 		"dynamicTypedMetadata": func(L *glua.LState) int {
 			ownerOf(L)
 			L.CheckString(2)

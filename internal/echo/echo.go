@@ -63,17 +63,22 @@ func Capture(req *http.Request) (body string, headers, trailers map[string][]str
 	return string(b), headers, trailers
 }
 
+// AddHeaders adds each "name: value" of lines to h (the echo's response-shaping headers).
+func AddHeaders(h http.Header, lines []string) {
+	for _, l := range lines {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	}
+}
+
 // Handler returns the echo handler; name is reported as Server.
 func Handler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, headers, trailers := Capture(req)
 		rep := Report{Method: req.Method, Path: req.URL.RequestURI(), Host: req.Host, Proto: req.Proto,
 			Headers: headers, Trailers: trailers, Body: body, Server: name}
-		for _, h := range req.Header.Values("x-echo-header") {
-			if k, v, ok := strings.Cut(h, ":"); ok {
-				w.Header().Add(strings.TrimSpace(k), strings.TrimSpace(v))
-			}
-		}
+		AddHeaders(w.Header(), req.Header.Values("x-echo-header"))
 		status := http.StatusOK
 		if s, err := strconv.Atoi(req.Header.Get("x-echo-status")); err == nil && s >= 100 && s < 600 {
 			status = s

@@ -130,3 +130,16 @@ func (d Dialer) Client(authority string) *http.Client {
 		},
 	}}
 }
+
+// Service is a service behind a waypoint, reached through tunnels to authority Host:80.
+type Service struct {
+	Dialer Dialer
+	Host   string
+}
+
+func (s *Service) authority() string    { return s.Host + ":80" }
+func (s *Service) URL() string          { return "http://" + s.Host }
+func (s *Service) Client() *http.Client { return s.Dialer.Client(s.authority()) }
+func (s *Service) Dial(ctx context.Context) (net.Conn, error) {
+	return s.Dialer.Dial(ctx, s.authority())
+}

@@ -369,23 +369,11 @@ func (w *waypoint) Services() []string {
 }
 
 func (w *waypoint) Service(name string) driver.Target {
-	return &service{d: w.dialer, host: name + "." + driver.AppNamespace + ".svc.cluster.local"}
+	return &hbone.Service{Dialer: w.dialer, Host: name + "." + driver.AppNamespace + ".svc.cluster.local"}
 }
 
 func (w *waypoint) URL() string          { return w.Service(driver.ServiceA).URL() }
 func (w *waypoint) Client() *http.Client { return w.Service(driver.ServiceA).Client() }
 func (w *waypoint) Dial(ctx context.Context) (net.Conn, error) {
 	return w.Service(driver.ServiceA).Dial(ctx)
-}
-
-type service struct {
-	d    hbone.Dialer
-	host string
-}
-
-func (s *service) authority() string    { return s.host + ":80" }
-func (s *service) URL() string          { return "http://" + s.host }
-func (s *service) Client() *http.Client { return s.d.Client(s.authority()) }
-func (s *service) Dial(ctx context.Context) (net.Conn, error) {
-	return s.d.Dial(ctx, s.authority())
 }

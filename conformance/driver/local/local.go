@@ -460,7 +460,7 @@ func (w *waypoint) proc() *envoyproc.Process {
 func (w *waypoint) Services() []string { return w.id.Services }
 
 func (w *waypoint) Service(name string) driver.Target {
-	return &service{d: w.dialer, host: translate.ServiceHost(driver.AppNamespace + "/" + name)}
+	return &hbone.Service{Dialer: w.dialer, Host: translate.ServiceHost(driver.AppNamespace + "/" + name)}
 }
 
 // The waypoint's own Target is its first service.
@@ -468,17 +468,4 @@ func (w *waypoint) URL() string          { return w.Service(driver.ServiceA).URL
 func (w *waypoint) Client() *http.Client { return w.Service(driver.ServiceA).Client() }
 func (w *waypoint) Dial(ctx context.Context) (net.Conn, error) {
 	return w.Service(driver.ServiceA).Dial(ctx)
-}
-
-// service is a service behind the waypoint, reached through an HBONE tunnel.
-type service struct {
-	d    hbone.Dialer
-	host string
-}
-
-func (s *service) authority() string    { return s.host + ":80" }
-func (s *service) URL() string          { return "http://" + s.host }
-func (s *service) Client() *http.Client { return s.d.Client(s.authority()) }
-func (s *service) Dial(ctx context.Context) (net.Conn, error) {
-	return s.d.Dial(ctx, s.authority())
 }
