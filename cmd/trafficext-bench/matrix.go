@@ -1,6 +1,6 @@
 package main
 
-// The Lua matrix (issue 3, acceptance 5): three scripts × (none | native Lua | trafficext) ×
+// The Lua matrix: three scripts × (none | native Lua | trafficext) ×
 // connection counts × Envoy --concurrency, with Envoy RSS per concurrency, measured side by
 // side in one run.
 //

@@ -7,7 +7,7 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// status is proxy_status_t (spec §5.3).
+// status is proxy_status_t.
 type status uint32
 
 const (
@@ -95,7 +95,7 @@ const (
 
 var errPairs = errors.New("malformed serialized map")
 
-// encodePairs serializes a header map (spec §5.4): u32 count, count × (u32 key_len, u32
+// encodePairs serializes a header map as the ABI lays it out: u32 count, count × (u32 key_len, u32
 // value_len), then key\0value\0 for each pair, little-endian. An empty map is a 4-byte zero
 // count, as proxy-wasm-cpp-host writes it.
 func encodePairs(hs []core.Header) []byte { return appendPairs(nil, hs) }

@@ -43,7 +43,7 @@ func fn32(name string, n int, f hostFunc) hostDef {
 }
 
 // hostFuncs is the env module: every host function of ABI 0.1.0, 0.2.0 and 0.2.1 (the union
-// the SDKs import, wasm-guests.md §6.1) plus the two emscripten helpers proxy-wasm-cpp-host
+// the public SDKs import) plus the two emscripten helpers proxy-wasm-cpp-host
 // registers.
 func hostFuncs() []hostDef {
 	defs := []hostDef{

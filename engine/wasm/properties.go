@@ -331,7 +331,7 @@ func (p pairsValue) get(key string) (any, bool) {
 	return nil, false
 }
 
-// property returns a property value serialized as Envoy's get_property does (spec §5.4);
+// property returns a property value serialized as Envoy's get_property does;
 // path is NUL-separated. The result may be a read-only view of a string value (the caller
 // copies it out).
 func (v *vm) property(path string) ([]byte, status) {

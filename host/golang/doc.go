@@ -34,7 +34,7 @@
 //   - Attribute maps onto GetProperty (Envoy CEL attribute names); well-known integer
 //     attributes (response.code, source.port, …) are returned as int64, others as strings.
 //   - HTTPCall returns core.ErrUnsupported: the golang filter has no Envoy-mediated HTTP
-//     callout API (envoy-go-hosts.md §3.3).
+//     callout API.
 //   - Histograms are not offered by the golang filter (a TODO upstream): DefineHistogram
 //     returns an id whose records are dropped. For route-level configs Envoy gives no config
 //     callbacks, so every metric id of such a config is a no-op.

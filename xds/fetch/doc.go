@@ -1,5 +1,5 @@
 // Package fetch makes Wasm modules named by spec.wasm.url available as verified local files,
-// with istio-agent's semantics (reference: spec.md §3):
+// with istio-agent's semantics:
 //
 //   - oci:// (also a URL without a scheme): go-containerregistry; a Docker or OCI image whose
 //     last layer is a tar (optionally gzip) holding plugin.wasm, or the OCI Wasm artifact

@@ -25,7 +25,7 @@ const (
 	APIGroup   = "extensions.istio.io"
 	APIVersion = "extensions.istio.io/v1alpha1"
 	// KindWasmPlugin is the older Wasm-only resource of the same group and version. Sources
-	// convert each WasmPlugin into a TrafficExtension as Istio does (spec.md §2.6), named
+	// convert each WasmPlugin into a TrafficExtension as Istio does, named
 	// <name> + WasmPluginSuffix.
 	KindWasmPlugin = "WasmPlugin"
 	// WasmPluginSuffix ends the name of a TrafficExtension converted from a WasmPlugin ("~"

@@ -10,7 +10,7 @@ import (
 	"github.com/trafficext/trafficext/xds/proxyid"
 )
 
-// TestSelect_Rules has one row per selection and scoping rule of spec.md §1.6 and §2.2: one
+// TestSelect_Rules has one row per selection and scoping rule of istiod: one
 // extension, one proxy, one listener, and whether the extension is in the chain.
 func TestSelect_Rules(t *testing.T) {
 	const (

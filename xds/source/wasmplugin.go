@@ -12,7 +12,7 @@ import (
 )
 
 // ConvertWasmPlugin turns a WasmPlugin spec into the TrafficExtension spec Istio makes of it
-// (pilot/pkg/config/kube/extensions/translate.go, spec.md §2.6): selector and targetRefs
+// (pilot/pkg/config/kube/extensions/translate.go): selector and targetRefs
 // copied, the deprecated singular targetRef folded into targetRefs when targetRefs is empty,
 // phase copied by number (PluginPhase and ExecutionPhase share 0..3), priority copied, match
 // copied field by field, and every Wasm field moved under wasm. The input is not modified.

@@ -9,9 +9,9 @@ import (
 	"github.com/trafficext/trafficext/xds/validate"
 )
 
-// TestExtension_CRDRules covers the rules of the CRD schema (spec.md §1.3) that
+// TestExtension_CRDRules covers the rules of the CRD schema that
 // TestExtension_Rules does not: every enum, the nullable int32 priority, the remaining length
-// and count limits, required fields inside lists, and null list entries (webhook §1.4). Each
+// and count limits, required fields inside lists, and null list entries (the webhook). Each
 // message names the file, the resource and the field.
 func TestExtension_CRDRules(t *testing.T) {
 	labels := func(n int) string {
