@@ -7,20 +7,8 @@ import (
 	"github.com/yuin/gopher-lua/ast"
 )
 
-// Yielding from Go in gopher-lua.
-//
-// A host function yields the hook's coroutine by returning L.Yield(). gopher-lua honours that
-// only when the function was called by an OP_CALL of the coroutine's own interpreter loop.
-// Anything that calls a function from Go (the iterator of a generic for, pcall, metamethods,
-// table.sort comparators, string.gsub callbacks) runs a nested loop, and a yield there would
-// corrupt the coroutine. Two measures follow:
-//
-//  1. At compile time every generic for is rewritten into the while loop the Lua 5.1 manual
-//     gives as its meaning (§2.4.5), so the iterator is called by OP_CALL and may yield; this
-//     makes Envoy's `for chunk in handle:bodyChunks() do ... end` work.
-//  2. A host function about to yield checks that no nested loop sits between it and the
-//     coroutine (yieldable); otherwise it raises Lua 5.1's "attempt to yield across a C-call
-//     boundary" instead of corrupting state. LuaJIT can yield across pcall; we cannot.
+// Yielding from Go in gopher-lua: generic for loops are compiled as while loops so their
+// iterator may yield; other nested calls refuse to yield (RATIONALE.md).
 
 // rewriteForLoops rewrites every generic for in chunk (including nested functions).
 func rewriteForLoops(chunk []ast.Stmt) []ast.Stmt { return rwStmts(chunk) }

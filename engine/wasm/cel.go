@@ -16,18 +16,8 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// Envoy's CEL foreign functions (foreign.cc, v1.36.2), on cel-go:
-//
-//   - expr_create(expression) parses the expression (no type check, as Envoy's
-//     CreateCelExpressionBuilder with the built-in functions) and returns a 4-byte token;
-//     a parse or planning error is BAD_ARGUMENT.
-//   - expr_evaluate(token) evaluates it against the calling context: identifiers resolve as
-//     proxy_get_property's top-level names (properties.go), lazily; an evaluation error is
-//     INTERNAL_FAILURE, an unknown token NOT_FOUND, an argument that is not 4 bytes
-//     BAD_ARGUMENT; the value is serialized as Envoy's serializeValue.
-//   - expr_delete(token) forgets it (OK even when unknown).
-//
-// Expressions belong to the root context (the VM here), tokens count from 0.
+// Envoy's CEL foreign functions (expr_create/evaluate/delete) on cel-go; statuses and
+// evaluation context: RATIONALE.md, "CEL foreign functions".
 
 type celExprs struct {
 	env   *cel.Env

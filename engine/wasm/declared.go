@@ -4,24 +4,8 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// Properties set by the guest (proxy_set_property) and their declarations (Envoy's
-// "declare_property" foreign function), as Envoy's CelState and CelStatePrototype
-// (source/extensions/filters/common/expr/cel_state.h, v1.36.2):
-//
-//   - proxy_set_property(path, value) keeps the value in the stream's filter state under
-//     "wasm." + path, typed by the prototype the root context declared for path (bytes and
-//     writable when undeclared); a readonly property can be set once per stream; outside a
-//     stream the call is NOT_FOUND.
-//   - declare_property adds a prototype to the calling context (only the root context's are
-//     used, as in Envoy); declaring a name twice is BAD_ARGUMENT.
-//   - proxy_get_property([path]) finds the value as a top-level identifier: a string
-//     property reads as a CEL string, the others as bytes; serialized, both are the raw value.
-//
-// The dynamic-modules ABI stores filter state read-only and typeless (a StringAccessor,
-// envoy_dynamic_module_callback_http_set_filter_state_bytes), with the FilterChain life span.
-// So the first value a stream gets is written to Envoy's filter state, where other filters
-// and extensions of the chain read it; later values, the type and the life span are kept by
-// this extension's stream context, which is where its own reads look first.
+// Properties set by the guest (proxy_set_property) and their declarations (declare_property),
+// as Envoy's CelState; where they live under the dynamic-modules ABI: RATIONALE.md.
 
 // celStatePrefix is Envoy's CelStateKeyPrefix.
 const celStatePrefix = "wasm."

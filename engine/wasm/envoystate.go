@@ -2,17 +2,8 @@ package wasm
 
 import "github.com/trafficext/trafficext/core"
 
-// Envoy's "set_envoy_filter_state" foreign function (foreign.cc, Context::setEnvoyFilterState
-// in v1.36.2): SetEnvoyFilterStateArguments {path, value, span} creates the filter state
-// object named path with the StreamInfo::FilterState::ObjectFactory registered under that
-// name, from value.
-//
-// A dynamic module can only store a Router::StringAccessor
-// (envoy_dynamic_module_callback_http_set_filter_state_bytes), read-only, with the FilterChain
-// life span. So the factories whose objects are exactly a StringAccessorImpl are served for
-// real; the other factories of Envoy 1.36.2 create typed objects (addresses, numbers, server
-// names, …) the ABI cannot make and answer UNIMPLEMENTED; names no factory has are NOT_FOUND
-// as in Envoy.
+// Envoy's "set_envoy_filter_state" foreign function: the string-accessor factories are served
+// for real, the typed ones answer UNIMPLEMENTED (RATIONALE.md, "set_envoy_filter_state").
 
 // filterStateFactory describes one ObjectFactory of Envoy 1.36.2.
 type filterStateFactory int

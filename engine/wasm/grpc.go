@@ -12,19 +12,8 @@ import (
 )
 
 // gRPC calls and streams, and HTTP calls from a root context, go through the proxy's callout
-// gateway (engine/callout; extconfig.Extension.CalloutGateway): the dynamic-modules ABI has no
-// gRPC client and no stream-less callout. Everything below follows Envoy's context.cc:
-//
-//   - Tokens: HTTP calls 4, 8, 12…; gRPC calls 5, 9, 13…; gRPC streams 6, 10, 14…
-//     (proxy-wasm-cpp-host's CalloutType in the low two bits).
-//   - Every callback goes to the VM's root context (the SDKs route it to the caller).
-//   - A unary call delivers proxy_on_grpc_receive with the response on OK, else
-//     proxy_on_grpc_close with the status (INTERNAL for OK without a message); no metadata.
-//   - A stream delivers initial metadata, each message, trailing metadata, then close.
-//   - proxy_grpc_cancel resets and forgets the token (no more callbacks); proxy_grpc_close
-//     cancels a call, half-closes a stream (which lives on until the remote close).
-//   - With no gateway configured gRPC calls are accepted and then closed UNAVAILABLE
-//     ("Cluster not available"), as Envoy answers for a cluster it does not know.
+// gateway (engine/callout), following Envoy's context.cc; token and callback rules:
+// RATIONALE.md, "gRPC and root-context calls".
 
 // Callout kinds, the low two bits of a token.
 const (

@@ -9,17 +9,8 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// proxy_http_call(upstream, upstream_size, headers, headers_size, body, body_size, trailers,
-// trailers_size, timeout_ms, return_call_id).
-//
-// From a stream context the call goes through Envoy's cluster on that stream
-// (core.Stream.HTTPCall, on the stream's own worker). From a root context (tick, queue,
-// configure) the dynamic-modules ABI offers no stream-less callout: the call goes to the
-// proxy's callout gateway when the extension has one (grpc.go; the response then carries its
-// trailers too); without a gateway it borrows the most recent live stream of the same VM and
-// is posted onto its worker, and with no live stream it fails with INTERNAL_FAILURE. The
-// response is delivered to the root context with proxy_on_http_call_response, as Envoy does.
-// Call ids are Envoy's: 4, 8, 12… (see grpc.go).
+// proxy_http_call: from a stream through that stream's cluster callout, from a root context
+// through the callout gateway (RATIONALE.md, "HTTP calls"); call ids are Envoy's: 4, 8, 12…
 func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	cluster, ok1 := readString(m, a[0], a[1])
 	hb, ok2 := read(m, a[2], a[3])

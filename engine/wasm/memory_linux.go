@@ -10,25 +10,9 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// Linear memories live outside the Go heap, in one anonymous mapping per VM: the whole
-// maximum is reserved up front (PROT_NONE, MAP_NORESERVE: address space only) and each
-// memory.grow makes the next pages readable and writable in place. So only the pages a guest
-// has touched are resident, a grow never copies the memory or leaves the old copy as garbage,
-// and the Go heap (hence the Go GC's heap goal, which is twice the live heap by default) does
-// not carry the guests' memories. wazero's default keeps each memory in a Go []byte grown by
-// append: every grow leaves the old copy as garbage and the live memories double the Go heap
-// goal. With the hashparity guest (Go SDK) at Envoy --concurrency 16, moving them here cut
-// Envoy's RSS from about 150 to about 110 MiB (TestEnvoy_WasmBenchmark).
-//
-// The mapping is unmapped when wazero frees the memory, i.e. when the module is closed: by
-// vm.close and the start failure path (both under the VM lock, so no call is running), or by
-// wazero itself on the calling goroutine at the termination check of a call whose deadline
-// fired, after which that call unwinds (a host function whose nested guest call failed
-// panics, see vm.writeOut). Host code must therefore never keep a view of guest memory
-// (api.Memory.Read) beyond the host function that read it — every host function copies what
-// it keeps. When wazero does not free a memory (a deadline firing just as the call returned
-// marks the module closed without releasing its resources), a GC cleanup unmaps it once
-// wazero no longer references it.
+// Linear memories live outside the Go heap, one reserved mapping per VM grown in place, so only
+// touched pages are resident and the Go GC does not carry them. Lifetime rules (host code never
+// keeps a view of guest memory): RATIONALE.md, "Guest memory outside the Go heap".
 
 // withLinearMemory returns the context to instantiate a module with: its linear memory is
 // allocated by mmapAllocator.

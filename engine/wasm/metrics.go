@@ -11,24 +11,9 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// metricSet holds a plugin's Proxy-Wasm metrics.
-//
-// The dynamic-modules ABI of Envoy 1.36.2 defines stats only while a filter configuration is
-// created (stat_creation_frozen_ afterwards) and emits them only through a live stream
-// (every increment/record callback takes a filter pointer). So:
-//
-//   - a metric defined while the plugin loads (on_vm_start, on_configure — where SDKs
-//     usually define them) is an Envoy stat "dynamicmodulescustom.<name>" (V8 names it
-//     "wasmcustom.<name>"; Prometheus output strips both namespaces, so there the names
-//     are identical);
-//   - a metric defined later becomes the label value of one of three labeled stats every
-//     plugin defines at load: "dynamicmodulescustom.wasm_late_counter.name.<name>" (and
-//     wasm_late_gauge, wasm_late_histogram), in Prometheus wasm_late_counter{name="<name>"};
-//   - a value changed outside a stream (tick, queue, HTTP call response of the root
-//     context) is handed to a live stream of the same VM (Stream.Post) and emitted on its
-//     thread right away; with no live stream it waits for the plugin's next stream event.
-//
-// Every VM of a plugin shares the set, as Envoy's workers share stats.
+// metricSet holds a plugin's Proxy-Wasm metrics, shared by all its VMs as Envoy's workers
+// share stats; how late-defined metrics and root-context changes reach Envoy under the
+// dynamic-modules ABI: RATIONALE.md, "Metrics under the dynamic-modules ABI".
 type metricSet struct {
 	mu      sync.Mutex
 	byName  map[string]uint32

@@ -18,25 +18,9 @@ import (
 	"github.com/trafficext/trafficext/xds/proxyid"
 )
 
-// The callout gateway: a listener added to every proxy that runs a Wasm extension, through
-// which the extension makes the calls the dynamic-modules ABI cannot make on a stream (HTTP
-// calls from a root context, gRPC calls and streams). It speaks HTTP/1.1 and h2c (codec AUTO)
-// and has one route: to the cluster named in the x-trafficext-callout-cluster request header,
-// which is removed before the upstream; the call's timeout comes from the request
-// (x-envoy-upstream-rq-timeout-ms; none: no timeout), no retries, no idle timeout on streams;
-// like Envoy's async client, requests are internal (the connection manager trusts its Unix
-// socket and loopback peers: x-envoy-internal is set and the x-envoy-* request headers are
-// honoured; no x-forwarded-for is appended), get no x-request-id, and the router adds its
-// x-envoy-* headers; the response carries Envoy's response code details
-// for the gRPC status message. Envoy still picks the endpoint, load-balances and does TLS/mTLS
-// to the cluster.
-//
-// By default it listens on the abstract Unix socket "@trafficext-callout": no port to reserve
-// next to Istio's (15000-15090), not reachable from the network, and one name serves every
-// proxy because abstract sockets belong to a network namespace (each pod has its own). Where
-// several proxies share a network namespace (a test host running several Envoys), an address
-// containing CalloutGatewayProxyPlaceholder names one socket per proxy; proxies then no longer
-// share their translation (see PerProxyCalloutGateway).
+// The callout gateway: a listener on proxies running Wasm through which extensions make the
+// calls the dynamic-modules ABI cannot make on a stream; one route, to the cluster a request
+// header names. Why it looks as it does: RATIONALE.md, "The callout gateway".
 const (
 	// CalloutGatewayListenerName names the listener, its stat prefix and its route.
 	CalloutGatewayListenerName = "trafficext-callout-gateway"

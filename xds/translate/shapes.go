@@ -1,15 +1,7 @@
 package translate
 
-// Listener shapes per proxy mode, as Istio builds them:
-//
-//   - gateway: one listener (CLIENT side) whose route forwards to the upstream (translate.go);
-//   - sidecar: an outbound listener (CLIENT side, match port = the service port) forwarding to
-//     the service, and an inbound listener (SERVER side, match port = the workload's target
-//     port) forwarding to the workload;
-//   - waypoint: an HBONE listener (HTTP/2 CONNECT over mTLS, Istio's port 15008) that
-//     terminates CONNECT and hands each tunnel, by its :authority, to an internal listener of the
-//     target service carrying that service's HTTP chain (Istio builds one chain per bound
-//     service: an extension that targets a Service applies to that service's traffic only).
+// Listener shapes per proxy mode, as Istio builds them: gateway, sidecar (outbound + inbound)
+// and waypoint (HBONE, one internal listener per bound service); see RATIONALE.md.
 
 import (
 	"fmt"
