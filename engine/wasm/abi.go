@@ -1,12 +1,5 @@
 package wasm
 
-import (
-	"encoding/binary"
-	"errors"
-
-	"github.com/trafficext/trafficext/core"
-)
-
 // status is proxy_status_t.
 type status uint32
 
@@ -85,73 +78,4 @@ func (a abiVersion) String() string {
 		return "0.2.1"
 	}
 	return "unknown"
-}
-
-// Limits of proxy-wasm-cpp-host (include/proxy-wasm/limits.h).
-const (
-	maxPairsBytes = 1 << 20
-	maxPairs      = 1024
-)
-
-var errPairs = errors.New("malformed serialized map")
-
-// encodePairs serializes a header map as the ABI lays it out: u32 count, count × (u32 key_len, u32
-// value_len), then key\0value\0 for each pair, little-endian. An empty map is a 4-byte zero
-// count, as proxy-wasm-cpp-host writes it.
-func encodePairs(hs []core.Header) []byte { return appendPairs(nil, hs) }
-
-// appendPairs is encodePairs into dst's storage: the result replaces dst's content.
-func appendPairs(dst []byte, hs []core.Header) []byte {
-	n := 4 + 8*len(hs)
-	for _, h := range hs {
-		n += len(h.Key) + len(h.Value) + 2
-	}
-	b := dst[:0]
-	if cap(b) < n {
-		b = make([]byte, n)
-	} else {
-		b = b[:n]
-		clear(b)
-	}
-	binary.LittleEndian.PutUint32(b, uint32(len(hs)))
-	off := 4
-	for _, h := range hs {
-		binary.LittleEndian.PutUint32(b[off:], uint32(len(h.Key)))
-		binary.LittleEndian.PutUint32(b[off+4:], uint32(len(h.Value)))
-		off += 8
-	}
-	for _, h := range hs {
-		off += copy(b[off:], h.Key) + 1
-		off += copy(b[off:], h.Value) + 1
-	}
-	return b
-}
-
-// decodePairs parses a serialized map. It accepts the three empty forms the spec and hosts
-// use: no bytes, a single zero byte, and a zero count.
-func decodePairs(b []byte) ([]core.Header, error) {
-	if len(b) == 0 || (len(b) == 1 && b[0] == 0) {
-		return nil, nil
-	}
-	if len(b) < 4 || len(b) > maxPairsBytes {
-		return nil, errPairs
-	}
-	n := binary.LittleEndian.Uint32(b)
-	if n > maxPairs || uint64(len(b)) < 4+8*uint64(n) {
-		return nil, errPairs
-	}
-	out := make([]core.Header, n)
-	data := 4 + 8*int(n)
-	for i := range out {
-		kl := int(binary.LittleEndian.Uint32(b[4+8*i:]))
-		vl := int(binary.LittleEndian.Uint32(b[8+8*i:]))
-		if kl < 0 || vl < 0 || data+kl+vl+2 > len(b) {
-			return nil, errPairs
-		}
-		out[i].Key = string(b[data : data+kl])
-		data += kl + 1
-		out[i].Value = string(b[data : data+vl])
-		data += vl + 1
-	}
-	return out, nil
 }

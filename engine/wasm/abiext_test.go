@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 )
 
@@ -59,7 +60,7 @@ func TestEngine_PropertiesAndForeign(t *testing.T) {
 			"x-cel": hexOK("celval!/") + " delete ok: again " + notFoundHost,
 		}},
 		{name: "cel-list", headers: []string{"x-op", "cel", "x-expr", "[1, 'a']"}, want: map[string]string{
-			"x-cel": "ok:" + hex.EncodeToString(encodePairs([]core.Header{{Key: "\x01\x00\x00\x00\x00\x00\x00\x00"}, {Key: "a"}})) + " delete ok: again " + notFoundHost,
+			"x-cel": "ok:" + hex.EncodeToString(abicodec.EncodePairs([]core.Header{{Key: "\x01\x00\x00\x00\x00\x00\x00\x00"}, {Key: "a"}})) + " delete ok: again " + notFoundHost,
 		}},
 		{name: "cel-args", headers: []string{"x-op", "cel-args"}, want: map[string]string{
 			"x-cel-short": badArgumentHost, "x-cel-unknown": notFoundHost, "x-cel-delete-unknown": "ok:",
@@ -166,7 +167,7 @@ func TestSerializeCEL(t *testing.T) {
 		{"bool", types.True, "\x01", true},
 		{"null", types.NullValue, "", false},
 		{"unlistable map", &celMap{get: func(string) (any, bool) { return nil, false }}, "", false},
-		{"listable map", toCEL(pairsValue{{Key: "k", Value: "v"}}), string(encodePairs([]core.Header{{Key: "k", Value: "v"}})), true},
+		{"listable map", toCEL(pairsValue{{Key: "k", Value: "v"}}), string(abicodec.EncodePairs([]core.Header{{Key: "k", Value: "v"}})), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := types.DefaultTypeAdapter.NativeToValue(tc.in)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // Envoy's CEL foreign functions (expr_create/evaluate/delete) on cel-go; statuses and
@@ -245,7 +246,7 @@ func serializeCEL(val ref.Val) ([]byte, bool) {
 			// so that a result is at least stable.
 			sort.Slice(pairs, func(i, j int) bool { return pairs[i].Key < pairs[j].Key })
 		}
-		return encodePairs(pairs), true
+		return abicodec.EncodePairs(pairs), true
 	case traits.Lister:
 		var pairs pairsValue
 		for it := x.Iterator(); it.HasNext() == types.True; {
@@ -255,7 +256,7 @@ func serializeCEL(val ref.Val) ([]byte, bool) {
 			}
 			pairs = append(pairs, core.Header{Key: string(b)})
 		}
-		return encodePairs(pairs), true
+		return abicodec.EncodePairs(pairs), true
 	}
 	return nil, false
 }

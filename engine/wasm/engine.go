@@ -14,6 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trafficext/trafficext/engine/wasm/internal/cachedir"
+
+	"github.com/trafficext/trafficext/engine/wasm/internal/shared"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
@@ -51,7 +55,7 @@ type Options struct {
 	// MemoryLimitPages bounds each VM's linear memory, in 64 KiB pages.
 	MemoryLimitPages uint32
 	// CacheMaxBytes bounds the on-disk compilation cache: after each compilation the least
-	// recently written entries beyond it are removed (pruneCache). 0 means
+	// recently written entries beyond it are removed (cachedir.Prune). 0 means
 	// DefaultCacheMaxBytes; negative, unbounded.
 	CacheMaxBytes int64
 }
@@ -74,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// DefaultCacheMaxBytes bounds the on-disk compilation cache (Options.CacheMaxBytes).
+const DefaultCacheMaxBytes = 1 << 30
 
 // Engine is the Proxy-Wasm engine. One wazero runtime (with the host modules env,
 // wasi_snapshot_preview1, wasi_unstable and, when calls are bounded, trafficext_meter) serves
@@ -100,14 +107,14 @@ type Engine struct {
 	mu      sync.Mutex
 	modules map[string]*compiled // by sha256 hex
 
-	shared *sharedStore
+	shared *shared.Store[*vm]
 }
 
 var _ core.Engine = (*Engine)(nil)
 
 // New returns a Wasm engine. The wazero runtime is created at the first Load.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts.withDefaults(), instrument: meter.Instrument, modules: map[string]*compiled{}, shared: newSharedStore()}
+	return &Engine{opts: opts.withDefaults(), instrument: meter.Instrument, modules: map[string]*compiled{}, shared: shared.New[*vm]()}
 }
 
 // Kind returns "wasm".
@@ -242,7 +249,7 @@ func (e *Engine) compile(digest string, bin []byte, warn func(string)) (*compile
 	}
 	e.modules[digest] = c
 	if e.cacheDir != "" && e.opts.CacheMaxBytes > 0 {
-		if _, removed, err := pruneCache(e.cacheDir, e.opts.CacheMaxBytes, time.Now()); err != nil {
+		if _, removed, err := cachedir.Prune(e.cacheDir, e.opts.CacheMaxBytes, time.Now()); err != nil {
 			warn(fmt.Sprintf("pruning the wasm compilation cache %s: %v", e.cacheDir, err))
 		} else if removed > 0 {
 			warn(fmt.Sprintf("wasm compilation cache %s: removed %d MiB of the oldest entries (limit %d MiB)", e.cacheDir, removed>>20, e.opts.CacheMaxBytes>>20))

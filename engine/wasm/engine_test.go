@@ -461,40 +461,6 @@ func testQueue(t *testing.T, lc langConfig) {
 	}
 }
 
-func TestDecodePairs(t *testing.T) {
-	in := []core.Header{{Key: "a", Value: "1"}, {Key: "b", Value: "22"}}
-	b := encodePairs(in)
-	want := "\x02\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00a\x001\x00b\x0022\x00"
-	if string(b) != want {
-		t.Fatalf("encode %q", b)
-	}
-	out, err := decodePairs(b)
-	if err != nil || len(out) != 2 || out[1] != in[1] {
-		t.Fatalf("decode %v %v", out, err)
-	}
-	for _, empty := range [][]byte{nil, {0}, {0, 0, 0, 0}} {
-		if out, err := decodePairs(empty); err != nil || len(out) != 0 {
-			t.Fatalf("empty %v: %v %v", empty, out, err)
-		}
-	}
-	if _, err := decodePairs([]byte{5, 0, 0, 0}); err == nil {
-		t.Fatal("truncated map accepted")
-	}
-}
-
-func FuzzDecodePairs(f *testing.F) {
-	f.Add(encodePairs([]core.Header{{Key: "k", Value: "v"}}))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		hs, err := decodePairs(b)
-		if err != nil {
-			return
-		}
-		if again, err := decodePairs(encodePairs(hs)); err != nil || len(again) != len(hs) {
-			t.Fatalf("round trip: %v %v", again, err)
-		}
-	})
-}
-
 func TestEngine_CorazaWAF(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the WAF guest is a 31 MB module (seconds to build and compile)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trafficext/trafficext/core"
 	gateway "github.com/trafficext/trafficext/engine/callout"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // gRPC calls and streams, and HTTP calls from a root context, go through the proxy's callout
@@ -187,7 +188,7 @@ func readGRPCTarget(m api.Module, a []uint32) (svc []byte, service, method strin
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return nil, "", "", nil, statusInvalidMemory
 	}
-	md, err := decodePairs(mdb)
+	md, err := abicodec.DecodePairs(mdb)
 	if err != nil {
 		return nil, "", "", nil, statusSerialization
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // grpcService is what the host needs of the envoy.config.core.v3.GrpcService an SDK passes
@@ -40,7 +41,7 @@ func parseGrpcService(b []byte) grpcService {
 
 func decodeGrpcService(b []byte) (grpcService, error) {
 	var s grpcService
-	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := abicodec.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
 		}
@@ -49,7 +50,7 @@ func decodeGrpcService(b []byte) (grpcService, error) {
 			if s.google {
 				s.google, s.cluster, s.authority = false, "", ""
 			}
-			return walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			return abicodec.Walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				if typ != protowire.BytesType {
 					return nil
 				}
@@ -59,16 +60,16 @@ func decodeGrpcService(b []byte) (grpcService, error) {
 				case 2:
 					return str(v, &s.authority)
 				case 3, 4: // retry_policy, max_receive_message_length: must parse
-					return walk(v, nil)
+					return abicodec.Walk(v, nil)
 				}
 				return nil
 			})
 		case 2: // google_grpc
 			s.google, s.cluster, s.authority = true, "", ""
-			return walk(v, nil)
+			return abicodec.Walk(v, nil)
 		case 3: // timeout (google.protobuf.Duration)
 			var sec, nanos int64
-			err := walk(v, func(num protowire.Number, typ protowire.Type, _ []byte, n uint64) error {
+			err := abicodec.Walk(v, func(num protowire.Number, typ protowire.Type, _ []byte, n uint64) error {
 				if typ == protowire.VarintType && num == 1 {
 					sec = int64(n)
 				} else if typ == protowire.VarintType && num == 2 {
@@ -82,7 +83,7 @@ func decodeGrpcService(b []byte) (grpcService, error) {
 			var h core.Header
 			var raw []byte
 			hasRaw := false
-			err := walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			err := abicodec.Walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				if typ != protowire.BytesType {
 					return nil
 				}
@@ -102,52 +103,11 @@ func decodeGrpcService(b []byte) (grpcService, error) {
 			s.metadata = append(s.metadata, h)
 			return err
 		case 6: // retry_policy
-			return walk(v, nil)
+			return abicodec.Walk(v, nil)
 		}
 		return nil
 	})
 	return s, err
-}
-
-// walk parses a message's fields; each known-typed value goes to fn (nil: only check the
-// encoding). Groups are skipped whole. Nested messages the caller does not descend into are
-// checked only for their length, as protobuf treats unknown fields.
-func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return errNotGrpcService
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			var f uint32
-			f, n = protowire.ConsumeFixed32(b)
-			x = uint64(f)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case protowire.StartGroupType:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		default: // a stray end group or an invalid wire type
-			return errNotGrpcService
-		}
-		if n < 0 {
-			return errNotGrpcService
-		}
-		b = b[n:]
-		if fn != nil && typ != protowire.StartGroupType {
-			if err := fn(num, typ, v, x); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func str(v []byte, dst *string) error {

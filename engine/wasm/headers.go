@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // headerMap resolves a proxy_map_type_t: the effective stream's maps, or (read-only) the
@@ -165,13 +166,13 @@ func hostRemoveHeaderMapValue(_ context.Context, v *vm, m api.Module, a []uint32
 func hostGetHeaderMapPairs(ctx context.Context, v *vm, m api.Module, a []uint32) status {
 	hm, list, st := v.headerMap(a[0])
 	if st == statusNotFound {
-		return v.writeOut(ctx, m, encodePairs(nil), a[1], a[2])
+		return v.writeOut(ctx, m, abicodec.EncodePairs(nil), a[1], a[2])
 	}
 	if st != statusOK {
 		return st
 	}
 	if hm == nil {
-		return v.writeOut(ctx, m, encodePairs(list), a[1], a[2])
+		return v.writeOut(ctx, m, abicodec.EncodePairs(list), a[1], a[2])
 	}
 	// A stream's map is serialized into the stream's reusable buffer, from the host's own
 	// view of the entries when it offers one. The buffer is taken while in use (the guest's
@@ -180,9 +181,9 @@ func hostGetHeaderMapPairs(ctx context.Context, v *vm, m api.Module, a []uint32)
 	buf := f.pairs
 	f.pairs = nil
 	if hv, ok := hm.(core.HeaderViewer); ok {
-		hv.View(func(hs []core.Header) { buf = appendPairs(buf, hs) })
+		hv.View(func(hs []core.Header) { buf = abicodec.AppendPairs(buf, hs) })
 	} else {
-		buf = appendPairs(buf, hm.All())
+		buf = abicodec.AppendPairs(buf, hm.All())
 	}
 	st = v.writeOut(ctx, m, buf, a[1], a[2])
 	if cap(buf) <= maxKeptPairs {
@@ -201,7 +202,7 @@ func hostSetHeaderMapPairs(_ context.Context, v *vm, m api.Module, a []uint32) s
 	if !ok {
 		return statusInvalidMemory
 	}
-	pairs, err := decodePairs(b)
+	pairs, err := abicodec.DecodePairs(b)
 	if err != nil {
 		return statusSerialization
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // proxy_http_call: from a stream through that stream's cluster callout, from a root context
@@ -18,7 +19,7 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if !ok1 || !ok2 || !ok3 {
 		return statusInvalidMemory
 	}
-	hs, err := decodePairs(hb)
+	hs, err := abicodec.DecodePairs(hb)
 	if err != nil {
 		return statusSerialization
 	}

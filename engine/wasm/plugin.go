@@ -189,7 +189,7 @@ func (p *plugin) Close() {
 	for _, v := range vms {
 		v.shutdown()
 	}
-	p.e.shared.dropOwner(p)
+	dropQueueOwners(p.e.shared, p)
 	p.doneFinished(nil)
 }
 

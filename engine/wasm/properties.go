@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // Properties follow Envoy's Context::getProperty (source/extensions/common/wasm/context.cc,
@@ -390,9 +391,9 @@ func serializeValue(val any) ([]byte, bool) {
 	case time.Time:
 		return binary.LittleEndian.AppendUint64(nil, uint64(x.UnixNano())), true
 	case pairsValue:
-		return encodePairs(x), true
+		return abicodec.EncodePairs(x), true
 	case []core.Header:
-		return encodePairs(x), true
+		return abicodec.EncodePairs(x), true
 	case []any:
 		// A list is serialized as pairs of (element, "").
 		pairs := make([]core.Header, len(x))
@@ -403,7 +404,7 @@ func serializeValue(val any) ([]byte, bool) {
 			}
 			pairs[i].Key = string(b)
 		}
-		return encodePairs(pairs), true
+		return abicodec.EncodePairs(pairs), true
 	}
 	return nil, false
 }

@@ -1,67 +1,9 @@
 package wasm
 
 import (
-	"errors"
-	"unicode/utf8"
-
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// Decoding of the small argument messages of Envoy's foreign functions
-// (source/extensions/common/wasm/ext/*.proto), with the semantics of C++ ParseFromArray on a
-// proto3 message: the last occurrence of a field wins, unknown fields and known fields with an
-// unexpected wire type are skipped, a `string` field must be valid UTF-8, enums are open.
-
-var errProtoArgs = errors.New("malformed protobuf arguments")
-
-// protoField is the kind of a known field.
-type protoField int
-
-const (
-	protoString protoField = iota + 1
-	protoBytes
-	protoVarint
-)
-
-// decodeProtoArgs parses b with the given field kinds and returns the last value of each
-// known field present: []byte for string/bytes fields, uint64 for varints.
-func decodeProtoArgs(b []byte, kinds map[protowire.Number]protoField) (map[protowire.Number]any, error) {
-	out := map[protowire.Number]any{}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, errProtoArgs
-		}
-		b = b[n:]
-		kind := kinds[num]
-		switch {
-		case (kind == protoString || kind == protoBytes) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, errProtoArgs
-			}
-			if kind == protoString && !utf8.Valid(v) {
-				return nil, errProtoArgs
-			}
-			out[num] = v
-			b = b[n:]
-		case kind == protoVarint && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return nil, errProtoArgs
-			}
-			out[num] = v
-			b = b[n:]
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, errProtoArgs
-			}
-			b = b[n:]
-		}
-	}
-	return out, nil
-}
 
 func protoStr(m map[protowire.Number]any, n protowire.Number) string {
 	b, _ := m[n].([]byte)
@@ -99,7 +41,7 @@ type declarePropertyArgs struct {
 }
 
 func decodeDeclareProperty(b []byte) (declarePropertyArgs, error) {
-	m, err := decodeProtoArgs(b, map[protowire.Number]protoField{1: protoString, 2: protoVarint, 3: protoVarint, 4: protoBytes, 5: protoVarint})
+	m, err := abicodec.Fields(b, map[protowire.Number]abicodec.Kind{1: abicodec.String, 2: abicodec.Varint, 3: abicodec.Varint, 4: abicodec.Bytes, 5: abicodec.Varint})
 	if err != nil {
 		return declarePropertyArgs{}, err
 	}
@@ -121,7 +63,7 @@ type setFilterStateArgs struct {
 }
 
 func decodeSetFilterState(b []byte) (setFilterStateArgs, error) {
-	m, err := decodeProtoArgs(b, map[protowire.Number]protoField{1: protoString, 2: protoString, 3: protoVarint})
+	m, err := abicodec.Fields(b, map[protowire.Number]abicodec.Kind{1: abicodec.String, 2: abicodec.String, 3: abicodec.Varint})
 	if err != nil {
 		return setFilterStateArgs{}, err
 	}

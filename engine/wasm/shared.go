@@ -2,122 +2,35 @@ package wasm
 
 import (
 	"context"
-	"sync"
+	"errors"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/trafficext/trafficext/engine/wasm/internal/shared"
 )
 
-// sharedStore holds shared data and shared queues for every VM of the engine (Envoy shares
-// them across workers), scoped by vm id.
-type sharedStore struct {
-	mu      sync.Mutex
-	data    map[string]map[string]*sharedValue // vm id → key → value
-	nextCAS uint32
-
-	queues  map[queueKey]*queue
-	byID    map[uint32]*queue
-	nextQID uint32
-}
-
-type sharedValue struct {
-	val []byte
-	cas uint32
-}
-
-type queueKey struct{ vmID, name string }
-
-type queue struct {
-	id     uint32
-	items  [][]byte
-	owners []*vm // VMs whose root context registered the queue
-}
-
-func newSharedStore() *sharedStore {
-	return &sharedStore{data: map[string]map[string]*sharedValue{}, queues: map[queueKey]*queue{}, byID: map[uint32]*queue{}}
-}
-
-func (s *sharedStore) get(vmID, key string) ([]byte, uint32, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.data[vmID][key]
-	if !ok {
-		return nil, 0, false
-	}
-	return e.val, e.cas, true
-}
-
-func (s *sharedStore) set(vmID, key string, val []byte, cas uint32) status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.data[vmID]
-	if m == nil {
-		m = map[string]*sharedValue{}
-		s.data[vmID] = m
-	}
-	e, ok := m[key]
-	if ok && cas != 0 && cas != e.cas {
+// sharedStatus is the Proxy-Wasm status of a store error.
+func sharedStatus(err error) status {
+	switch {
+	case err == nil:
+		return statusOK
+	case errors.Is(err, shared.ErrCASMismatch):
 		return statusCASMismatch
-	}
-	s.nextCAS++
-	if s.nextCAS == 0 {
-		s.nextCAS = 1
-	}
-	m[key] = &sharedValue{val: append([]byte{}, val...), cas: s.nextCAS}
-	return statusOK
-}
-
-func (s *sharedStore) register(v *vm, name string) uint32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := queueKey{v.p.w.VMID, name}
-	q, ok := s.queues[k]
-	if !ok {
-		s.nextQID++
-		q = &queue{id: s.nextQID}
-		s.queues[k], s.byID[q.id] = q, q
-	}
-	for _, o := range q.owners {
-		if o == v {
-			return q.id
-		}
-	}
-	q.owners = append(q.owners, v)
-	return q.id
-}
-
-func (s *sharedStore) resolve(vmID, name string) (uint32, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, ok := s.queues[queueKey{vmID, name}]
-	if !ok {
-		return 0, false
-	}
-	return q.id, true
-}
-
-// enqueue adds an item and wakes one live registrant with proxy_on_queue_ready, on an engine
-// goroutine (never inside the enqueuing call, whose VM lock is held).
-func (s *sharedStore) enqueue(id uint32, val []byte) status {
-	s.mu.Lock()
-	q, ok := s.byID[id]
-	if !ok {
-		s.mu.Unlock()
+	case errors.Is(err, shared.ErrEmpty):
+		return statusEmpty
+	default:
 		return statusNotFound
 	}
-	q.items = append(q.items, append([]byte{}, val...))
-	var owner *vm
-	live := q.owners[:0]
-	for _, o := range q.owners {
-		if !o.broken.Load() && !o.isClosed() {
-			live = append(live, o)
-		}
+}
+
+// enqueueShared adds an item and wakes one live registrant with proxy_on_queue_ready, on an
+// engine goroutine (never inside the enqueuing call, whose VM lock is held).
+func enqueueShared(store *shared.Store[*vm], id uint32, val []byte) status {
+	owner, ok, err := store.Enqueue(id, val, func(o *vm) bool { return !o.broken.Load() && !o.isClosed() })
+	if err != nil {
+		return sharedStatus(err)
 	}
-	q.owners = live
-	if len(live) > 0 {
-		owner = live[0]
-	}
-	s.mu.Unlock()
-	if owner != nil && owner.fns.onQueueReady != nil {
+	if ok && owner.fns.onQueueReady != nil {
 		go owner.rootCall(func() (uint64, error) {
 			return owner.call(owner.fns.onQueueReady, uint64(owner.rootID), uint64(id))
 		})
@@ -125,36 +38,11 @@ func (s *sharedStore) enqueue(id uint32, val []byte) status {
 	return statusOK
 }
 
-func (s *sharedStore) dequeue(id uint32) ([]byte, status) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, ok := s.byID[id]
-	if !ok {
-		return nil, statusNotFound
-	}
-	if len(q.items) == 0 {
-		return nil, statusEmpty
-	}
-	it := q.items[0]
-	q.items = q.items[1:]
-	return it, statusOK
-}
-
-// dropOwner forgets the VMs of a closed plugin as queue registrants, except those waiting for
-// proxy_done (their root context still receives proxy_on_queue_ready; closed VMs are skipped
-// by enqueue).
-func (s *sharedStore) dropOwner(p *plugin) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range s.queues {
-		live := q.owners[:0]
-		for _, o := range q.owners {
-			if o.p != p || p.isPending(o) {
-				live = append(live, o)
-			}
-		}
-		q.owners = live
-	}
+// dropQueueOwners forgets the VMs of a closed plugin as queue registrants, except those
+// waiting for proxy_done (their root context still receives proxy_on_queue_ready; closed VMs
+// are skipped by enqueue).
+func dropQueueOwners(store *shared.Store[*vm], p *plugin) {
+	store.DropOwners(func(o *vm) bool { return o.p != p || p.isPending(o) })
 }
 
 func (v *vm) isClosed() bool {
@@ -169,7 +57,7 @@ func hostGetSharedData(ctx context.Context, v *vm, m api.Module, a []uint32) sta
 	if !ok {
 		return statusInvalidMemory
 	}
-	val, cas, found := v.p.e.shared.get(v.p.w.VMID, key)
+	val, cas, found := v.p.e.shared.Get(v.p.w.VMID, key)
 	if !found {
 		return statusNotFound
 	}
@@ -190,7 +78,7 @@ func hostSetSharedData(_ context.Context, v *vm, m api.Module, a []uint32) statu
 	if !ok1 || !ok2 {
 		return statusInvalidMemory
 	}
-	return v.p.e.shared.set(v.p.w.VMID, key, val, a[4])
+	return sharedStatus(v.p.e.shared.Set(v.p.w.VMID, key, val, a[4]))
 }
 
 // proxy_register_shared_queue(name, name_size, return_queue_id).
@@ -199,7 +87,7 @@ func hostRegisterSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32)
 	if !ok {
 		return statusInvalidMemory
 	}
-	if !writeU32(m, a[2], v.p.e.shared.register(v, name)) {
+	if !writeU32(m, a[2], v.p.e.shared.Register(v.p.w.VMID, name, v)) {
 		return statusInvalidMemory
 	}
 	return statusOK
@@ -212,7 +100,7 @@ func hostResolveSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32) 
 	if !ok1 || !ok2 {
 		return statusInvalidMemory
 	}
-	id, found := v.p.e.shared.resolve(vmID, name)
+	id, found := v.p.e.shared.Resolve(vmID, name)
 	if !found {
 		return statusNotFound
 	}
@@ -228,14 +116,14 @@ func hostEnqueueSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32) 
 	if !ok {
 		return statusInvalidMemory
 	}
-	return v.p.e.shared.enqueue(a[0], val)
+	return enqueueShared(v.p.e.shared, a[0], val)
 }
 
 // proxy_dequeue_shared_queue(queue_id, return_value, return_value_size).
 func hostDequeueSharedQueue(ctx context.Context, v *vm, m api.Module, a []uint32) status {
-	val, st := v.p.e.shared.dequeue(a[0])
-	if st != statusOK {
-		return st
+	val, err := v.p.e.shared.Dequeue(a[0])
+	if err != nil {
+		return sharedStatus(err)
 	}
 	return v.writeOut(ctx, m, val, a[1], a[2])
 }

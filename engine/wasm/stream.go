@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/wasm/internal/abicodec"
 )
 
 // touch records a stream whose pending resumes must be applied after the current call.
@@ -80,7 +81,7 @@ func hostSendLocalResponse(_ context.Context, v *vm, m api.Module, a []uint32) s
 	if !ok1 || !ok2 || !ok3 {
 		return statusInvalidMemory
 	}
-	hs, err := decodePairs(hb)
+	hs, err := abicodec.DecodePairs(hb)
 	if err != nil {
 		return statusSerialization
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trafficext/trafficext/engine/wasm/internal/guestmem"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
@@ -204,7 +206,7 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 		v.budget.begin(p.e.opts.StartTimeout)
 		defer v.budget.end()
 	}
-	mod, err := p.c.rt.InstantiateModule(withLinearMemory(ctx), p.c.cm, cfg)
+	mod, err := p.c.rt.InstantiateModule(guestmem.WithLinearMemory(ctx), p.c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating module: %w", err)
 	}

@@ -1,22 +1,25 @@
-package wasm
+// Package guestmem keeps Proxy-Wasm guests' linear memories outside the Go heap: one
+// reserved mapping per memory, grown in place, unmapped when wazero frees it.
+package guestmem
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// Linear memories live outside the Go heap, one reserved mapping per VM grown in place, so only
-// touched pages are resident and the Go GC does not carry them. Lifetime rules (host code never
-// keeps a view of guest memory): RATIONALE.md, "Guest memory outside the Go heap".
+// Only touched pages are resident and the Go GC does not carry them. Lifetime rules (host code
+// never keeps a view of guest memory): engine/wasm/RATIONALE.md, "Guest memory outside the Go heap".
 
-// withLinearMemory returns the context to instantiate a module with: its linear memory is
+// WithLinearMemory returns the context to instantiate a module with: its linear memory is
 // allocated by mmapAllocator.
-func withLinearMemory(ctx context.Context) context.Context {
+func WithLinearMemory(ctx context.Context) context.Context {
 	return experimental.WithMemoryAllocator(ctx, mmapAllocator{})
 }
 
@@ -123,3 +126,12 @@ func (h *heapMemory) Reallocate(size uint64) []byte {
 func (h *heapMemory) Free() { h.buf = nil }
 
 func roundUp(n, to uint64) uint64 { return (n + to - 1) / to * to }
+
+// Mapped reports whether a mapping of the process starts at addr (/proc/self/maps).
+func Mapped(addr uintptr) (bool, error) {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return false, fmt.Errorf("guestmem: %w", err)
+	}
+	return strings.Contains(string(b), fmt.Sprintf("\n%x-", addr)) || strings.HasPrefix(string(b), fmt.Sprintf("%x-", addr)), nil
+}

@@ -1,4 +1,6 @@
-package wasm
+// Package cachedir bounds wazero's on-disk compilation cache: the least recently written
+// files go first, never one wazero may still be writing.
+package cachedir
 
 import (
 	"errors"
@@ -8,9 +10,6 @@ import (
 	"sort"
 	"time"
 )
-
-// DefaultCacheMaxBytes bounds the on-disk compilation cache (Options.CacheMaxBytes).
-const DefaultCacheMaxBytes = 1 << 30
 
 // cacheFileMinAge protects files wazero may still be writing (it writes a temporary file and
 // renames it into place; removing it meanwhile would fail that compilation's cache write).
@@ -22,12 +21,12 @@ type cacheFile struct {
 	mod  time.Time
 }
 
-// pruneCache keeps the regular files under dir (wazero's compilation cache: one file per
+// Prune keeps the regular files under dir (wazero's compilation cache: one file per
 // compiled module, in a directory per wazero version and platform) within max bytes, removing
 // the least recently written first, then the directories left empty. Files younger than
 // cacheFileMinAge are never removed, so the cache can exceed max while they are. A module whose
 // file was removed is compiled again at its next load. It returns the bytes kept and removed.
-func pruneCache(dir string, max int64, now time.Time) (kept, removed int64, err error) {
+func Prune(dir string, max int64, now time.Time) (kept, removed int64, err error) {
 	var files []cacheFile
 	var dirs []string
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

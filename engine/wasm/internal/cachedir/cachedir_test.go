@@ -1,4 +1,4 @@
-package wasm
+package cachedir
 
 import (
 	"os"
@@ -42,7 +42,7 @@ func TestPruneCache(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, removed, err := pruneCache(dir, tt.max, now)
+			_, removed, err := Prune(dir, tt.max, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestPruneCache(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := pruneCache(filepath.Join(t.TempDir(), "missing"), 1, now); err != nil {
+	if _, _, err := Prune(filepath.Join(t.TempDir(), "missing"), 1, now); err != nil {
 		t.Errorf("missing directory: %v", err)
 	}
 }
