@@ -100,21 +100,21 @@ func nativeLuaFilter() (map[string]any, error) {
 	}, nil
 }
 
-func trafficextFilter() (map[string]any, error) {
-	cfg, err := extconfig.Marshal(&extconfig.Extension{Name: ExtensionName, Lua: &extconfig.Lua{InlineCode: ParityScript}})
+func trafficextFilter() (map[string]any, error) { return luaModuleFilter(ExtensionName, ParityScript) }
+
+// luaModuleFilter is the dynamic-module HTTP filter running script as extension name.
+func luaModuleFilter(name, script string) (map[string]any, error) {
+	cfg, err := extconfig.Marshal(&extconfig.Extension{Name: name, Lua: &extconfig.Lua{InlineCode: script}})
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{
-		"name": ExtensionName,
+		"name": name,
 		"typed_config": map[string]any{
 			"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
 			"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
 			"filter_name":           "trafficext",
-			"filter_config": map[string]any{
-				"@type": "type.googleapis.com/google.protobuf.StringValue",
-				"value": string(cfg),
-			},
+			"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(cfg)},
 		},
 	}, nil
 }

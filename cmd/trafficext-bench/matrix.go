@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/trafficext/trafficext/cmd/trafficext-bench/internal/loadgen"
-	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
 )
 
@@ -127,20 +126,7 @@ func scriptFilter(config string, s matrixScript) (map[string]any, error) {
 			},
 		}, nil
 	case "trafficext":
-		name := "extensions.istio.io/trafficextension/bench." + s.Key
-		cfg, err := extconfig.Marshal(&extconfig.Extension{Name: name, Lua: &extconfig.Lua{InlineCode: s.Source}})
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{
-			"name": name,
-			"typed_config": map[string]any{
-				"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-				"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
-				"filter_name":           "trafficext",
-				"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(cfg)},
-			},
-		}, nil
+		return luaModuleFilter("extensions.istio.io/trafficextension/bench."+s.Key, s.Source)
 	}
 	return nil, nil
 }

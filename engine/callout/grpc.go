@@ -182,14 +182,7 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler, timeout ti
 	}
 	if err != nil {
 		h.InitialMetadata(nil)
-		switch {
-		case errors.Is(context.Cause(s.ctx), context.DeadlineExceeded):
-			fail(CodeDeadlineExceeded, "upstream request timeout")
-		case s.ctx.Err() != nil:
-			fail(CodeCanceled, "canceled")
-		default:
-			fail(CodeUnavailable, fmt.Sprintf("callout gateway %s: %v", c.addr, err))
-		}
+		s.failWith(CodeUnavailable, fmt.Sprintf("callout gateway %s: %v", c.addr, err), fail)
 		return
 	}
 	defer res.Body.Close()
@@ -246,15 +239,21 @@ func (s *GRPCStream) read(c *Client, hr *http.Request, h GRPCHandler, timeout ti
 	h.Close(status(res.Trailer, details))
 }
 
-func (s *GRPCStream) readFailed(err error, fail func(uint32, string)) {
+// failWith closes with the stream's own deadline or cancellation when it has one, else with
+// code and msg.
+func (s *GRPCStream) failWith(code uint32, msg string, fail func(uint32, string)) {
 	switch {
 	case errors.Is(context.Cause(s.ctx), context.DeadlineExceeded):
 		fail(CodeDeadlineExceeded, "upstream request timeout")
 	case s.ctx.Err() != nil:
 		fail(CodeCanceled, "canceled")
 	default:
-		fail(CodeInternal, err.Error())
+		fail(code, msg)
 	}
+}
+
+func (s *GRPCStream) readFailed(err error, fail func(uint32, string)) {
+	s.failWith(CodeInternal, err.Error(), fail)
 }
 
 // status reads grpc-status (missing or malformed: UNKNOWN) and grpc-message, which Envoy's

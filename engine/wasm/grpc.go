@@ -151,10 +151,7 @@ func hostGRPCCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	}
 	v.startGRPC(g, target, service, method, &unaryHandler{v: v, id: id})
 	g.stream.Send(msg, true)
-	if !writeU32(m, a[11], id) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[11], id)
 }
 
 // proxy_grpc_stream(service, service_size, service_name, service_name_size, method,
@@ -174,10 +171,7 @@ func hostGRPCStream(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		return statusInternalFailure
 	}
 	v.startGRPC(g, target, service, method, &streamHandler{v: v, id: id})
-	if !writeU32(m, a[8], id) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[8], id)
 }
 
 func readGRPCTarget(m api.Module, a []uint32) (svc []byte, service, method string, md []core.Header, st status) {

@@ -244,8 +244,5 @@ func hostGetHeaderMapSize(_ context.Context, v *vm, m api.Module, a []uint32) st
 	default:
 		size(list)
 	}
-	if !writeU32(m, a[1], uint32(n)) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[1], uint32(n))
 }

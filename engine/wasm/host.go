@@ -160,6 +160,14 @@ func readString(m api.Module, ptr, size uint32) (string, bool) {
 
 func writeU32(m api.Module, ptr, v uint32) bool { return m.Memory().WriteUint32Le(ptr, v) }
 
+// putU32 is the usual last step of a host function: write its u32 result for the guest.
+func putU32(m api.Module, ptr, v uint32) status {
+	if !writeU32(m, ptr, v) {
+		return statusInvalidMemory
+	}
+	return statusOK
+}
+
 // writeOut hands data to the guest: it is copied into memory the guest allocates (ownership
 // passes to the guest) and its address and size are written at ptrPtr and sizePtr. Empty
 // data is returned as (0, 0) without calling the allocator (the Go SDK's allocator traps on

@@ -81,10 +81,7 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 			}
 		})
 	}
-	if !writeU32(m, a[9], id) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[9], id)
 }
 
 // onStream returns fn, a stream operation deferred until the current guest call returns, so

@@ -34,10 +34,7 @@ func hostGetLogLevel(_ context.Context, v *vm, m api.Module, a []uint32) status 
 			break
 		}
 	}
-	if !writeU32(m, a[0], uint32(level)) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[0], uint32(level))
 }
 
 // proxy_get_current_time_nanoseconds(return_u64_ptr): wall clock.

@@ -208,10 +208,7 @@ func hostDefineMetric(_ context.Context, v *vm, m api.Module, a []uint32) status
 		v.log(core.LogWarn, "defining metric "+name+": "+err.Error())
 		return statusInternalFailure
 	}
-	if !writeU32(m, a[3], id) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[3], id)
 }
 
 // proxy_increment_metric(id, i64 delta): BAD_ARGUMENT for a negative counter delta or a

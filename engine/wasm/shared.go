@@ -64,10 +64,7 @@ func hostGetSharedData(ctx context.Context, v *vm, m api.Module, a []uint32) sta
 	if st := v.writeOut(ctx, m, val, a[2], a[3]); st != statusOK {
 		return st
 	}
-	if !writeU32(m, a[4], cas) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[4], cas)
 }
 
 // proxy_set_shared_data(key, key_size, value, value_size, cas): cas 0 always writes; a
@@ -87,10 +84,7 @@ func hostRegisterSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32)
 	if !ok {
 		return statusInvalidMemory
 	}
-	if !writeU32(m, a[2], v.p.e.shared.Register(v.p.w.VMID, name, v)) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[2], v.p.e.shared.Register(v.p.w.VMID, name, v))
 }
 
 // proxy_resolve_shared_queue(vm_id, vm_id_size, name, name_size, return_queue_id).
@@ -104,10 +98,7 @@ func hostResolveSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32) 
 	if !found {
 		return statusNotFound
 	}
-	if !writeU32(m, a[4], id) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return putU32(m, a[4], id)
 }
 
 // proxy_enqueue_shared_queue(queue_id, value, value_size).
