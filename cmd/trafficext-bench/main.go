@@ -232,24 +232,12 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for _, s := range strings.Split(*conns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--conns: %q is not a positive integer", s)
-		}
-		o.conns = append(o.conns, n)
+	var err error
+	if o.conns, err = positiveInts(*conns, "--conns"); err != nil {
+		return nil, err
 	}
-	for _, s := range strings.Split(*configs, ",") {
-		s = strings.TrimSpace(s)
-		found := false
-		for _, c := range allConfigs {
-			if c.Key == s {
-				o.configs, found = append(o.configs, c), true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("--configs: unknown configuration %q (want none, lua, trafficext)", s)
-		}
+	if o.configs, err = pick(allConfigs, func(c benchConfig) string { return c.Key }, *configs, "--configs: unknown configuration %q (want none, lua, trafficext)"); err != nil {
+		return nil, err
 	}
 	if o.concurrency < 1 || o.duration <= 0 || o.warmup < 0 || o.rounds < 1 {
 		return nil, errors.New("--concurrency, --duration and --rounds must be positive, --warmup not negative")
@@ -621,4 +609,36 @@ func prepareRun(logDir, prefix string) (string, *loadgen.Upstream, error) {
 		return "", nil, err
 	}
 	return logDir, up, nil
+}
+
+// pick returns the items whose key is in the comma-separated list, in list order; an unknown
+// key is an error formatted with unknown.
+func pick[T any](items []T, key func(T) string, list, unknown string) ([]T, error) {
+	var out []T
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		found := false
+		for _, it := range items {
+			if key(it) == s {
+				out, found = append(out, it), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf(unknown, s)
+		}
+	}
+	return out, nil
+}
+
+// positiveInts parses a comma-separated list of positive integers given to flag.
+func positiveInts(list, flag string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %q is not a positive integer", flag, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

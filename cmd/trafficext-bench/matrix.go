@@ -71,24 +71,12 @@ type matrixOptions struct {
 
 func parseMatrixFlags(scripts, concurrencies string) (*matrixOptions, error) {
 	mo := &matrixOptions{}
-	for _, s := range strings.Split(scripts, ",") {
-		s = strings.TrimSpace(s)
-		found := false
-		for _, m := range matrixScripts {
-			if m.Key == s {
-				mo.scripts, found = append(mo.scripts, m), true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("--scripts: unknown script %q (want parity, headercount, basicauth)", s)
-		}
+	var err error
+	if mo.scripts, err = pick(matrixScripts, func(m matrixScript) string { return m.Key }, scripts, "--scripts: unknown script %q (want parity, headercount, basicauth)"); err != nil {
+		return nil, err
 	}
-	for _, s := range strings.Split(concurrencies, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--concurrencies: %q is not a positive integer", s)
-		}
-		mo.concurrencies = append(mo.concurrencies, n)
+	if mo.concurrencies, err = positiveInts(concurrencies, "--concurrencies"); err != nil {
+		return nil, err
 	}
 	return mo, nil
 }
