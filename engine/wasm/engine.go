@@ -25,7 +25,7 @@ import (
 // Defaults for Options fields left zero.
 const (
 	DefaultCallTimeout   = 2 * time.Second
-	DefaultStartTimeout  = 60 * time.Second
+	DefaultStartTimeout  = 5 * time.Second
 	DefaultMemoryPages   = 16384 // 1 GiB, proxy-wasm-cpp-host's limit
 	DefaultMaxVMsCeiling = 16
 )
