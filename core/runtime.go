@@ -57,10 +57,10 @@ type Config struct {
 	// startErr is why a Wasm configuration's VM did not start: its streams get the fail
 	// strategy (FAIL_OPEN passes them, otherwise ext.Deny answers).
 	startErr error
-	host   ConfigHost
-	stats  stats
-	fault  FaultInjection
-	closed atomic.Bool
+	host     ConfigHost
+	stats    stats
+	fault    FaultInjection
+	closed   atomic.Bool
 }
 
 // NewConfig decodes raw (the extension config message) and loads it. filterName is the name

@@ -79,7 +79,9 @@ func TestReport_WasmModuleDoesNotStart(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	by := report(func(by map[string]server.ExtensionReport) bool { return by["istio-system/upgraded"].State == server.StateAccepted })
+	by := report(func(by map[string]server.ExtensionReport) bool {
+		return by["istio-system/upgraded"].State == server.StateAccepted
+	})
 	for _, name := range []string{"closed", "open"} {
 		x := by["istio-system/"+name]
 		want := "istio-system/" + name + ": spec.wasm.url: module does not start: proxy_on_configure returned false"
@@ -99,7 +101,9 @@ func TestReport_WasmModuleDoesNotStart(t *testing.T) {
 
 	// A new version that does not start: the previous one keeps serving.
 	write("upgraded", "bad", "FAIL_CLOSE")
-	by = report(func(by map[string]server.ExtensionReport) bool { return by["istio-system/upgraded"].State == server.StateStale })
+	by = report(func(by map[string]server.ExtensionReport) bool {
+		return by["istio-system/upgraded"].State == server.StateStale
+	})
 	if x := by["istio-system/upgraded"]; len(x.Errors) != 1 || !strings.Contains(x.Errors[0], "module does not start") ||
 		!strings.Contains(x.Errors[0], "the previous version keeps serving") || x.Module == nil || x.Module.Path == "" {
 		t.Errorf("upgraded: %+v", x)

@@ -79,7 +79,11 @@ func TestResolverWithStartCheck(t *testing.T) {
 			if prefix := "x.yaml: istio-system/" + tc.name + ": spec.wasm.url: " + tc.want; !strings.HasPrefix(msg, prefix) {
 				t.Fatalf("problem %q\nwant prefix %q", msg, prefix)
 			}
-			if !strings.HasSuffix(msg, "; failStrategy FAIL_CLOSE applies") || strings.Contains(msg, "\n") {
+			note := "" // a start cut off by the bound is checked again (a busy host may have caused it)
+			if tc.name == "loop-in-vm-start" {
+				note = " until a background start check passes"
+			}
+			if !strings.HasSuffix(msg, "; failStrategy FAIL_CLOSE applies"+note) || strings.Contains(msg, "\n") {
 				t.Fatalf("problem %q", msg)
 			}
 		})

@@ -257,6 +257,9 @@ wait:
 
 func retryNote(a *attempt) string {
 	if a.finished && a.retrying {
+		if ReasonOf(a.err) == ReasonStart {
+			return " until a background start check passes"
+		}
 		return " until a background re-fetch succeeds"
 	}
 	return ""
@@ -308,7 +311,7 @@ func (r *Resolver) fetch(a *attempt, vk versionKey, first bool) {
 	a.retrying = false
 	if err != nil {
 		a.failures++
-		if retryableReason(ReasonOf(err)) {
+		if retryableReason(ReasonOf(err)) || (ReasonOf(err) == ReasonStart && isTimeout(err)) {
 			a.retrying = true
 			delay := r.opts.RetryBase << min(a.failures-1, 20)
 			if delay > r.opts.RetryMax || delay <= 0 {
@@ -355,14 +358,21 @@ type fixedModule Module
 func (m fixedModule) Resolve(*model.Extension) (string, string, error) { return m.Path, m.SHA256, nil }
 
 // retryableReason: failures that a later attempt would meet again without a change of the
-// resource (a bad URL, a missing secret, a module that does not start) are not retried in
-// the background.
+// resource (a bad URL, a missing secret, a module that does not start, except by timeout;
+// see isTimeout) are not retried in the background.
 func retryableReason(r Reason) bool {
 	switch r {
 	case ReasonURL, ReasonSecret, ReasonStart:
 		return false
 	}
 	return true
+}
+
+// isTimeout: a start check cut off by its bound (the error has Timeout() true) may have met a
+// busy host rather than a loop, so it is retried like a transient fetch failure.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 func request(e *model.Extension, w *v1alpha1.WasmConfig, secrets SecretLookup) Request {

@@ -117,11 +117,18 @@ func TestResolver_PullSecretFromSource(t *testing.T) {
 type refusingChecker struct {
 	refuse map[string]string
 	calls  atomic.Int32
+	cured  atomic.Bool // the "slow" root id starts from now on
 }
 
 func (c *refusingChecker) CheckStart(_ context.Context, ext *extconfig.Extension) error {
 	c.calls.Add(1)
 	if why, ok := c.refuse[ext.Wasm.PluginName]; ok {
+		if ext.Wasm.PluginName == "slow" {
+			if c.cured.Load() {
+				return nil
+			}
+			return timeoutError(why)
+		}
 		return errors.New(why)
 	}
 	if ext.Wasm.Path == "" || ext.Wasm.SHA256 == "" {
@@ -185,6 +192,49 @@ func TestResolver_StartCheck(t *testing.T) {
 	}
 	if path, sha, err := r.Resolve(v3); err != nil || path == "" || sha != sum(mod) {
 		t.Fatalf("v3 resolves to %q %q %v", path, sha, err)
+	}
+}
+
+type timeoutError string
+
+func (e timeoutError) Error() string { return string(e) }
+func (timeoutError) Timeout() bool   { return true }
+
+// A start cut off by its bound may have met a busy host: it is checked again in the
+// background, with backoff, and becomes available when a check passes.
+func TestResolver_StartCheckTimeoutIsRetried(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "m.wasm")
+	if err := os.WriteFile(file, fetchtest.Module("slow"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checker := &refusingChecker{refuse: map[string]string{"slow": "proxy_on_configure did not return within the start bound"}}
+	r := fetch.NewResolver(newFetcher(t, ""), fetch.ResolverOptions{StartChecker: checker, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan struct{}, 4)
+	go r.Run(ctx, func() { changed <- struct{}{} })
+	x := wasmExt(t, "istio-system", "slow", "1", "url: file://"+file+"\npluginName: slow")
+	out := r.Prepare([]*model.Extension{x}, nil)
+	if len(out.Rejected) != 1 || !strings.Contains(out.Problems[0].Error(), "until a background start check passes") {
+		t.Fatalf("rejected %v problems %v", out.Rejected, out.Problems)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for checker.calls.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("checked %d times, want retries", checker.calls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checker.cured.Store(true)
+	for {
+		if _, _, err := r.Resolve(x); err == nil {
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no change once the check passed")
+		}
 	}
 }
 

@@ -90,6 +90,11 @@ func (c *Checker) CheckStart(ctx context.Context, ext *extconfig.Extension) erro
 		}
 		go func() {
 			r.err = c.load(ext)
+			if IsTimeout(r.err) {
+				// A start cut off by the bound may only have met a busy host: not cached, so a
+				// retry runs it again.
+				c.forget(key, r)
+			}
 			close(r.done)
 		}()
 	}
@@ -100,6 +105,26 @@ func (c *Checker) CheckStart(ctx context.Context, ext *extconfig.Extension) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func (c *Checker) forget(key string, r *result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.results[key] == r {
+		delete(c.results, key)
+		for i, k := range c.order {
+			if k == key {
+				c.order = append(c.order[:i:i], c.order[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// IsTimeout reports whether err is a start cut off by the bound (Error.Timeout).
+func IsTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // cacheKey is the module digest and a hash of everything the start callbacks can see.
@@ -154,6 +179,12 @@ func (e *Error) Error() string {
 		msg += " (guest log: " + e.Log + ")"
 	}
 	return msg
+}
+
+// Timeout reports a start that did not return within the bound: a loop, or a heavy start on
+// a busy host, which a later attempt may pass (the control plane retries it).
+func (e *Error) Timeout() bool {
+	return timedOut.MatchString(strings.SplitN(e.Err.Error(), "\n", 2)[0])
 }
 
 // Unwrap returns the engine's error.

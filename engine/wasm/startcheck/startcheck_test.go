@@ -72,6 +72,14 @@ func TestCheckStart(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("the reason spans lines: %q", err)
 			}
+			// Only a start cut off by the bound may pass another time: it alone is not cached.
+			timeout := tc.root == "loop-in-vm-start"
+			c.mu.Lock()
+			_, cached := c.results[cacheKey(&w)]
+			c.mu.Unlock()
+			if IsTimeout(err) != timeout || cached == timeout {
+				t.Errorf("IsTimeout %v, cached %v", IsTimeout(err), cached)
+			}
 		})
 	}
 }
