@@ -280,8 +280,7 @@ func detectABI(cm wazero.CompiledModule) abiVersion {
 // Load reads, verifies and compiles the module (once per digest), then starts the first VM:
 // _initialize, proxy_on_context_create(root), proxy_on_vm_start with the VM configuration and
 // proxy_on_configure with the plugin configuration. A VM or plugin that refuses its
-// configuration fails Load, so Envoy rejects the configuration and the previous one keeps
-// serving.
+// configuration fails Load (the core decides what Envoy sees: see core.Runtime.NewConfig).
 func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plugin, error) {
 	w := ext.Wasm
 	if w == nil {
