@@ -31,7 +31,7 @@ type ResolverOptions struct {
 	// StartChecker, when set, proves that each fetched module starts with its extension's
 	// configuration before it is served; a module that does not start is handled as one that
 	// cannot be had (keep-last-good, else the fail strategy) and is not retried until the
-	// resource changes.
+	// resource changes, unless the check was cut off by its bound (Timeout() on the error).
 	StartChecker StartChecker
 }
 
@@ -160,8 +160,8 @@ type Outcome struct {
 }
 
 // Prepare fetches (or finds in the cache) the module of every Wasm extension in exts, waiting
-// up to SyncWait for the fetches (and start checks) it starts, and returns what to serve. Calls must not overlap (the control plane
-// serialises them).
+// up to SyncWait for the fetches (and start checks) it starts, and returns what to serve.
+// Calls must not overlap (the control plane serialises them).
 func (r *Resolver) Prepare(exts []*model.Extension, secrets SecretLookup) Outcome {
 	r.mu.Lock()
 	var waits []chan struct{}
