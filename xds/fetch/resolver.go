@@ -31,7 +31,8 @@ type ResolverOptions struct {
 	// StartChecker, when set, proves that each fetched module starts with its extension's
 	// configuration before it is served; a module that does not start is handled as one that
 	// cannot be had (keep-last-good, else the fail strategy) and is not retried until the
-	// resource changes, unless the check was cut off by its bound (Timeout() on the error).
+	// resource changes, unless the check was cut off by its bound (Timeout() on the error:
+	// a few retries).
 	StartChecker StartChecker
 }
 
@@ -311,7 +312,7 @@ func (r *Resolver) fetch(a *attempt, vk versionKey, first bool) {
 	a.retrying = false
 	if err != nil {
 		a.failures++
-		if retryableReason(ReasonOf(err)) || (ReasonOf(err) == ReasonStart && isTimeout(err)) {
+		if retryableReason(ReasonOf(err)) || (ReasonOf(err) == ReasonStart && isTimeout(err) && a.failures <= maxStartRetries) {
 			a.retrying = true
 			delay := r.opts.RetryBase << min(a.failures-1, 20)
 			if delay > r.opts.RetryMax || delay <= 0 {
@@ -369,7 +370,10 @@ func retryableReason(r Reason) bool {
 }
 
 // isTimeout: a start check cut off by its bound (the error has Timeout() true) may have met a
-// busy host rather than a loop, so it is retried like a transient fetch failure.
+// busy host rather than a loop, so it is retried like a transient fetch failure, but only
+// maxStartRetries times: each check of a loop burns the whole bound of CPU.
+const maxStartRetries = 3
+
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()

@@ -208,7 +208,7 @@ func TestResolver_StartCheckTimeoutIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	checker := &refusingChecker{refuse: map[string]string{"slow": "proxy_on_configure did not return within the start bound"}}
-	r := fetch.NewResolver(newFetcher(t, ""), fetch.ResolverOptions{StartChecker: checker, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	r := fetch.NewResolver(newFetcher(t, ""), fetch.ResolverOptions{StartChecker: checker, RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changed := make(chan struct{}, 4)
@@ -219,13 +219,13 @@ func TestResolver_StartCheckTimeoutIsRetried(t *testing.T) {
 		t.Fatalf("rejected %v problems %v", out.Rejected, out.Problems)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for checker.calls.Load() < 3 {
+	for checker.calls.Load() < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("checked %d times, want retries", checker.calls.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	checker.cured.Store(true)
+	checker.cured.Store(true) // before the second retry, 100 ms after the first
 	for {
 		if _, _, err := r.Resolve(x); err == nil {
 			break
@@ -235,6 +235,28 @@ func TestResolver_StartCheckTimeoutIsRetried(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no change once the check passed")
 		}
+	}
+}
+
+// A start that always runs past the bound is checked a few times, not forever (each check of
+// a loop costs the whole bound of CPU).
+func TestResolver_StartCheckTimeoutRetriesAreBounded(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "m.wasm")
+	if err := os.WriteFile(file, fetchtest.Module("loop"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checker := &refusingChecker{refuse: map[string]string{"slow": "proxy_on_vm_start did not return within the start bound"}}
+	r := fetch.NewResolver(newFetcher(t, ""), fetch.ResolverOptions{StartChecker: checker, RetryBase: 5 * time.Millisecond, RetryMax: 5 * time.Millisecond})
+	defer r.Close()
+	x := wasmExt(t, "istio-system", "loop", "1", "url: file://"+file+"\npluginName: slow")
+	r.Prepare([]*model.Extension{x}, nil)
+	time.Sleep(500 * time.Millisecond)
+	if got := checker.calls.Load(); got != 4 {
+		t.Fatalf("checked %d times, want 1 + 3 retries", got)
+	}
+	out := r.Prepare([]*model.Extension{x}, nil)
+	if len(out.Problems) != 1 || strings.Contains(out.Problems[0].Error(), "until") {
+		t.Fatalf("after the retries: %v", out.Problems)
 	}
 }
 
