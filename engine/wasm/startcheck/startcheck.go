@@ -34,7 +34,9 @@ const DefaultTimeout = wasm.DefaultStartTimeout
 type Options struct {
 	// Timeout bounds the start of the module (not its compilation); 0 means DefaultTimeout.
 	Timeout time.Duration
-	// CacheDir is the wazero compilation cache ("" the engine's default, "-" memory only).
+	// CacheDir is the wazero compilation cache ("" the engine's default, "-" memory only). The
+	// default is the proxy engine's default too, so on one host a check also compiles for the
+	// proxy (wazero writes cache entries atomically).
 	CacheDir string
 	// MaxResults bounds the cached results; 0 means 1024. The oldest are dropped first.
 	MaxResults int
