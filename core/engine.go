@@ -8,8 +8,9 @@ type Engine interface {
 	// Kind is "lua" or "wasm".
 	Kind() string
 	// Load compiles or instantiates the extension. It runs on Envoy's main thread when a
-	// filter configuration arrives, so it may take time; a returned error rejects that
-	// configuration (Envoy keeps the previous one).
+	// filter configuration arrives, so it may take time, within a bound; a returned error
+	// rejects that configuration (Envoy keeps the previous one), except a Wasm one with no
+	// previous configuration, which then applies the fail strategy (Runtime.NewConfig).
 	Load(ext *extconfig.Extension, host ConfigHost) (Plugin, error)
 }
 

@@ -47,6 +47,13 @@ func (c *Config) NewStream(s Stream) *StreamHandler {
 
 // RequestHeaders handles the request headers.
 func (h *StreamHandler) RequestHeaders(endStream bool) Status {
+	if h.cfg.startErr != nil {
+		h.stream.Counter(h.cfg.stats.startFailed, 1)
+		if h.cfg.ext.Deny == nil { // FAIL_OPEN
+			h.stream.Counter(h.cfg.stats.failOpen, 1)
+			return Continue
+		}
+	}
 	if d := h.cfg.ext.Deny; d != nil {
 		h.stream.Counter(h.cfg.stats.denied, 1)
 		h.stream.SendLocalReply(LocalReply{Status: d.Status, Body: []byte(d.Body), Details: "trafficext_extension_unavailable"})

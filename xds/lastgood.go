@@ -23,6 +23,9 @@ type outcome struct {
 	// stale are the resources served from a previous version because the current one is
 	// invalid or its file is unreadable.
 	stale []model.Key
+	// rejected are Wasm resources whose module does not start and that have no earlier
+	// version to serve (the Wasm stage; their fail strategy applies).
+	rejected []model.Key
 }
 
 func newLastGood() *lastGood { return &lastGood{good: map[model.Key]*model.Extension{}} }

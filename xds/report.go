@@ -44,6 +44,9 @@ func (c *ControlPlane) Report() server.Report {
 	for _, k := range st.Stale {
 		get(k).State = server.StateStale
 	}
+	for _, k := range st.Rejected {
+		get(k).State = server.StateRejected
+	}
 	for _, p := range st.Problems {
 		var me *model.Error
 		if !errors.As(p, &me) || me.Key == (model.Key{}) {

@@ -16,8 +16,9 @@ type WasmOptions struct {
 	// Fetch configures the fetcher and its disk cache (default under
 	// os.UserCacheDir()/trafficext/modules).
 	Fetch fetch.Options
-	// Resolver tunes the module stage: how long a change waits for new modules, and the
-	// backoff of background re-fetches.
+	// Resolver tunes the module stage: how long a change waits for new modules, the backoff
+	// of background re-fetches, and the check that a module starts before it is served
+	// (Resolver.StartChecker; cmd/trafficext sets engine/wasm/startcheck).
 	Resolver fetch.ResolverOptions
 }
 
@@ -62,7 +63,7 @@ func (w *wasmStage) prepare(out outcome, snap source.Snapshot) outcome {
 		return out
 	}
 	o := w.r.Prepare(out.serve, snap.DockerConfig)
-	res := outcome{serve: o.Serve, problems: slices.Clone(out.problems), stale: slices.Clone(out.stale)}
+	res := outcome{serve: o.Serve, problems: slices.Clone(out.problems), stale: slices.Clone(out.stale), rejected: o.Rejected}
 	for _, p := range o.Problems {
 		res.problems = append(res.problems, p)
 	}

@@ -72,6 +72,10 @@ type Status struct {
 	// Stale lists the resources served from their last valid version because the current one
 	// is invalid or its file cannot be read.
 	Stale []model.Key
+	// Rejected lists the Wasm resources whose module does not start (Options.Wasm.Resolver.StartChecker)
+	// and that have no earlier version to serve: their fail strategy applies (left out, or a
+	// deny slot).
+	Rejected []model.Key
 	// Served lists the resources being served.
 	Served []model.Key
 	// NACKs are the configurations proxies rejected and have not accepted since.
@@ -208,6 +212,7 @@ func (c *ControlPlane) publish() {
 	c.mu.Lock()
 	c.status.Problems = out.problems
 	c.status.Stale = out.stale
+	c.status.Rejected = out.rejected
 	c.status.Served = c.status.Served[:0]
 	for _, e := range out.serve {
 		c.status.Served = append(c.status.Served, e.Key)

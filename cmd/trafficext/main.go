@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trafficext/trafficext/engine/wasm/startcheck"
 	"github.com/trafficext/trafficext/examples"
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
@@ -103,6 +104,7 @@ type cpFlags struct {
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
 	calloutGateway                                string
+	wasmStartCheck                                time.Duration
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
@@ -112,6 +114,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.upstream, "upstream", "127.0.0.1:8081", "upstream the gateway routes to")
 	fs.StringVar(&c.rootNS, "root-namespace", "istio-system", "config root namespace")
 	fs.StringVar(&c.wasmCache, "wasm-cache", "", "Wasm module cache directory (default: the user cache dir + /trafficext/modules)")
+	fs.DurationVar(&c.wasmStartCheck, "wasm-start-check", startcheck.DefaultTimeout, "start every fetched Wasm module with its extension's configuration (proxy_on_vm_start, proxy_on_configure) within this bound before serving it; a module that does not start is rejected and its failStrategy applies; 0 disables the check")
 	fs.StringVar(&c.source, "source", "dir", "where resources come from: dir (--extensions, watched) or kubernetes (in-cluster informers on TrafficExtension, WasmPlugin and pull Secrets)")
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
@@ -168,8 +171,16 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
 			CalloutGateway: c.calloutGateway},
 		Logger: log,
-		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
+		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}, Resolver: fetch.ResolverOptions{StartChecker: c.startChecker()}},
 	}, cleanup, nil
+}
+
+// startChecker is the Wasm engine's start check (nil when disabled by --wasm-start-check 0).
+func (c *cpFlags) startChecker() fetch.StartChecker {
+	if c.wasmStartCheck <= 0 {
+		return nil
+	}
+	return startcheck.New(startcheck.Options{Timeout: c.wasmStartCheck})
 }
 
 func cmdXDS(ctx context.Context, args []string, stderr io.Writer) error {

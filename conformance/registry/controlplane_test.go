@@ -34,19 +34,6 @@ import (
 	"github.com/trafficext/trafficext/xds/xdstest"
 )
 
-func wasmDoc(name, wasm string, labels ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: extensions.istio.io/v1alpha1\nkind: TrafficExtension\nmetadata:\n  name: %s\n  namespace: istio-system\n", name)
-	if len(labels) > 0 {
-		b.WriteString("  labels: {" + strings.Join(labels, ", ") + "}\n")
-	}
-	b.WriteString("spec:\n  phase: AUTHN\n  wasm:\n")
-	for _, l := range strings.Split(wasm, "\n") {
-		b.WriteString("    " + l + "\n")
-	}
-	return b.String()
-}
-
 func startWasmControlPlane(t *testing.T, dir string, fo fetch.Options) (*xds.ControlPlane, *xdstest.ADSClient) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,8 +143,8 @@ func TestWasm_RegistryDownThenUp(t *testing.T) {
 	}
 	reg.Stop()
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "close.yaml"), wasmDoc("closed", "url: "+reg.URL("ext/m:0.0.1")))
-	write(t, filepath.Join(dir, "open.yaml"), wasmDoc("opened", "url: "+reg.URL("ext/m:0.0.1")+"\nfailStrategy: FAIL_OPEN"))
+	write(t, filepath.Join(dir, "close.yaml"), xdstest.WasmDoc("closed", "url: "+reg.URL("ext/m:0.0.1")))
+	write(t, filepath.Join(dir, "open.yaml"), xdstest.WasmDoc("opened", "url: "+reg.URL("ext/m:0.0.1")+"\nfailStrategy: FAIL_OPEN"))
 	cp, c := startWasmControlPlane(t, dir, fetch.Options{})
 	names := []string{rn("closed"), rn("opened")}
 	got := ecdsState(t, c, names, 10*time.Second, func(m map[string]*extconfig.Extension) bool { return m[rn("closed")] != nil })
@@ -230,7 +217,7 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 			if label != "" {
 				labels = append(labels, "rev: rev-"+label)
 			}
-			write(t, filepath.Join(dir, n+".yaml"), wasmDoc(n, w+"\nimagePullSecret: creds", labels...))
+			write(t, filepath.Join(dir, n+".yaml"), xdstest.WasmDoc(n, w+"\nimagePullSecret: creds", labels...))
 		}
 	}
 	for n := range exts {
@@ -292,7 +279,7 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 	})
 
 	// A wrong sha256: rejected, the previous version keeps serving.
-	write(t, filepath.Join(dir, "pinned.yaml"), wasmDoc("pinned", "url: "+reg.URL("tag/ifnotpresent:0.0.1")+"\nsha256: \""+strings.Repeat("0", 64)+"\"\nimagePullSecret: creds"))
+	write(t, filepath.Join(dir, "pinned.yaml"), xdstest.WasmDoc("pinned", "url: "+reg.URL("tag/ifnotpresent:0.0.1")+"\nsha256: \""+strings.Repeat("0", 64)+"\"\nimagePullSecret: creds"))
 	deadline := time.Now().Add(10 * time.Second)
 	for !slices.Contains(cp.Status().Stale, model.Key{Namespace: "istio-system", Name: "pinned"}) {
 		if time.Now().After(deadline) {
@@ -314,7 +301,7 @@ func TestWasm_SHA256PolicyAndSecret(t *testing.T) {
 	// A second control plane on the same cache: no download (the registry is down).
 	reg.Stop()
 	downloads := cp.WasmMetrics().Downloads
-	write(t, filepath.Join(dir, "pinned.yaml"), wasmDoc("pinned", "url: "+reg.URL("tag/ifnotpresent:0.0.1")+"\nsha256: \""+d1+"\"\nimagePullSecret: creds"))
+	write(t, filepath.Join(dir, "pinned.yaml"), xdstest.WasmDoc("pinned", "url: "+reg.URL("tag/ifnotpresent:0.0.1")+"\nsha256: \""+d1+"\"\nimagePullSecret: creds"))
 	delete(exts, "always")
 	delete(exts, "latest")
 	for _, n := range []string{"always", "latest"} {

@@ -9,8 +9,10 @@
 //     proxy_abi_version_* export. It then starts the plugin's first VM: instantiate (no start
 //     functions), _initialize (or _start), proxy_on_context_create(root, 0),
 //     proxy_on_vm_start with the VM configuration and proxy_on_configure with the plugin
-//     configuration. A module, VM or plugin that fails or refuses its configuration fails Load,
-//     so Envoy rejects the configuration (an ECDS NACK) and the previous one keeps serving.
+//     configuration, within Options.StartTimeout. A module, VM or plugin that fails or refuses
+//     its configuration fails Load; the core then rejects the configuration (an ECDS NACK, the
+//     previous one keeps serving) or, with no previous one, applies the fail strategy.
+//     Package startcheck runs the same start in the control plane before a module is served.
 //   - Each stream picks a VM of its plugin and keeps it (see plugin): proxy_on_context_create
 //     at the first event, then the request and response callbacks, proxy_on_log when the
 //     stream completes, proxy_on_done and proxy_on_delete when it is destroyed.

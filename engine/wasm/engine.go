@@ -29,7 +29,7 @@ import (
 // Defaults for Options fields left zero.
 const (
 	DefaultCallTimeout   = 2 * time.Second
-	DefaultStartTimeout  = 60 * time.Second
+	DefaultStartTimeout  = 10 * time.Second
 	DefaultMemoryPages   = 16384 // 1 GiB, proxy-wasm-cpp-host's limit
 	DefaultMaxVMsCeiling = 16
 )
@@ -50,7 +50,10 @@ type Options struct {
 	// per VM, which cost several times more per call. A negative value disables the bound for
 	// trusted modules: nothing is instrumented.
 	CallTimeout time.Duration
-	// StartTimeout bounds VM start: _initialize, proxy_on_vm_start and proxy_on_configure.
+	// StartTimeout bounds VM start: _initialize, proxy_on_vm_start and proxy_on_configure. It
+	// runs on Envoy's main thread (config_new), so a start that loops must not hold it for
+	// Envoy's own 60 s limit; the default leaves a heavy start (Coraza loading the CRS, about
+	// 3 s on an idle core) room on a loaded host.
 	StartTimeout time.Duration
 	// MemoryLimitPages bounds each VM's linear memory, in 64 KiB pages.
 	MemoryLimitPages uint32
@@ -284,8 +287,7 @@ func detectABI(cm wazero.CompiledModule) abiVersion {
 // Load reads, verifies and compiles the module (once per digest), then starts the first VM:
 // _initialize, proxy_on_context_create(root), proxy_on_vm_start with the VM configuration and
 // proxy_on_configure with the plugin configuration. A VM or plugin that refuses its
-// configuration fails Load, so Envoy rejects the configuration and the previous one keeps
-// serving.
+// configuration fails Load (the core decides what Envoy sees: see core.Runtime.NewConfig).
 func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plugin, error) {
 	w := ext.Wasm
 	if w == nil {

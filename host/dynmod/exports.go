@@ -87,7 +87,8 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, nam
 	c, err := rt.NewConfig("", raw, configHost{envoy: envoyCfg})
 	if err != nil {
 		// Returning null makes Envoy reject this configuration (an ECDS NACK); the previous
-		// configuration of the filter keeps serving.
+		// configuration of the filter keeps serving. (A Wasm config whose VM does not start
+		// with no previous one is not an error: the core applies its fail strategy.)
 		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name, nameLen)+": "+err.Error())
 		return 0
 	}

@@ -18,5 +18,8 @@
 // module share one pull. Fetcher counts successes, failures by reason and cache hits
 // (Metrics); Resolver is the control plane's view: it fetches before the ECDS resource that
 // references a module is served, keeps the previous version when a new one cannot be had, and
-// retries failed modules in the background with exponential backoff.
+// retries failed modules in the background with exponential backoff. With a StartChecker
+// (implemented by the Wasm engine, outside xds), it also proves that each module starts with
+// its extension's configuration before serving it; one that does not is handled as a module
+// that cannot be had, and reported as rejected.
 package fetch

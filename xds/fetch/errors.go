@@ -21,6 +21,7 @@ const (
 	ReasonInvalid     Reason = "invalid_module"     // the bytes are not a Wasm binary
 	ReasonTooLarge    Reason = "too_large"          // over the module size limit or the cache bound
 	ReasonCache       Reason = "cache"              // the cache directory cannot be written
+	ReasonStart       Reason = "does_not_start"     // fetched, but the module does not start (Resolver's StartChecker)
 )
 
 // Error is a failed fetch. Its text names the URL, the registry (or HTTP host) and the cause.
@@ -33,6 +34,9 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
+	if e.Reason == ReasonStart {
+		return fmt.Sprintf("module does not start: %v", e.Err)
+	}
 	where := e.URL
 	if e.Registry != "" && e.Registry != "local file" {
 		where = fmt.Sprintf("%s (registry %s)", e.URL, e.Registry)

@@ -12,6 +12,7 @@ import (
 
 	"istio.io/api/extensions/v1alpha1"
 
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/translate"
 )
@@ -27,6 +28,24 @@ type ResolverOptions struct {
 	RetryBase, RetryMax time.Duration
 	// Logger; nil means the fetcher's.
 	Logger *slog.Logger
+	// StartChecker, when set, proves that each fetched module starts with its extension's
+	// configuration before it is served; a module that does not start is handled as one that
+	// cannot be had (keep-last-good, else the fail strategy) and is not retried until the
+	// resource changes, unless the check was cut off by its bound (Timeout() on the error:
+	// a few retries).
+	StartChecker StartChecker
+}
+
+// StartChecker starts a Wasm module the way a proxy will: ext is the extension's ECDS message
+// with its verified local module (ext.Wasm.Path, SHA256), root id, plugin and VM
+// configuration and env. The error says why the module does not start (a trap in
+// proxy_on_vm_start or proxy_on_configure, a refused configuration, an unknown import, a
+// malformed module, a start that does not return). It must be bounded in time and may cache
+// its results by module and configuration. The Wasm engine implements it
+// (engine/wasm/startcheck); this package only names it, so the control plane does not depend
+// on the data plane's engines.
+type StartChecker interface {
+	CheckStart(ctx context.Context, ext *extconfig.Extension) error
 }
 
 // SecretLookup returns the .dockerconfigjson of the kubernetes.io/dockerconfigjson Secret
@@ -67,6 +86,7 @@ type versionKey struct {
 }
 
 type attempt struct {
+	ext      *model.Extension
 	req      Request
 	secret   string // hash of the pull secret, to notice a change
 	done     chan struct{}
@@ -135,11 +155,14 @@ type Outcome struct {
 	Stale []model.Key
 	// Problems name the extension, the URL and the registry of each module that cannot be had.
 	Problems []*model.Error
+	// Rejected lists the resources whose module does not start (StartChecker) and that have
+	// no earlier version to serve: their fail strategy applies.
+	Rejected []model.Key
 }
 
 // Prepare fetches (or finds in the cache) the module of every Wasm extension in exts, waiting
-// up to SyncWait, and returns what to serve. Calls must not overlap (the control plane
-// serialises them).
+// up to SyncWait for the fetches (and start checks) it starts, and returns what to serve.
+// Calls must not overlap (the control plane serialises them).
 func (r *Resolver) Prepare(exts []*model.Extension, secrets SecretLookup) Outcome {
 	r.mu.Lock()
 	var waits []chan struct{}
@@ -154,12 +177,11 @@ func (r *Resolver) Prepare(exts []*model.Extension, secrets SecretLookup) Outcom
 		vk := versionKey{e.Key, e.ResourceVersion}
 		a := r.attempts[vk]
 		if a != nil && a.secret == secret {
-			if !a.finished {
-				waits = append(waits, a.done)
-			}
+			// Pending since an earlier Prepare, which already waited for it: this change
+			// (another extension's, say) is not held up again by a slow fetch or start check.
 			continue
 		}
-		a = &attempt{req: req, secret: secret, done: make(chan struct{})}
+		a = &attempt{ext: e, req: req, secret: secret, done: make(chan struct{})}
 		r.attempts[vk] = a
 		waits = append(waits, a.done)
 		go r.fetch(a, vk, true)
@@ -214,6 +236,9 @@ wait:
 			continue
 		}
 		out.Serve = append(out.Serve, e)
+		if a.finished && ReasonOf(a.err) == ReasonStart {
+			out.Rejected = append(out.Rejected, e.Key)
+		}
 		out.Problems = append(out.Problems, e.Errorf("spec.wasm.url", 0,
 			fmt.Sprintf("%s; failStrategy %s applies%s", why, w.GetFailStrategy(), retryNote(a))))
 	}
@@ -233,6 +258,9 @@ wait:
 
 func retryNote(a *attempt) string {
 	if a.finished && a.retrying {
+		if ReasonOf(a.err) == ReasonStart {
+			return " until a background start check passes"
+		}
 		return " until a background re-fetch succeeds"
 	}
 	return ""
@@ -268,6 +296,9 @@ func (r *Resolver) fetch(a *attempt, vk versionKey, first bool) {
 		}
 	}
 	mod, err := r.f.Fetch(r.ctx, a.req)
+	if err == nil {
+		err = r.checkStart(a, mod)
+	}
 	r.mu.Lock()
 	if r.attempts[vk] != a || r.ctx.Err() != nil {
 		r.mu.Unlock()
@@ -281,7 +312,7 @@ func (r *Resolver) fetch(a *attempt, vk versionKey, first bool) {
 	a.retrying = false
 	if err != nil {
 		a.failures++
-		if retryableReason(ReasonOf(err)) {
+		if retryableReason(ReasonOf(err)) || (ReasonOf(err) == ReasonStart && isTimeout(err) && a.failures <= maxStartRetries) {
 			a.retrying = true
 			delay := r.opts.RetryBase << min(a.failures-1, 20)
 			if delay > r.opts.RetryMax || delay <= 0 {
@@ -305,14 +336,47 @@ func (r *Resolver) fetch(a *attempt, vk versionKey, first bool) {
 	}
 }
 
-// retryableReason: failures that a later attempt may not meet again without a change of the
-// resource (a bad URL, a missing secret) are not retried in the background.
+// checkStart runs the StartChecker on a fetched module with the extension's configuration.
+func (r *Resolver) checkStart(a *attempt, mod Module) error {
+	if r.opts.StartChecker == nil {
+		return nil
+	}
+	msg, _ := translate.Message(a.ext, fixedModule(mod))
+	if msg == nil || msg.Wasm == nil {
+		return nil
+	}
+	err := r.opts.StartChecker.CheckStart(r.ctx, msg)
+	if err == nil || r.ctx.Err() != nil {
+		return nil // a check cut short by Close decides nothing; the attempt is dropped
+	}
+	r.log.Warn("the Wasm module does not start", "resource", a.ext.Key.String(), "url", a.req.URL, "sha256", mod.SHA256, "error", err)
+	return &Error{URL: a.req.URL, Reason: ReasonStart, Err: err}
+}
+
+// fixedModule resolves every extension to one fetched module (to build its ECDS message).
+type fixedModule Module
+
+func (m fixedModule) Resolve(*model.Extension) (string, string, error) { return m.Path, m.SHA256, nil }
+
+// retryableReason: failures that a later attempt would meet again without a change of the
+// resource (a bad URL, a missing secret, a module that does not start, except by timeout;
+// see isTimeout) are not retried in the background.
 func retryableReason(r Reason) bool {
 	switch r {
-	case ReasonURL, ReasonSecret:
+	case ReasonURL, ReasonSecret, ReasonStart:
 		return false
 	}
 	return true
+}
+
+// isTimeout: a start check cut off by its bound (the error has Timeout() true) may have met a
+// busy host rather than a loop, so it is retried like a transient fetch failure, but only
+// maxStartRetries times: each check of a loop burns the whole bound of CPU.
+const maxStartRetries = 3
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 func request(e *model.Extension, w *v1alpha1.WasmConfig, secrets SecretLookup) Request {

@@ -32,7 +32,8 @@ const StatusPath = "/status"
 const (
 	// StateAccepted: valid and served.
 	StateAccepted = "accepted"
-	// StateRejected: invalid, and no earlier valid version to serve.
+	// StateRejected: invalid (or its Wasm module does not start), and no earlier valid version
+	// to serve.
 	StateRejected = "rejected"
 	// StateStale: the current version is invalid (or its module cannot be had); the last valid
 	// version is served.

@@ -5,6 +5,7 @@ package xdstest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -127,4 +128,19 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// WasmDoc is a TrafficExtension istio-system/name (phase AUTHN) whose spec.wasm holds the
+// YAML lines of wasm; labels are "key: value" items for metadata.labels.
+func WasmDoc(name, wasm string, labels ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: extensions.istio.io/v1alpha1\nkind: TrafficExtension\nmetadata:\n  name: %s\n  namespace: istio-system\n", name)
+	if len(labels) > 0 {
+		b.WriteString("  labels: {" + strings.Join(labels, ", ") + "}\n")
+	}
+	b.WriteString("spec:\n  phase: AUTHN\n  wasm:\n")
+	for _, l := range strings.Split(wasm, "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
 }
