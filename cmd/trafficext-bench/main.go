@@ -365,13 +365,9 @@ func run(o *options) error {
 	md := renderReport(rep)
 	fmt.Print(md)
 	if o.write {
-		path := o.docPath
-		if path == "" {
-			root, err := envoyproc.ModuleRoot()
-			if err != nil {
-				return err
-			}
-			path = filepath.Join(root, "docs", "benchmarks.md")
+		path, err := docPath(o)
+		if err != nil {
+			return err
 		}
 		rep.DocPath = path
 		if err := os.WriteFile(path, []byte(renderDoc(rep, md)), 0o644); err != nil {
@@ -641,4 +637,16 @@ func positiveInts(list, flag string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// docPath is the file --write updates: --doc, else docs/benchmarks.md of the module.
+func docPath(o *options) (string, error) {
+	if o.docPath != "" {
+		return o.docPath, nil
+	}
+	root, err := envoyproc.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "docs", "benchmarks.md"), nil
 }

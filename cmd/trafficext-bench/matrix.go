@@ -172,13 +172,9 @@ func runMatrix(o *options, mo *matrixOptions) error {
 	md := renderMatrix(o, mo, cells, rsss, version, time.Since(t0))
 	fmt.Print(md)
 	if o.write {
-		path := o.docPath
-		if path == "" {
-			root, err := envoyproc.ModuleRoot()
-			if err != nil {
-				return err
-			}
-			path = filepath.Join(root, "docs", "benchmarks.md")
+		path, err := docPath(o)
+		if err != nil {
+			return err
 		}
 		old, _ := os.ReadFile(path)
 		if err := os.WriteFile(path, []byte(spliceMatrix(string(old), md)), 0o644); err != nil {

@@ -144,12 +144,10 @@ func hostGRPCCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	g := &gatewayCall{}
-	id, ok := v.gw.add(kindGRPCCall, g)
+	g, id, ok := v.addGRPC(kindGRPCCall, target, service, method, func(id uint32) gateway.GRPCHandler { return &unaryHandler{v: v, id: id} })
 	if !ok {
 		return statusInternalFailure
 	}
-	v.startGRPC(g, target, service, method, &unaryHandler{v: v, id: id})
 	g.stream.Send(msg, true)
 	return putU32(m, a[11], id)
 }
@@ -165,13 +163,10 @@ func hostGRPCStream(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	g := &gatewayCall{}
-	id, ok := v.gw.add(kindGRPCStream, g)
-	if !ok {
-		return statusInternalFailure
+	if _, id, ok := v.addGRPC(kindGRPCStream, target, service, method, func(id uint32) gateway.GRPCHandler { return &streamHandler{v: v, id: id} }); ok {
+		return putU32(m, a[8], id)
 	}
-	v.startGRPC(g, target, service, method, &streamHandler{v: v, id: id})
-	return putU32(m, a[8], id)
+	return statusInternalFailure
 }
 
 func readGRPCTarget(m api.Module, a []uint32) (svc []byte, service, method string, md []core.Header, st status) {
@@ -216,6 +211,18 @@ func (noSender) Cancel()           {}
 
 // startGRPC opens the stream through the gateway; without a gateway the call closes
 // UNAVAILABLE asynchronously, as Envoy's client does for a cluster it does not know.
+// addGRPC registers a gateway call of kind under a new token and starts it with the handler
+// made for that token; ok is false when no token is free.
+func (v *vm) addGRPC(kind int, target gateway.GRPCTarget, service, method string, handler func(id uint32) gateway.GRPCHandler) (*gatewayCall, uint32, bool) {
+	g := &gatewayCall{}
+	id, ok := v.gw.add(kind, g)
+	if !ok {
+		return nil, 0, false
+	}
+	v.startGRPC(g, target, service, method, handler(id))
+	return g, id, true
+}
+
 func (v *vm) startGRPC(g *gatewayCall, target gateway.GRPCTarget, service, method string, h gateway.GRPCHandler) {
 	gw := v.gateway()
 	if gw != nil {

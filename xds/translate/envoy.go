@@ -105,26 +105,29 @@ func routeConfig(opts Options) *routev3.RouteConfiguration {
 
 // cluster is the upstream cluster: STATIC for an IP address, STRICT_DNS (IPv4 preferred) for a
 // host name.
+// staticCluster is a cluster of one endpoint at addr, connect timeout 5 s.
+func staticCluster(name string, addr *corev3.Address) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ConnectTimeout:       durationpb.New(5e9),
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				LbEndpoints: []*endpointv3.LbEndpoint{{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: addr}},
+				}},
+			}},
+		},
+	}
+}
+
 func cluster(addr string) (*clusterv3.Cluster, error) {
 	host, port, err := splitAddress(addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &clusterv3.Cluster{
-		Name:                 UpstreamCluster,
-		ConnectTimeout:       durationpb.New(5e9),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: UpstreamCluster,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-						Address: socketAddress(host, port),
-					}},
-				}},
-			}},
-		},
-	}
+	c := staticCluster(UpstreamCluster, socketAddress(host, port))
 	if net.ParseIP(host) == nil {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
