@@ -57,37 +57,67 @@ func (d *Dir) Run(ctx context.Context, emit func(Snapshot)) error {
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
+	changes := make(chan struct{}, 1)
+	go func() {
+		defer close(changes)
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if IsConfigFile(ev.Name) {
+					Notify(changes)
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("watching extensions directory", "dir", d.Path, "error", err)
+				Notify(changes) // events may have been lost: read again
+			}
+		}
+	}()
+	Debounce(ctx, debounce, changes, func() {
+		snap, err := LoadDir(d.Path)
+		if err != nil {
+			log.Error("reading extensions directory", "dir", d.Path, "error", err)
+			return
+		}
+		if snap.equal(last) {
+			return
+		}
+		logNotes(log, snap)
+		emit(snap)
+		last = snap
+	})
+	return nil
+}
+
+// Notify signals changes without blocking (a pending signal already covers this one).
+func Notify(changes chan<- struct{}) {
+	select {
+	case changes <- struct{}{}:
+	default:
+	}
+}
+
+// Debounce calls fire once changes have been quiet for d, until ctx ends or changes closes.
+func Debounce(ctx context.Context, d time.Duration, changes <-chan struct{}, fire func()) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
+			return
+		case _, ok := <-changes:
 			if !ok {
-				return nil
+				return
 			}
-			if IsConfigFile(ev.Name) {
-				timer.Reset(debounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("watching extensions directory", "dir", d.Path, "error", err)
-			timer.Reset(debounce) // events may have been lost: read again
+			timer.Reset(d)
 		case <-timer.C:
-			snap, err := LoadDir(d.Path)
-			if err != nil {
-				log.Error("reading extensions directory", "dir", d.Path, "error", err)
-				continue
-			}
-			if snap.equal(last) {
-				continue
-			}
-			logNotes(log, snap)
-			emit(snap)
-			last = snap
+			fire()
 		}
 	}
 }

@@ -89,12 +89,7 @@ func (s *Source) Run(ctx context.Context, emit func(source.Snapshot)) error {
 	sec := ksf.Core().V1().Secrets()
 
 	changed := make(chan struct{}, 1)
-	notify := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
+	notify := func() { source.Notify(changed) }
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { notify() },
 		UpdateFunc: func(any, any) { notify() },
@@ -147,18 +142,8 @@ func (s *Source) Run(ctx context.Context, emit func(source.Snapshot)) error {
 		emit(snap)
 	}
 	emitIfChanged()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-			timer.Reset(s.opts.Debounce)
-		case <-timer.C:
-			emitIfChanged()
-		}
-	}
+	source.Debounce(ctx, s.opts.Debounce, changed, emitIfChanged)
+	return nil
 }
 
 func fileHashes(s source.Snapshot) map[string]string {
