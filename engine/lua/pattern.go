@@ -18,8 +18,10 @@ const (
 	capUnfinished = -1
 	capPosition   = -2
 	// matchPoll is how many matcher steps run between two polls of the context (a poll is a
-	// non-blocking channel receive; a step is a few nanoseconds).
-	matchPoll = 1024
+	// non-blocking channel receive; a step is a few nanoseconds), and checkEvery how many polls
+	// between two synchronous checks of the bound (a CPU clock read, about a microsecond).
+	matchPoll  = 1024
+	checkEvery = 64
 )
 
 // patError is a pattern error; the library function raises it as a Lua error.
@@ -35,6 +37,7 @@ type matcher struct {
 	level int    // captures opened (finished or not)
 	depth int
 	steps int
+	polls int
 	done  <-chan struct{}
 	ctx   context.Context
 	caps  [maxCaptures]struct{ init, len int }
@@ -69,6 +72,11 @@ func (m *matcher) work(n int) {
 	}
 	m.steps = 0
 	if m.done != nil {
+		if m.polls++; m.polls%checkEvery == 0 {
+			if c, ok := m.ctx.(checker); ok {
+				c.check()
+			}
+		}
 		select {
 		case <-m.done:
 			panic(canceled{m.ctx.Err()})

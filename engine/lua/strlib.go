@@ -39,9 +39,13 @@ func (v *vm) reserveString(L *glua.LState, fn string, n int64) {
 	v.reserve(L, fn, n)
 }
 
-// poll raises the context's error when the call's bound fired.
+// poll checks the call's bound (synchronously, see deadline.check) and raises the context's
+// error when it fired; callers poll every copyChunk bytes or so of work.
 func poll(L *glua.LState) {
 	if ctx := L.Context(); ctx != nil {
+		if c, ok := ctx.(checker); ok {
+			c.check()
+		}
 		select {
 		case <-ctx.Done():
 			L.RaiseError("%s", ctx.Err().Error())
@@ -266,9 +270,13 @@ func (v *vm) gsubValue(L *glua.LState, m *matcher, b *sbuf, repl glua.LValue, s,
 		news := glua.LVAsString(r)
 		m.work(len(news))
 		for i := 0; i < len(news); i++ {
-			c := news[i]
-			if c != '%' {
-				b.addByte(c)
+			if news[i] != '%' {
+				run := strings.IndexByte(news[i:], '%')
+				if run < 0 {
+					run = len(news) - i
+				}
+				b.add(news[i : i+run])
+				i += run - 1
 				continue
 			}
 			i++
@@ -328,17 +336,16 @@ func (v *vm) strRep(L *glua.LState) int {
 	if unit := len(s) + len(sep); n > v.p.opts.MaxStringBytes/unit {
 		L.RaiseError("resulting string too large")
 	}
-	out := v.exact(L, "string.rep", n*(len(s)+len(sep))-len(sep))
-	w, since := 0, 0
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			w += copy(out[w:], sep)
-		}
-		w += copy(out[w:], s)
-		if since += len(s) + len(sep); since >= copyChunk {
-			since = 0
-			poll(L)
-		}
+	unit := len(s) + len(sep)
+	total := n*unit - len(sep)
+	out := v.exact(L, "string.rep", total)
+	w := copy(out, s)
+	w += copy(out[w:], sep)
+	// Double the periodic prefix (w stays a multiple of unit), a chunk at a time.
+	step := max(unit, copyChunk/unit*unit)
+	for w < total {
+		w += copy(out[w:], out[:min(w, step)])
+		poll(L)
 	}
 	L.Push(glua.LString(bytesString(out)))
 	return 1
