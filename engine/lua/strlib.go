@@ -345,7 +345,9 @@ func (v *vm) strRep(L *glua.LState) int {
 	step := max(unit, copyChunk/unit*unit)
 	for w < total {
 		w += copy(out[w:], out[:min(w, step)])
-		poll(L)
+		if w >= copyChunk {
+			poll(L)
+		}
 	}
 	L.Push(glua.LString(bytesString(out)))
 	return 1
@@ -371,7 +373,7 @@ func (v *vm) mapBytes(L *glua.LState, fn string, lo, hi byte, delta byte) int {
 			c += delta
 		}
 		out[i] = c
-		if i%copyChunk == 0 {
+		if i%copyChunk == copyChunk-1 {
 			poll(L)
 		}
 	}
@@ -384,7 +386,7 @@ func (v *vm) strReverse(L *glua.LState) int {
 	out := v.exact(L, "string.reverse", len(s))
 	for i, j := 0, len(s)-1; j >= 0; i, j = i+1, j-1 {
 		out[i] = s[j]
-		if i%copyChunk == 0 {
+		if i%copyChunk == copyChunk-1 {
 			poll(L)
 		}
 	}
@@ -411,53 +413,86 @@ func (v *vm) strChar(L *glua.LState) int {
 // is reserved before formatting.
 func (v *vm) strFormat(L *glua.LState, orig *glua.LFunction) int {
 	f := L.CheckString(1)
-	size := int64(len(f))
-	arg := 2
-	for i := 0; i < len(f); i++ {
-		if f[i] != '%' {
-			continue
-		}
-		i++
-		if i < len(f) && f[i] == '%' {
-			continue
-		}
-		start := i - 1
-		for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
-			i++
-		}
-		width, prec := 0, 0
-		digits := func(n *int) {
-			for k := 0; i < len(f) && isDigit(f[i]); k++ {
-				if k == 2 {
-					L.RaiseError("invalid option '%s' to 'format'", f[start:i+1])
-				}
-				*n = *n*10 + int(f[i]-'0')
-				i++
-			}
-		}
-		digits(&width)
-		if i < len(f) && f[i] == '.' {
-			i++
-			digits(&prec)
-		}
-		// A number prints in at most ~330 characters (%f of 1e308) plus its precision.
-		n := int64(width + prec + 330)
-		if arg <= L.GetTop() {
-			if s, ok := L.Get(arg).(glua.LString); ok {
-				n += int64(len(s))
-				if i < len(f) && f[i] == 'q' {
-					n += 3 * int64(len(s)) // escapes
-				}
-			}
-		}
-		size += n
-		arg++
+	size, bad := formatSize(f, L.GetTop()-1, func(i int) glua.LValue { return L.Get(i + 1) })
+	if bad != "" {
+		L.RaiseError("invalid option '%s' to 'format'", bad)
 	}
 	v.reserveString(L, "string.format", size)
 	top := L.GetTop()
 	L.Insert(orig, 1)
 	L.Call(top, 1)
 	return 1
+}
+
+// formatSize is an upper bound of the length gopher-lua's string.format gives f with nargs
+// arguments (arg(1) the first), or the offending spec of a width or precision of more than
+// two digits.
+func formatSize(f string, nargs int, arg func(int) glua.LValue) (size int64, bad string) {
+	size = int64(len(f))
+	var verbs []byte
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		if i++; i < len(f) && f[i] == '%' {
+			continue
+		}
+		start := i - 1
+		for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+			i++
+		}
+		width, prec, ok := 0, 0, true
+		if width, i, ok = twoDigits(f, i); ok && i < len(f) && f[i] == '.' {
+			prec, i, ok = twoDigits(f, i+1)
+		}
+		if !ok {
+			return 0, f[start : i+1]
+		}
+		var verb byte
+		if i < len(f) {
+			verb = f[i]
+		}
+		verbs = append(verbs, verb)
+		size += int64(width + prec)
+	}
+	// gopher-lua passes as many arguments as it counts specs (its own count); Go prints the
+	// unused ones after the result ("%!(EXTRA ...)"). A number prints in at most ~330
+	// characters (%f of 1e308), another value as a short name ("table: 0x..."); 400 bytes per
+	// value cover those and Go's marks for a bad verb or a missing argument.
+	npat := strings.Count(f, "%") - strings.Count(f, "%%")
+	size += 400 * int64(max(len(verbs), npat))
+	for k := 1; k <= min(npat, nargs); k++ {
+		s, ok := arg(k).(glua.LString)
+		if !ok {
+			continue
+		}
+		var verb byte
+		if k <= len(verbs) {
+			verb = verbs[k-1]
+		}
+		switch verb {
+		case 'q':
+			size += 4 * int64(len(s))
+		case 'x', 'X':
+			size += 3 * int64(len(s))
+		default:
+			size += int64(len(s))
+		}
+	}
+	return size, ""
+}
+
+// twoDigits reads a format width or precision at f[i:]: at most two digits (ok false at the
+// third, i then at it).
+func twoDigits(f string, i int) (n, next int, ok bool) {
+	for k := 0; i < len(f) && isDigit(f[i]); k++ {
+		if k == 2 {
+			return 0, i, false
+		}
+		n = n*10 + int(f[i]-'0')
+		i++
+	}
+	return n, i, true
 }
 
 // tabConcat is table.concat with LuaJIT's semantics (i..j over t[k], j defaulting to #t; an
@@ -533,7 +568,13 @@ func (v *vm) tabSort(L *glua.LState) int {
 	}
 	n := t.Len()
 	v.reserve(L, "table.sort", int64(n)*16)
-	s := &sorter{L: L, fn: fn, vals: make([]glua.LValue, n)}
+	// A small sort reuses the state's sorter (taken while in use: a comparator may sort).
+	s := v.sorter
+	v.sorter = nil
+	if s == nil || cap(s.vals) < n {
+		s = &sorter{vals: make([]glua.LValue, 0, n)}
+	}
+	s.L, s.fn, s.vals, s.calls = L, fn, s.vals[:n], 0
 	for k := range s.vals {
 		s.vals[k] = t.RawGetInt(k + 1)
 		if k%65536 == 65535 {
@@ -543,6 +584,11 @@ func (v *vm) tabSort(L *glua.LState) int {
 	sort.Sort(s)
 	for k, x := range s.vals {
 		t.RawSetInt(k+1, x)
+	}
+	if cap(s.vals) <= 256 {
+		clear(s.vals)
+		s.L, s.fn = nil, nil
+		v.sorter = s
 	}
 	return 0
 }

@@ -180,3 +180,40 @@ end`, Options{CallTimeout: time.Second})
 		}
 	}
 }
+
+// FuzzFormatSize: the size string.format reserves is an upper bound of what it returns, and
+// the spec parser never panics.
+func FuzzFormatSize(f *testing.F) {
+	for _, s := range []string{"%s=%d", "%5.2f|%-3s|", "%099.99f", "%q", "% x", "%c%c", "%%d%", "%-+ #012.7e", "%100d"} {
+		f.Add(s, "a\x00\xe9b", 1e308)
+	}
+	p, _ := load(f, "function envoy_on_request(r) end")
+	v, err := p.newVM()
+	if err != nil {
+		f.Fatal(err)
+	}
+	format := v.L.GetGlobal("string").(*glua.LTable).RawGetString("format")
+	f.Fuzz(func(t *testing.T, fs, s string, x float64) {
+		if len(fs) > 64 || len(s) > 256 {
+			return
+		}
+		args := []glua.LValue{glua.LString(fs), glua.LString(s), glua.LNumber(x), glua.LString(s), glua.LNumber(x)}
+		size, bad := formatSize(fs, len(args)-1, func(i int) glua.LValue { return args[i] })
+		v.beginCall()
+		err := v.L.CallByParam(glua.P{Fn: format, NRet: 1, Protect: true}, args...)
+		if bad != "" {
+			if err == nil || !strings.Contains(err.Error(), "invalid option") {
+				t.Fatalf("%q: refused spec %q but format gave %v", fs, bad, err)
+			}
+			return
+		}
+		if err != nil {
+			return // a Lua error of gopher-lua's format (bad argument)
+		}
+		got := v.L.Get(-1)
+		v.L.Pop(1)
+		if int64(len(got.String())) > size {
+			t.Fatalf("%q: %d bytes, bound %d", fs, len(got.String()), size)
+		}
+	})
+}

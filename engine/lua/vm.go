@@ -36,6 +36,7 @@ type vm struct {
 	cur       *direction // the direction whose coroutine runs or waits on this state
 	hostPanic any        // a Go panic caught in a host function during the current call
 	spent     int64      // bytes library functions reserved during the current call (strlib.go)
+	sorter    *sorter    // table.sort's reusable sorter (strlib.go)
 	poisoned  bool       // the state must not be reused
 }
 
