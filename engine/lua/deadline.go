@@ -198,7 +198,7 @@ func (d *deadline) fire() {
 // worker running Lua it would only run when the Go scheduler preempts one, tens of ms late.
 func (d *deadline) check() { d.fire() }
 
-// checker is implemented by a context that can check its bound synchronously.
+// checker checks a bound synchronously (implemented by *deadline).
 type checker interface{ check() }
 
 // hasFired reports whether the deadline has fired (and not been reset since).

@@ -40,15 +40,16 @@ type matcher struct {
 	polls int
 	done  <-chan struct{}
 	ctx   context.Context
+	chk   checker // checks the call's bound synchronously (nil: none)
 	caps  [maxCaptures]struct{ init, len int }
 }
 
-// init prepares m for src and pat under ctx (nil: unbounded).
-func (m *matcher) init(ctx context.Context, src, pat string) {
+// init prepares m for src and pat under ctx (nil: unbounded) and chk.
+func (m *matcher) init(ctx context.Context, chk checker, src, pat string) {
 	if i := strings.IndexByte(pat, 0); i >= 0 {
 		pat = pat[:i]
 	}
-	m.src, m.pat, m.ctx = src, pat, ctx
+	m.src, m.pat, m.ctx, m.chk = src, pat, ctx, chk
 	if ctx != nil {
 		m.done = ctx.Done()
 	}
@@ -72,10 +73,8 @@ func (m *matcher) work(n int) {
 	}
 	m.steps = 0
 	if m.done != nil {
-		if m.polls++; m.polls%checkEvery == 0 {
-			if c, ok := m.ctx.(checker); ok {
-				c.check()
-			}
+		if m.polls++; m.polls%checkEvery == 0 && m.chk != nil {
+			m.chk.check()
 		}
 		select {
 		case <-m.done:

@@ -352,7 +352,7 @@ func firstMatch(src, pat string, init int) (start, end int, caps []string, err e
 		pat = pat[1:]
 	}
 	var m matcher
-	m.init(nil, src, pat)
+	m.init(nil, nil, src, pat)
 	for sp := init; ; sp++ {
 		if e := m.try(sp, 0); e >= 0 {
 			for i := 0; i < m.level; i++ {

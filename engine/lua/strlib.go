@@ -39,13 +39,12 @@ func (v *vm) reserveString(L *glua.LState, fn string, n int64) {
 	v.reserve(L, fn, n)
 }
 
-// poll checks the call's bound (synchronously, see deadline.check) and raises the context's
+// poll checks the call's bound (synchronously, see deadline.check: the state's deadline, also
+// for a coroutine the script created, whose context derives from it) and raises the context's
 // error when it fired; callers poll every copyChunk bytes or so of work.
-func poll(L *glua.LState) {
+func (v *vm) poll(L *glua.LState) {
 	if ctx := L.Context(); ctx != nil {
-		if c, ok := ctx.(checker); ok {
-			c.check()
-		}
+		v.dl.check()
 		select {
 		case <-ctx.Done():
 			L.RaiseError("%s", ctx.Err().Error())
@@ -161,7 +160,7 @@ func (v *vm) findAux(L *glua.LState, find bool) int {
 		p = p[1:]
 	}
 	var m matcher
-	m.init(L.Context(), s, p)
+	m.init(L.Context(), v.dl, s, p)
 	defer raiseMatch(L)
 	for sp := st; ; sp++ {
 		if e := m.try(sp, 0); e >= 0 {
@@ -201,7 +200,7 @@ func (v *vm) strGmatch(L *glua.LState) int {
 	pos := 0
 	L.Push(L.NewFunction(func(L *glua.LState) int {
 		var m matcher
-		m.init(L.Context(), s, p)
+		m.init(L.Context(), v.dl, s, p)
 		defer raiseMatch(L)
 		for src := pos; src <= len(s); src++ {
 			if e := m.try(src, 0); e >= 0 {
@@ -232,7 +231,7 @@ func (v *vm) strGsub(L *glua.LState) int {
 		p = p[1:]
 	}
 	var m matcher
-	m.init(L.Context(), src, p)
+	m.init(L.Context(), v.dl, src, p)
 	b := sbuf{v: v, L: L, fn: fn}
 	defer raiseMatch(L)
 	n, s := 0, 0
@@ -346,7 +345,7 @@ func (v *vm) strRep(L *glua.LState) int {
 	for w < total {
 		w += copy(out[w:], out[:min(w, step)])
 		if w >= copyChunk {
-			poll(L)
+			v.poll(L)
 		}
 	}
 	L.Push(glua.LString(bytesString(out)))
@@ -374,7 +373,7 @@ func (v *vm) mapBytes(L *glua.LState, fn string, lo, hi byte, delta byte) int {
 		}
 		out[i] = c
 		if i%copyChunk == copyChunk-1 {
-			poll(L)
+			v.poll(L)
 		}
 	}
 	L.Push(glua.LString(bytesString(out)))
@@ -387,7 +386,7 @@ func (v *vm) strReverse(L *glua.LState) int {
 	for i, j := 0, len(s)-1; j >= 0; i, j = i+1, j-1 {
 		out[i] = s[j]
 		if i%copyChunk == copyChunk-1 {
-			poll(L)
+			v.poll(L)
 		}
 	}
 	L.Push(glua.LString(bytesString(out)))
@@ -530,7 +529,7 @@ func (v *vm) tabConcat(L *glua.LState) int {
 			v.reserveString(L, fn, total) // raises
 		}
 		if (k-i)%65536 == 65535 {
-			poll(L)
+			v.poll(L)
 		}
 	}
 	out := v.exact(L, fn, int(total))
@@ -550,7 +549,7 @@ func (v *vm) tabConcat(L *glua.LState) int {
 		w += copy(out[w:], sep)
 		if copied += len(s) + len(sep) + 16; copied >= copyChunk {
 			copied = 0
-			poll(L)
+			v.poll(L)
 		}
 	}
 	L.Push(glua.LString(bytesString(out)))
@@ -574,11 +573,11 @@ func (v *vm) tabSort(L *glua.LState) int {
 	if s == nil || cap(s.vals) < n {
 		s = &sorter{vals: make([]glua.LValue, 0, n)}
 	}
-	s.L, s.fn, s.vals, s.calls = L, fn, s.vals[:n], 0
+	s.v, s.L, s.fn, s.vals, s.calls = v, L, fn, s.vals[:n], 0
 	for k := range s.vals {
 		s.vals[k] = t.RawGetInt(k + 1)
 		if k%65536 == 65535 {
-			poll(L)
+			v.poll(L)
 		}
 	}
 	sort.Sort(s)
@@ -587,7 +586,7 @@ func (v *vm) tabSort(L *glua.LState) int {
 	}
 	if cap(s.vals) <= 256 {
 		clear(s.vals)
-		s.L, s.fn = nil, nil
+		s.v, s.L, s.fn = nil, nil, nil
 		v.sorter = s
 	}
 	return 0
@@ -596,6 +595,7 @@ func (v *vm) tabSort(L *glua.LState) int {
 const sortPoll = 4096
 
 type sorter struct {
+	v     *vm
 	L     *glua.LState
 	fn    *glua.LFunction
 	vals  []glua.LValue
@@ -606,7 +606,7 @@ func (s *sorter) Len() int      { return len(s.vals) }
 func (s *sorter) Swap(i, j int) { s.vals[i], s.vals[j] = s.vals[j], s.vals[i] }
 func (s *sorter) Less(i, j int) bool {
 	if s.calls++; s.calls%sortPoll == 0 {
-		poll(s.L)
+		s.v.poll(s.L)
 	}
 	if s.fn == nil {
 		return s.L.LessThan(s.vals[i], s.vals[j])
