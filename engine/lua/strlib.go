@@ -428,7 +428,8 @@ func (v *vm) strFormat(L *glua.LState, orig *glua.LFunction) int {
 // two digits.
 func formatSize(f string, nargs int, arg func(int) glua.LValue) (size int64, bad string) {
 	size = int64(len(f))
-	var verbs []byte
+	var buf [16]byte
+	verbs := buf[:0]
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' {
 			continue
