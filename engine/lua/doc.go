@@ -60,13 +60,14 @@
 // allocate much bound themselves (strlib.go): find, match, gmatch and gsub run the sandbox's own
 // Lua 5.1 matcher (pattern.go, LuaJIT's semantics), which polls the call's context every 1024
 // steps and checks its CPU time every 64 polls, so a catastrophic pattern is cut within the
-// call's bound like a loop ("context deadline exceeded", a timeout); table.sort and the copying
-// loops poll likewise. rep, format, concat, gsub, upper, lower, reverse, char, sort and unpack
+// call's bound like a loop ("context deadline exceeded", a timeout); table.sort, table.insert
+// and the copying loops poll likewise. rep, format, concat, gsub, upper, lower, reverse, char, sort and unpack
 // reserve their result against the call's allocation budget before allocating it (the size
 // computed up front, or each growth of gsub's buffer), and no such result may exceed
 // Options.MaxStringBytes (16 MiB; "resulting string too large", "call memory bound exceeded",
-// script errors). table.insert is gopher-lua's (one array shift, bounded by the table's
-// size); the `..` operator is a VM instruction and is only sampled.
+// script errors). table.insert shifts a table longer than 1M elements one element at a time,
+// polling. Not bounded from inside: growing a huge table's array (one Go append) and the `..`
+// operator (a VM instruction; the sampled budget applies).
 //
 // # respond() and the response hook
 //

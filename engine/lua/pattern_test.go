@@ -198,6 +198,8 @@ var patternCases = []struct{ expr, want string }{
 	{`(function() local t = {3, 1, 2} table.sort(t) return table.concat(t) end)()`, `ok "123"`},
 	{`(function() local t = {"b", "c", "a"} table.sort(t, function(a, b) return a > b end) return table.concat(t) end)()`, `ok "cba"`},
 	{`(function() local t = {3, "a"} table.sort(t) end)()`, `err attempt to compare string with number`},
+	{`(function() local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 9) table.insert(t, #t + 1, 5) return table.concat(t, ",") end)()`, `ok "0,1,2,3,9,5"`},
+	{`(function() local t = {} for i = 1, 2^20 + 2 do t[i] = i end table.insert(t, 2, "x") return t[1], t[2], t[3], t[#t], #t end)()`, `ok 1 "x" 2 1048578 1048579`},
 	{`select("#", unpack({1, 2, 3}))`, `ok 3`},
 	{`unpack({1, 2, 3}, 2)`, `ok 2 3`},
 	{`unpack({1, 2, 3}, 2, 4)`, `ok 2 3 nil`},

@@ -132,6 +132,7 @@ func (v *vm) openBoundedLib(str, tab, base *glua.LTable) {
 	set(str, "format", func(L *glua.LState) int { return v.strFormat(L, origFormat) })
 	set(tab, "concat", v.tabConcat)
 	set(tab, "sort", v.tabSort)
+	set(tab, "insert", v.tabInsert)
 	set(base, "unpack", v.unpack)
 }
 
@@ -590,6 +591,38 @@ func (v *vm) tabSort(L *glua.LState) int {
 		s.v, s.L, s.fn = nil, nil, nil
 		v.sorter = s
 	}
+	return 0
+}
+
+// insertShift is the table length up to which table.insert shifts with gopher-lua's one copy
+// (a memmove of at most 16 MiB, about a millisecond); longer tables shift element by element,
+// polling the context.
+const insertShift = 1 << 20
+
+// tabInsert is gopher-lua's table.insert, except that inserting into a very long table (one
+// grown over many calls) is interruptible.
+func (v *vm) tabInsert(L *glua.LState) int {
+	t := L.CheckTable(1)
+	switch L.GetTop() {
+	case 1:
+		L.RaiseError("wrong number of arguments")
+	case 2:
+		t.Append(L.Get(2))
+		return 0
+	}
+	pos, val := L.CheckInt(2), L.CheckAny(3)
+	n := t.Len()
+	if n <= insertShift || pos < 1 || pos > n {
+		t.Insert(pos, val)
+		return 0
+	}
+	for i := n; i >= pos; i-- {
+		t.RawSetInt(i+1, t.RawGetInt(i))
+		if (n-i)%65536 == 65535 {
+			v.poll(L)
+		}
+	}
+	t.RawSetInt(pos, val)
 	return 0
 }
 

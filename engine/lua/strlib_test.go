@@ -39,10 +39,15 @@ func str(s string) func(*glua.LState) glua.LValue {
 	return func(*glua.LState) glua.LValue { return glua.LString(s) }
 }
 
-// bigTable is a table of n pseudo-random numbers.
+func num(n float64) func(*glua.LState) glua.LValue {
+	return func(*glua.LState) glua.LValue { return glua.LNumber(n) }
+}
+
+// bigTable is a table of n pseudo-random numbers (with room for one more: growing a huge
+// array is one Go append, which no library function can interrupt).
 func bigTable(n int) func(*glua.LState) glua.LValue {
 	return func(L *glua.LState) glua.LValue {
-		t := L.CreateTable(n, 0)
+		t := L.CreateTable(n+1, 0)
 		for i := 1; i <= n; i++ {
 			t.RawSetInt(i, glua.LNumber((i*7919)%1000003))
 		}
@@ -64,6 +69,7 @@ func TestBoundedCalls_CutWithinTheBound(t *testing.T) {
 		{"gsub", "string", "gsub", []func(*glua.LState) glua.LValue{str(subject), str("a*a*a*a*a*a*b"), str("x")}},
 		{"find with captures", "string", "find", []func(*glua.LState) glua.LValue{str(subject), str("(a*)(a*)(a*)(a*)(a*)(a*)%1b")}},
 		{"sort", "table", "sort", []func(*glua.LState) glua.LValue{bigTable(4 << 20)}},
+		{"insert", "table", "insert", []func(*glua.LState) glua.LValue{bigTable(16 << 20), num(1), str("x")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err, took := callBounded(t, budget, tc.lib, tc.fn, tc.args...)
