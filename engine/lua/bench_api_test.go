@@ -33,6 +33,16 @@ var apiCalls = []struct{ name, expr string }{
 	{"base64Escape(64B)", "h:base64Escape(s64)"},
 	{"logDebug(disabled)", `h:logDebug("x")`},
 	{"string.format", `string.format("%s=%d", "k", 7)`},
+	{"string.find(plain)", `s64:find("b", 1, true)`},
+	{"string.find(pattern)", `hv:find("^(%w+)/(%d+)")`},
+	{"string.match", `hv:match("(%d+)%.(%d+)")`},
+	{"string.gsub", `hv:gsub("%d", "#")`},
+	{"gmatch", `for w in hv:gmatch("%a+") do end`},
+	{"string.upper(64B)", `s64:upper()`},
+	{"string.rep(64x4)", `string.rep(s64, 4)`},
+	{"table.concat(8)", `table.concat(t8, ",")`},
+	{"table.insert+remove", `table.insert(t8, 1, "x") table.remove(t8, 1)`},
+	{"table.sort(8)", `table.sort(t8)`},
 }
 
 func BenchmarkAPI(b *testing.B) {
@@ -40,6 +50,8 @@ func BenchmarkAPI(b *testing.B) {
 	script := func(expr string) string {
 		return fmt.Sprintf(`
 local s64 = string.rep("a", 64)
+local hv = "Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0 build 1234"
+local t8 = {"h", "g", "f", "e", "d", "c", "b", "a"}
 function envoy_on_request(h)
   local b = h:body()
   local hs, si = h:headers(), h:streamInfo()

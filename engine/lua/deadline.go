@@ -193,6 +193,14 @@ func (d *deadline) fire() {
 	}
 }
 
+// check runs the timer's check on the calling goroutine. A long library call (strlib.go) calls
+// it now and then: the timer goroutine needs a free P to run, and with every P held by a
+// worker running Lua it would only run when the Go scheduler preempts one, tens of ms late.
+func (d *deadline) check() { d.fire() }
+
+// checker checks a bound synchronously (implemented by *deadline).
+type checker interface{ check() }
+
 // hasFired reports whether the deadline has fired (and not been reset since).
 func (d *deadline) hasFired() bool {
 	d.mu.Lock()

@@ -53,10 +53,21 @@
 // of max(10×budget, 1s) backs it up. A bound that expires after the script's last instruction
 // is not a timeout. A call still running after 1ms is also checked every millisecond for the
 // bytes the process allocated since (Options.MaxCallAlloc, 64 MiB; "call memory bound
-// exceeded", counted as a script error, not a timeout; the garbage is then returned to the OS). Recursion is bounded by
-// Options.CallStackSize, the value stack by Options.RegistryMax, and string.rep by
-// Options.MaxStringBytes. A long-running Go function (a pathological string.find pattern)
-// is not interrupted until it returns.
+// exceeded", counted as a script error, not a timeout; the garbage is then returned to the OS).
+// Recursion is bounded by Options.CallStackSize and the value stack by Options.RegistryMax.
+//
+// One library call is one VM instruction, so the library functions that can run long or
+// allocate much bound themselves (strlib.go): find, match, gmatch and gsub run the sandbox's own
+// Lua 5.1 matcher (pattern.go, LuaJIT's semantics), which polls the call's context every 1024
+// steps and checks its CPU time every 64 polls, so a catastrophic pattern is cut within the
+// call's bound like a loop ("context deadline exceeded", a timeout); table.sort, table.insert
+// and the copying loops poll likewise. rep, format, concat, gsub, upper, lower, reverse, char, sort and unpack
+// reserve their result against the call's allocation budget before allocating it (the size
+// computed up front, or each growth of gsub's buffer), and no such result may exceed
+// Options.MaxStringBytes (16 MiB; "resulting string too large", "call memory bound exceeded",
+// script errors). table.insert shifts a table longer than 1M elements one element at a time,
+// polling. Not bounded from inside: growing a huge table's array (one Go append) and the `..`
+// operator (a VM instruction; the sampled budget applies).
 //
 // # respond() and the response hook
 //
@@ -95,7 +106,8 @@
 // # Sandbox
 //
 // base (without dofile, loadfile, require, module; collectgarbage is a no-op; print logs at
-// debug level), table, string (rep bounded; upper and lower ASCII-only like LuaJIT), math,
+// debug level; unpack bounded), table, string (bounded, see Bounds; upper and lower ASCII-only
+// like LuaJIT; patterns with LuaJIT's semantics, frontier %f included), math,
 // coroutine, os.time/os.clock/os.date, a LuaJIT-compatible bit library, and
 // EnvoyTimestampResolution. No io, os process or file functions, package, debug or ffi.
 package lua

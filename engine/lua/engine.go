@@ -37,8 +37,8 @@ type Options struct {
 	// to (registry overflow is a script error).
 	RegistrySize int
 	RegistryMax  int
-	// MaxStringBytes bounds strings built in one step by string.rep (the one standard function
-	// that can allocate an arbitrary amount from a tiny script).
+	// MaxStringBytes bounds a string built by one library call (string.rep, gsub, format,
+	// table.concat, ...: strlib.go).
 	MaxStringBytes int
 	// MaxIdleStates bounds the free list of prepared states kept per plugin.
 	MaxIdleStates int

@@ -269,6 +269,7 @@ func (d *direction) run(fn *glua.LFunction, args ...glua.LValue) {
 	d.hdr.hm, d.trl.hm = nil, nil
 	v.cur = d
 	runtime.LockOSThread() // the CPU-time bound measures this thread (a no-op in a cgo callback)
+	v.beginCall()
 	v.dl.arm(d.f.p.opts.CallTimeout, d.f.p.opts.memMax())
 	rs, err, _ := v.L.Resume(th, fn, args...)
 	fired := v.dl.disarm()

@@ -17,8 +17,9 @@ import (
 //   - base, minus dofile, loadfile, require, module and _printregs; collectgarbage is a no-op
 //     (gopher-lua's runs a full Go GC); print writes "script log: ..." at debug level to the
 //     stream that is running;
-//   - table, string (string.rep bounded by Options.MaxStringBytes; string.dump fails as in
-//     gopher-lua), math, coroutine;
+//   - table, string (pattern matching, rep, format, concat, sort, unpack and the other
+//     functions that can run long or allocate much replaced by bounded ones, strlib.go;
+//     string.dump fails as in gopher-lua), math, coroutine;
 //   - os with time, clock and date only;
 //   - bit: LuaJIT's bit library (tobit, tohex, bnot, band, bor, bxor, lshift, rshift, arshift,
 //     rol, ror, bswap);
@@ -62,17 +63,7 @@ func (v *vm) openSandbox() {
 	}
 	g.RawSetString("os", safeOS)
 
-	str := L.GetGlobal("string").(*glua.LTable)
-	str.RawSetString("rep", L.NewFunction(v.strRep))
-	// LuaJIT's upper/lower map ASCII bytes only (C locale); gopher-lua's are Unicode-aware.
-	str.RawSetString("upper", L.NewFunction(func(L *glua.LState) int {
-		L.Push(glua.LString(asciiUpper(L.CheckString(1))))
-		return 1
-	}))
-	str.RawSetString("lower", L.NewFunction(func(L *glua.LState) int {
-		L.Push(glua.LString(asciiLower(L.CheckString(1))))
-		return 1
-	}))
+	v.openBoundedLib(L.GetGlobal("string").(*glua.LTable), L.GetGlobal("table").(*glua.LTable), g)
 
 	g.RawSetString("bit", newBitLib(L))
 
@@ -135,33 +126,6 @@ func pairs(L *glua.LState, orig *glua.LFunction) int {
 	L.Push(obj)
 	L.Call(1, 3)
 	return 3
-}
-
-func (v *vm) strRep(L *glua.LState) int {
-	s := L.CheckString(1)
-	n := L.CheckInt(2)
-	sep := L.OptString(3, "") // LuaJIT 2.1 (5.2 compatibility) accepts a separator
-	if n <= 0 || (len(s) == 0 && len(sep) == 0) {
-		L.Push(glua.LString(""))
-		return 1
-	}
-	if unit := len(s) + len(sep); n > v.p.opts.MaxStringBytes/unit {
-		L.RaiseError("resulting string too large")
-	}
-	if sep == "" {
-		L.Push(glua.LString(strings.Repeat(s, n)))
-		return 1
-	}
-	var b strings.Builder
-	b.Grow(n*(len(s)+len(sep)) - len(sep))
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		b.WriteString(s)
-	}
-	L.Push(glua.LString(b.String()))
-	return 1
 }
 
 func (v *vm) print(L *glua.LState) int {

@@ -35,6 +35,8 @@ type vm struct {
 
 	cur       *direction // the direction whose coroutine runs or waits on this state
 	hostPanic any        // a Go panic caught in a host function during the current call
+	spent     int64      // bytes library functions reserved during the current call (strlib.go)
+	sorter    *sorter    // table.sort's reusable sorter (strlib.go)
 	poisoned  bool       // the state must not be reused
 }
 
@@ -76,6 +78,7 @@ func (v *vm) runTopLevel() error {
 	defer L.RemoveContext()
 	L.Push(L.NewFunctionFromProto(v.p.proto))
 	runtime.LockOSThread()
+	v.beginCall()
 	v.dl.arm(v.p.opts.CallTimeout, v.p.opts.memMax())
 	err := L.PCall(0, 0, nil)
 	fired := v.dl.disarm()
