@@ -28,6 +28,7 @@ import (
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/proxyid"
+	"github.com/trafficext/trafficext/xds/server"
 	"github.com/trafficext/trafficext/xds/source"
 	"github.com/trafficext/trafficext/xds/source/kube"
 	"github.com/trafficext/trafficext/xds/translate"
@@ -209,8 +210,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	adminPort := fset.Int("admin-port", 9901, "Envoy admin port")
 	concurrency := fset.Int("concurrency", 2, "Envoy worker threads")
 	logLevel := fset.String("log-level", "info", "Envoy log level")
+	readyTimeout := fset.Duration("ready-timeout", 0, "how long to wait for Envoy to become live (default: 30s plus 10ms per extension served)")
 	if err := fset.Parse(args); err != nil {
 		return err
+	}
+	// Every address run binds, checked first: a port held by an Envoy of an earlier run is
+	// named with its pid rather than failing later inside Envoy's log.
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", *adminPort)
+	if err := envoyproc.CheckPorts(c.listen, adminAddr, c.xdsAddr, server.DefaultStatusAddress, c.upstream); err != nil {
+		return fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	opts, cleanup, err := c.options(log)
@@ -241,13 +249,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errors.New("control plane not ready after 10s")
 	}
 
-	boot, err := envoyproc.ADSBootstrap(GatewayIdentity(c.upstream), c.xdsAddr, *adminPort)
+	// Delta xDS: with thousands of extensions, state-of-the-world requests (each naming every
+	// ECDS resource subscribed so far) cost Envoy and the control plane O(N²).
+	boot, err := envoyproc.DeltaADSBootstrap(GatewayIdentity(c.upstream), c.xdsAddr, *adminPort)
 	if err != nil {
 		return err
+	}
+	wait := *readyTimeout
+	if wait == 0 { // Envoy loads every extension before its listener warms
+		wait = envoyproc.DefaultReadyTimeout + time.Duration(len(cp.Status().Served))*10*time.Millisecond
 	}
 	env, err := envoyproc.Start(ctx, envoyproc.Options{
 		Bootstrap: boot, AdminPort: *adminPort, Concurrency: *concurrency,
 		LogLevel: *logLevel, ComponentLogLevel: "dynamic_modules:info", Log: stderr,
+		ReadyTimeout: wait,
 	})
 	if err != nil {
 		return err
