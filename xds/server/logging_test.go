@@ -33,10 +33,14 @@ func TestCacheLogger(t *testing.T) {
 			},
 			want: "level=DEBUG msg=\"ADS mode: not responding to request t [extensions.istio.io/trafficextension/ns.e0"},
 		{name: "other warnings stay", level: slog.LevelInfo,
-			log: func(l interface{ Warnf(string, ...any) }, _ interface{ Debugf(string, ...any) }) { l.Warnf("watch %v", set) },
+			log: func(l interface{ Warnf(string, ...any) }, _ interface{ Debugf(string, ...any) }) {
+				l.Warnf("watch %v", set)
+			},
 			want: "level=WARN msg=\"watch [extensions.istio.io/trafficextension/ns.e0"},
 		{name: "debug below level", level: slog.LevelInfo,
-			log: func(_ interface{ Warnf(string, ...any) }, d interface{ Debugf(string, ...any) }) { d.Debugf("respond %v", names) }},
+			log: func(_ interface{ Warnf(string, ...any) }, d interface{ Debugf(string, ...any) }) {
+				d.Debugf("respond %v", names)
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
