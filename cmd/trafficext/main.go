@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -104,6 +105,7 @@ type cpFlags struct {
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
 	calloutGateway                                string
+	hardening                                     translate.Hardening
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
@@ -117,7 +119,38 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
+	h := &c.hardening
+	fs.DurationVar(&h.RequestHeadersTimeout, "request-headers-timeout", translate.DefaultRequestHeadersTimeout, "listeners close a connection whose request headers are not complete this long after its first byte (slowloris); 0 disables")
+	fs.DurationVar(&h.StreamIdleTimeout, "stream-idle-timeout", translate.DefaultStreamIdleTimeout, "listeners reset a stream with no activity for this long; 0 disables")
+	uintVar(fs, &h.MaxHeadersCount, "max-headers-count", translate.DefaultMaxHeadersCount, "most request headers a listener accepts (431 beyond)")
+	uintVar(fs, &h.MaxConcurrentStreams, "max-concurrent-streams", translate.DefaultMaxConcurrentStreams, "most concurrent HTTP/2 streams per downstream connection")
+	uintVar(fs, &h.PerConnectionBufferLimit, "per-connection-buffer-limit", translate.DefaultPerConnectionBufferLimit, "listener per-connection buffer limit in bytes; also what an extension may buffer of one body")
+	fs.StringVar(&h.HeadersWithUnderscores, "headers-with-underscores", "ALLOW", "header names with '_': ALLOW (as Istio), REJECT_REQUEST or DROP_HEADER")
 	fs.StringVar(&c.calloutGateway, "callout-gateway", translate.DefaultCalloutGateway, "where Wasm extensions reach the callout gateway (root-context HTTP calls, gRPC): a listener this control plane adds on ip:port, unix:<path> or unix:@<abstract name>; "+translate.CalloutGatewayProxyPlaceholder+" in it is replaced by the proxy id (for several proxies in one network namespace, e.g. "+translate.PerProxyCalloutGateway+"); "+translate.NoCalloutGateway+" = none. Proxies istiod configures: the address `trafficext istio render --callout-gateway` binds")
+}
+
+// uintVar is a uint32 flag.
+func uintVar(fs *flag.FlagSet, p *uint32, name string, value uint32, usage string) {
+	*p = value
+	fs.Func(name, fmt.Sprintf("%s (default %d)", usage, value), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a positive integer, got %q", v)
+		}
+		*p = uint32(n)
+		return nil
+	})
+}
+
+// translateHardening maps the flags' "0 disables" to the options' negative durations.
+func (c *cpFlags) translateHardening() translate.Hardening {
+	h := c.hardening
+	for _, d := range []*time.Duration{&h.RequestHeadersTimeout, &h.StreamIdleTimeout} {
+		if *d == 0 {
+			*d = -1
+		}
+	}
+	return h
 }
 
 // options resolves the extension directory (materialising the embedded examples when none
@@ -167,7 +200,7 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
 			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
-			CalloutGateway: c.calloutGateway},
+			CalloutGateway: c.calloutGateway, Hardening: c.translateHardening()},
 		Logger: log,
 		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}},
 	}, cleanup, nil
