@@ -104,13 +104,14 @@ type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
-	calloutGateway                                string
+	calloutGateway, statusAddr                    string
 	hardening                                     translate.Hardening
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.extensions, "extensions", "", "directory of TrafficExtension files, watched (default: the embedded examples)")
 	fs.StringVar(&c.xdsAddr, "xds-address", "127.0.0.1:18000", "ADS listen address")
+	fs.StringVar(&c.statusAddr, "status-address", server.DefaultStatusAddress, "where the status report is served (trafficext status --address); off disables it")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:10000", "address of the gateway listener given to proxies")
 	fs.StringVar(&c.upstream, "upstream", "127.0.0.1:8081", "upstream the gateway routes to")
 	fs.StringVar(&c.rootNS, "root-namespace", "istio-system", "config root namespace")
@@ -197,6 +198,7 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		Source:        src,
 		Dir:           dir,
 		Address:       c.xdsAddr,
+		StatusAddress: c.statusAddr,
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
 			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
@@ -250,7 +252,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Every address run binds, checked first: a port held by an Envoy of an earlier run is
 	// named with its pid rather than failing later inside Envoy's log.
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", *adminPort)
-	if err := envoyproc.CheckPorts(c.listen, adminAddr, c.xdsAddr, server.DefaultStatusAddress, c.upstream); err != nil {
+	addrs := []string{c.listen, adminAddr, c.xdsAddr, c.upstream}
+	if c.statusAddr != "off" {
+		addrs = append(addrs, c.statusAddr)
+	}
+	if err := envoyproc.CheckPorts(addrs...); err != nil {
 		return fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
