@@ -46,18 +46,27 @@ func TestScale_ManyExtensionsOnOneGateway(t *testing.T) {
 		t.Fatalf("envoy children = %v", envoys)
 	}
 
+	// Envoy logs each extension it loads (run sets dynamic_modules:info): the second load of
+	// ext-1 is the moment the edit reached Envoy (polling its stats is slow with 10,000).
+	loaded := `loaded lua extension "extensions.istio.io/trafficextension/istio-system.ext-1" generation`
+	if c := strings.Count(r.out.String(), loaded); c != 1 {
+		t.Fatalf("ext-1 loaded %d times before the edit", c)
+	}
 	edit := time.Now()
 	writeFile(t, filepath.Join(dir, "ext-1.yaml"), luaExtension("ext-1", "x-ext-1", "v1"))
-	reload := "extension_config_discovery.http_filter.extensions.istio.io/trafficextension/istio-system.ext-1.config_reload"
 	var toEnvoy time.Duration
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if stat(t, p.admin, reload) >= 2 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if strings.Count(r.out.String(), loaded) >= 2 {
 			toEnvoy = time.Since(edit)
 			break
 		}
 	}
 	if toEnvoy == 0 {
 		t.Fatal("the edit of ext-1 did not reach Envoy within 30s")
+	}
+	reload := "extension_config_discovery.http_filter.extensions.istio.io/trafficextension/istio-system.ext-1.config_reload"
+	if got := stat(t, p.admin, reload); got != 2 {
+		t.Errorf("%s = %d after the edit, want 2", reload, got)
 	}
 	r.waitHeader(t, "x-ext-1", "v1", 30*time.Second)
 	toResponse := time.Since(edit)
