@@ -64,7 +64,7 @@ func attack(addr string, n int, d time.Duration) (closed int, longest time.Durat
 func TestSlowloris_ClosedAfterRequestHeadersTimeout(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "mark.yaml"), luaExtension("mark", "x-mark", "served"))
-	const n, headersTimeout = 200, 2 * time.Second
+	const n, headersTimeout = 500, 2 * time.Second
 
 	t.Run("timeout 2s", func(t *testing.T) {
 		r := startRun(t, freePorts(t), dir, "--request-headers-timeout", headersTimeout.String())
