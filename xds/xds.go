@@ -55,6 +55,8 @@ type ControlPlane struct {
 	mu       sync.Mutex
 	status   Status
 	reported map[string]bool
+	// reportedStale: the stale resources already logged.
+	reportedStale map[string]bool
 
 	// Wasm module stage (wasm.go): publishing is serialised by applyMu and can be redone
 	// from the last source snapshot when a module arrives in the background.
@@ -244,8 +246,14 @@ func (c *ControlPlane) logProblems(out outcome) {
 		}
 	}
 	c.reported = now
+	// Stale resources, like problems, are logged when they become stale, not at every push.
+	stale := map[string]bool{}
 	for _, k := range out.stale {
-		c.log.Warn("serving the last valid version", "resource", k.String())
+		stale[k.String()] = true
+		if !c.reportedStale[k.String()] {
+			c.log.Warn("serving the last valid version", "resource", k.String())
+		}
 	}
+	c.reportedStale = stale
 	c.log.Info("extensions loaded", "served", len(out.serve), "stale", len(out.stale), "problems", len(out.problems))
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/trafficext/trafficext/xds"
 	"github.com/trafficext/trafficext/xds/fetch"
 	"github.com/trafficext/trafficext/xds/proxyid"
+	"github.com/trafficext/trafficext/xds/server"
 	"github.com/trafficext/trafficext/xds/source"
 	"github.com/trafficext/trafficext/xds/source/kube"
 	"github.com/trafficext/trafficext/xds/translate"
@@ -103,13 +105,15 @@ type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
-	calloutGateway                                string
+	calloutGateway, statusAddr                    string
 	wasmStartCheck                                time.Duration
+	hardening                                     translate.Hardening
 }
 
 func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.extensions, "extensions", "", "directory of TrafficExtension files, watched (default: the embedded examples)")
 	fs.StringVar(&c.xdsAddr, "xds-address", "127.0.0.1:18000", "ADS listen address")
+	fs.StringVar(&c.statusAddr, "status-address", server.DefaultStatusAddress, "where the status report is served (trafficext status --address); off disables it")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:10000", "address of the gateway listener given to proxies")
 	fs.StringVar(&c.upstream, "upstream", "127.0.0.1:8081", "upstream the gateway routes to")
 	fs.StringVar(&c.rootNS, "root-namespace", "istio-system", "config root namespace")
@@ -119,7 +123,38 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
+	h := &c.hardening
+	fs.DurationVar(&h.RequestHeadersTimeout, "request-headers-timeout", translate.DefaultRequestHeadersTimeout, "listeners close a connection whose request headers are not complete this long after its first byte (slowloris); 0 disables")
+	fs.DurationVar(&h.StreamIdleTimeout, "stream-idle-timeout", translate.DefaultStreamIdleTimeout, "listeners reset a stream with no activity for this long; 0 disables")
+	uintVar(fs, &h.MaxHeadersCount, "max-headers-count", translate.DefaultMaxHeadersCount, "most request headers a listener accepts (431 beyond)")
+	uintVar(fs, &h.MaxConcurrentStreams, "max-concurrent-streams", translate.DefaultMaxConcurrentStreams, "most concurrent HTTP/2 streams per downstream connection")
+	uintVar(fs, &h.PerConnectionBufferLimit, "per-connection-buffer-limit", translate.DefaultPerConnectionBufferLimit, "listener per-connection buffer limit in bytes; also what an extension may buffer of one body")
+	fs.StringVar(&h.HeadersWithUnderscores, "headers-with-underscores", "ALLOW", "header names with '_': ALLOW (as Istio), REJECT_REQUEST or DROP_HEADER")
 	fs.StringVar(&c.calloutGateway, "callout-gateway", translate.DefaultCalloutGateway, "where Wasm extensions reach the callout gateway (root-context HTTP calls, gRPC): a listener this control plane adds on ip:port, unix:<path> or unix:@<abstract name>; "+translate.CalloutGatewayProxyPlaceholder+" in it is replaced by the proxy id (for several proxies in one network namespace, e.g. "+translate.PerProxyCalloutGateway+"); "+translate.NoCalloutGateway+" = none. Proxies istiod configures: the address `trafficext istio render --callout-gateway` binds")
+}
+
+// uintVar is a uint32 flag.
+func uintVar(fs *flag.FlagSet, p *uint32, name string, value uint32, usage string) {
+	*p = value
+	fs.Func(name, fmt.Sprintf("%s (default %d)", usage, value), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a positive integer, got %q", v)
+		}
+		*p = uint32(n)
+		return nil
+	})
+}
+
+// translateHardening maps the flags' "0 disables" to the options' negative durations.
+func (c *cpFlags) translateHardening() translate.Hardening {
+	h := c.hardening
+	for _, d := range []*time.Duration{&h.RequestHeadersTimeout, &h.StreamIdleTimeout} {
+		if *d == 0 {
+			*d = -1
+		}
+	}
+	return h
 }
 
 // options resolves the extension directory (materialising the embedded examples when none
@@ -166,10 +201,11 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		Source:        src,
 		Dir:           dir,
 		Address:       c.xdsAddr,
+		StatusAddress: c.statusAddr,
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
 			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
-			CalloutGateway: c.calloutGateway},
+			CalloutGateway: c.calloutGateway, Hardening: c.translateHardening()},
 		Logger: log,
 		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}, Resolver: fetch.ResolverOptions{StartChecker: c.startChecker()}},
 	}, cleanup, nil
@@ -220,8 +256,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	adminPort := fset.Int("admin-port", 9901, "Envoy admin port")
 	concurrency := fset.Int("concurrency", 2, "Envoy worker threads")
 	logLevel := fset.String("log-level", "info", "Envoy log level")
+	readyTimeout := fset.Duration("ready-timeout", 0, "how long to wait for Envoy to become live (default: 30s plus 10ms per extension served)")
 	if err := fset.Parse(args); err != nil {
 		return err
+	}
+	// Every address run binds, checked first: a port held by an Envoy of an earlier run is
+	// named with its pid rather than failing later inside Envoy's log.
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", *adminPort)
+	addrs := []string{c.listen, adminAddr, c.xdsAddr, c.upstream}
+	if c.statusAddr != "off" {
+		addrs = append(addrs, c.statusAddr)
+	}
+	if err := envoyproc.CheckPorts(addrs...); err != nil {
+		return fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	opts, cleanup, err := c.options(log)
@@ -252,13 +299,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errors.New("control plane not ready after 10s")
 	}
 
-	boot, err := envoyproc.ADSBootstrap(GatewayIdentity(c.upstream), c.xdsAddr, *adminPort)
+	// Delta xDS: with thousands of extensions, state-of-the-world requests (each naming every
+	// ECDS resource subscribed so far) cost Envoy and the control plane O(N²).
+	boot, err := envoyproc.DeltaADSBootstrap(GatewayIdentity(c.upstream), c.xdsAddr, *adminPort)
 	if err != nil {
 		return err
+	}
+	wait := *readyTimeout
+	if wait == 0 { // Envoy loads every extension before its listener warms
+		wait = envoyproc.DefaultReadyTimeout + time.Duration(len(cp.Status().Served))*10*time.Millisecond
 	}
 	env, err := envoyproc.Start(ctx, envoyproc.Options{
 		Bootstrap: boot, AdminPort: *adminPort, Concurrency: *concurrency,
 		LogLevel: *logLevel, ComponentLogLevel: "dynamic_modules:info", Log: stderr,
+		ReadyTimeout: wait,
 	})
 	if err != nil {
 		return err

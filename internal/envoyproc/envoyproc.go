@@ -1,12 +1,14 @@
 // Package envoyproc starts and supervises real Envoy processes for trafficext: it finds the
 // binary (ENVOY_BIN, then the project's .venv from `make envoy`, then PATH), writes an
 // xDS-driven bootstrap for a proxy identity, points Envoy at the dynamic module directory,
-// waits until the admin endpoint reports LIVE, and reads stats.
+// waits until the admin endpoint reports LIVE, and reads stats. On Linux an Envoy started here
+// is killed when the process that started it dies, however it dies.
 package envoyproc
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +100,13 @@ type Options struct {
 	BaseID int
 	// Args are extra command-line arguments (e.g. "--drain-time-s", "1").
 	Args []string
+	// ReadyTimeout bounds the wait for LIVE; 0 means DefaultReadyTimeout. A proxy with
+	// thousands of extensions loads each one before its listener warms.
+	ReadyTimeout time.Duration
 }
+
+// DefaultReadyTimeout is how long Start waits for LIVE by default.
+const DefaultReadyTimeout = 30 * time.Second
 
 // Process is a running Envoy.
 type Process struct {
@@ -150,20 +159,34 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 		w = io.MultiWriter(tail, o.Log)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = dieWithParent() // pdeathsig_*.go
+	p := &Process{cmd: cmd, adminPort: o.AdminPort, dir: dir, done: make(chan struct{}), tail: tail}
+	started := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the thread that forked Envoy exits, not the
+		// process: fork from a locked thread that lives as long as Envoy does.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	p := &Process{cmd: cmd, adminPort: o.AdminPort, dir: dir, done: make(chan struct{}), tail: tail}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	if err := p.waitLive(ctx); err != nil {
+	if err := p.waitLive(ctx, cmp.Or(o.ReadyTimeout, DefaultReadyTimeout)); err != nil {
 		p.Stop()
-		return nil, fmt.Errorf("envoy did not become live: %w\n--- envoy log (tail) ---\n%s", err, tail.String())
+		return nil, fmt.Errorf("envoy did not become live within %s: %w\n--- envoy log (tail) ---\n%s", cmp.Or(o.ReadyTimeout, DefaultReadyTimeout), err, tail.String())
 	}
 	return p, nil
 }
 
-func (p *Process) waitLive(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+func (p *Process) waitLive(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		select {
@@ -267,6 +290,20 @@ func (t *tailBuffer) String() string {
 // ADSBootstrap returns a bootstrap whose listeners and clusters all come over ADS from the
 // control plane at xdsAddr ("host:port"), announcing id in the node metadata.
 func ADSBootstrap(id proxyid.Identity, xdsAddr string, adminPort int) (string, error) {
+	return adsBootstrap(id, xdsAddr, adminPort, "GRPC", "")
+}
+
+// DeltaADSBootstrap is ADSBootstrap over incremental xDS (DELTA_GRPC) with a request rate
+// limit. Envoy subscribes to a listener's ECDS resources one at a time; a state-of-the-world
+// request lists every name subscribed so far (O(N²) names for N extensions), and even delta
+// requests, one per name, cost the control plane O(N) each. Once the burst is spent, a delta
+// subscription's pending names go out together in the next request.
+func DeltaADSBootstrap(id proxyid.Identity, xdsAddr string, adminPort int) (string, error) {
+	return adsBootstrap(id, xdsAddr, adminPort, "DELTA_GRPC",
+		`, "rate_limit_settings": {"max_tokens": 20, "fill_rate": 100}`)
+}
+
+func adsBootstrap(id proxyid.Identity, xdsAddr string, adminPort int, apiType, extra string) (string, error) {
 	host, port, ok := strings.Cut(xdsAddr, ":")
 	if !ok {
 		return "", fmt.Errorf("xds address %q: want host:port", xdsAddr)
@@ -279,8 +316,8 @@ func ADSBootstrap(id proxyid.Identity, xdsAddr string, adminPort int) (string, e
   "node": %s,
   "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": %d}}},
   "dynamic_resources": {
-    "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
-      "grpc_services": [{"envoy_grpc": {"cluster_name": "xds"}}], "set_node_on_first_message_only": true},
+    "ads_config": {"api_type": %q, "transport_api_version": "V3",
+      "grpc_services": [{"envoy_grpc": {"cluster_name": "xds"}}], "set_node_on_first_message_only": true%s},
     "lds_config": {"ads": {}, "resource_api_version": "V3"},
     "cds_config": {"ads": {}, "resource_api_version": "V3"}
   },
@@ -293,5 +330,5 @@ func ADSBootstrap(id proxyid.Identity, xdsAddr string, adminPort int) (string, e
       "address": {"socket_address": {"address": %q, "port_value": %s}}}}]}]}
   }]}
 }
-`, node, adminPort, host, port), nil
+`, node, adminPort, apiType, extra, host, port), nil
 }

@@ -33,7 +33,6 @@ import (
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	cplog "github.com/envoyproxy/go-control-plane/pkg/log"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -66,13 +65,15 @@ type Server struct {
 	istioCache cache.SnapshotCache
 	istioNodes sync.Map
 
-	mu       sync.Mutex
-	exts     []*model.Extension
-	nodes    map[string]*node
-	nacks    map[nackKey]NACK
-	sent     map[int64]map[string]sentResponse // stream id → type URL → last response
-	problems map[string]bool                   // translation problems already logged
-	modules  map[model.Key]string              // Wasm extension → module resolution at the last Update
+	mu    sync.Mutex
+	exts  []*model.Extension
+	nodes map[string]*node
+	nacks map[nackKey]NACK
+	sent  map[int64]map[string]sentResponse // stream id → type URL → last response
+	// deltaNodes: delta stream id → the node its first request announced.
+	deltaNodes map[int64]*corev3.Node
+	problems   map[string]bool      // translation problems already logged
+	modules    map[model.Key]string // Wasm extension → module resolution at the last Update
 }
 
 type node struct {
@@ -114,19 +115,15 @@ func New(opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:     opts,
-		log:      log,
-		nodes:    map[string]*node{},
-		nacks:    map[nackKey]NACK{},
-		sent:     map[int64]map[string]sentResponse{},
-		problems: map[string]bool{},
+		opts:       opts,
+		log:        log,
+		nodes:      map[string]*node{},
+		nacks:      map[nackKey]NACK{},
+		sent:       map[int64]map[string]sentResponse{},
+		deltaNodes: map[int64]*corev3.Node{},
+		problems:   map[string]bool{},
 	}
-	logger := cplog.LoggerFuncs{
-		DebugFunc: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) },
-		InfoFunc:  func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) },
-		WarnFunc:  func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) },
-		ErrorFunc: func(f string, a ...any) { log.Error(fmt.Sprintf(f, a...)) },
-	}
+	logger := cacheLogger(log) // logging.go
 	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, logger)
 	s.istioCache = cache.NewSnapshotCache(false, cache.IDHash{}, logger)
 	return s
@@ -196,14 +193,21 @@ func (s *Server) Update(exts []*model.Extension) {
 		return
 	}
 	popts := s.opts.Translate.Policy
-	s.buildAll(s.nodeIDs(func(id proxyid.Identity) bool {
+	ids := s.nodeIDs(func(id proxyid.Identity) bool {
 		for _, e := range changed {
 			if policy.Affects(id, e, popts) {
 				return true
 			}
 		}
 		return false
-	}))
+	})
+	keys := map[string]bool{} // changed holds an old and a new version of an edited resource
+	for _, e := range changed {
+		keys[e.Key.String()] = true
+	}
+	s.log.Info("extensions changed", "resources", len(keys), "proxies", len(ids))
+	s.log.Debug("extensions changed", "resources", slices.Sorted(stdmaps.Keys(keys)))
+	s.buildAll(ids)
 }
 
 // moduleChanges resolves the module of every Wasm extension and returns those whose result
@@ -390,8 +394,10 @@ func (s *Server) install(b *built) error {
 	}
 	prev := s.nodes[id.ID]
 	if prev == nil || !maps(prev.versions, versions) {
-		s.log.Info("proxy configuration", "node", id.ID, "chain", res.Chain,
+		// One line per push; the chain (one name per extension) only at debug.
+		s.log.Info("proxy configuration", "node", id.ID, "extensions", len(res.Chain),
 			"lds", versions[typeURL(types.Listener)], "ecds", versions[typeURL(types.ExtensionConfig)])
+		s.log.Debug("proxy chain", "node", id.ID, "chain", res.Chain)
 	}
 	s.nodes[id.ID] = &node{id: id, versions: versions, chain: res.Chain, configs: res.ExtensionConfigs}
 	return nil

@@ -74,6 +74,13 @@ func CalloutGatewayPerProxy(addr string) bool {
 
 // CalloutGatewayListener builds the gateway listener on addr ("ip:port" or "unix:<path>").
 func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
+	return calloutGatewayListener(addr, nil)
+}
+
+// calloutGatewayListener is CalloutGatewayListener with, when h is set, the request-headers
+// timeout and header limits of h (its callers are our engines, whose streams may idle and
+// whose bodies may be large: no stream idle timeout, buffer or stream limits).
+func calloutGatewayListener(addr string, h *Hardening) (*listenerv3.Listener, error) {
 	var a *corev3.Address
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		a = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path}}}
@@ -126,6 +133,11 @@ func CalloutGatewayListener(addr string) (*listenerv3.Listener, error) {
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
 		}},
 	}
+	if h != nil {
+		d := h.withDefaults()
+		hcm.RequestHeadersTimeout = timeout(d.RequestHeadersTimeout)
+		hcm.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(d.MaxHeadersCount)}
+	}
 	return &listenerv3.Listener{
 		Name:    CalloutGatewayListenerName,
 		Address: a,
@@ -150,7 +162,7 @@ func (res *Result) addCalloutGateway(opts Options) error {
 	if opts.gateway == "" || !res.wasm {
 		return nil
 	}
-	l, err := CalloutGatewayListener(opts.gateway)
+	l, err := calloutGatewayListener(opts.gateway, &opts.Hardening)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,8 @@ func listener(opts Options, host string, port uint32, chain []string) (*listener
 		}},
 		HttpFilters: filters,
 	}
-	return &listenerv3.Listener{
+	opts.Hardening.harden(hcm, false)
+	l := &listenerv3.Listener{
 		Name:    opts.ListenerName,
 		Address: socketAddress(host, port),
 		FilterChains: []*listenerv3.FilterChain{{
@@ -76,7 +77,9 @@ func listener(opts Options, host string, port uint32, chain []string) (*listener
 				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
 			}},
 		}},
-	}, nil
+	}
+	opts.Hardening.hardenListener(l)
+	return l, nil
 }
 
 func socketAddress(host string, port uint32) *corev3.Address {

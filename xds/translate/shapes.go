@@ -199,7 +199,7 @@ func waypointProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (
 		})
 	}
 	res.Routes = append(res.Routes, &routev3.RouteConfiguration{Name: HBONEListenerName, VirtualHosts: vhosts})
-	res.Listeners = append(res.Listeners, hboneListener(id, host, port))
+	res.Listeners = append(res.Listeners, hboneListener(id, host, port, opts.Hardening))
 	if err := res.addCalloutGateway(opts); err != nil {
 		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)
 	}
@@ -208,7 +208,7 @@ func waypointProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (
 }
 
 // hboneListener terminates HTTP/2 CONNECT over mTLS.
-func hboneListener(id proxyid.Identity, host string, port uint32) *listenerv3.Listener {
+func hboneListener(id proxyid.Identity, host string, port uint32, h Hardening) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:           HBONEListenerName,
 		CodecType:            hcmv3.HttpConnectionManager_HTTP2,
@@ -220,6 +220,7 @@ func hboneListener(id proxyid.Identity, host string, port uint32) *listenerv3.Li
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
 	}
+	h.harden(hcm, true)
 	file := func(p string) *corev3.DataSource {
 		return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: p}}
 	}
@@ -236,7 +237,7 @@ func hboneListener(id proxyid.Identity, host string, port uint32) *listenerv3.Li
 			}},
 		},
 	}
-	return &listenerv3.Listener{
+	l := &listenerv3.Listener{
 		Name:    HBONEListenerName,
 		Address: socketAddress(host, port),
 		FilterChains: []*listenerv3.FilterChain{{
@@ -250,6 +251,8 @@ func hboneListener(id proxyid.Identity, host string, port uint32) *listenerv3.Li
 			},
 		}},
 	}
+	h.hardenListener(l)
+	return l
 }
 
 func routerFilter() *hcmv3.HttpFilter {
@@ -279,6 +282,7 @@ func (res *Result) addHTTPListener(l httpListener, opts Options) error {
 		}},
 		HttpFilters: append(filters, routerFilter()),
 	}
+	opts.Hardening.harden(hcm, false)
 	lis := &listenerv3.Listener{
 		Name:    l.name,
 		Address: l.address,
@@ -289,6 +293,7 @@ func (res *Result) addHTTPListener(l httpListener, opts Options) error {
 			}},
 		}},
 	}
+	opts.Hardening.hardenListener(lis)
 	if l.internal {
 		lis.ListenerSpecifier = &listenerv3.Listener_InternalListener{InternalListener: &listenerv3.Listener_InternalListenerConfig{}}
 	}

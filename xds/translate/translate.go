@@ -88,6 +88,8 @@ type Options struct {
 	CalloutGateway string
 	// Memo, when set, shares ECDS resources between the proxies of one translation round.
 	Memo *Memo
+	// Hardening are the downstream limits of every HTTP listener (hardening.go).
+	Hardening Hardening
 
 	// gateway is CalloutGateway resolved for the proxy being translated.
 	gateway string
@@ -137,6 +139,9 @@ type Result struct {
 // Proxy builds the resources for one proxy from the valid extensions of the whole mesh.
 func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
+	if err := opts.Hardening.check(); err != nil {
+		return nil, err
+	}
 	opts.gateway = calloutGateway(id, opts)
 	if opts.gateway != "" {
 		if err := (&extconfig.Extension{Name: "-", Lua: &extconfig.Lua{InlineCode: "-"}, CalloutGateway: opts.gateway}).Validate(); err != nil {

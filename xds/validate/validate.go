@@ -38,6 +38,7 @@ func (o Options) rootNamespace() string {
 func Extension(e *model.Extension, opts Options) []*model.Error {
 	c := &checker{ext: e, opts: opts}
 	c.errs = append(c.errs, e.DecodeErrors...)
+	c.metadata() // metadata.go
 	if e.Spec == nil {
 		if len(c.errs) == 0 {
 			c.errorf("spec", "required")
