@@ -205,14 +205,7 @@ func (d *direction) onBody(endStream bool) core.Status {
 	case d.st == stWaitTrailers && endStream:
 		d.run(nil, glua.LNil)
 	}
-	switch d.st {
-	case stHTTPCall, stWaitBody:
-		return core.StopAndBuffer
-	case stResponded:
-		return d.respondedStatus()
-	}
-	d.headersContinued = true
-	return core.Continue
+	return d.settle(d.st == stHTTPCall || d.st == stWaitBody, core.StopAndBuffer)
 }
 
 func (d *direction) onTrailers() core.Status {
@@ -231,10 +224,16 @@ func (d *direction) onTrailers() core.Status {
 	if d.st == stWaitTrailers && d.vm != nil {
 		d.run(nil, d.trailersValue())
 	}
-	switch d.st {
-	case stHTTPCall:
-		return core.StopIteration
-	case stResponded:
+	return d.settle(d.st == stHTTPCall, core.StopIteration)
+}
+
+// settle answers a body or trailers event once the hook ran: stop while the hook still waits,
+// the reply's status after respond(), else continue.
+func (d *direction) settle(waiting bool, stop core.Status) core.Status {
+	switch {
+	case waiting:
+		return stop
+	case d.st == stResponded:
 		return d.respondedStatus()
 	}
 	d.headersContinued = true

@@ -104,13 +104,10 @@ func hostSetBufferBytes(_ context.Context, v *vm, m api.Module, a []uint32) stat
 // proxy_get_buffer_status(buffer_type, return_size, return_flags).
 func hostGetBufferStatus(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	data, _, st := v.buffer(a[0])
-	if st != statusOK {
-		return st
+	if st == statusOK && (!writeU32(m, a[1], uint32(len(data))) || !writeU32(m, a[2], 0)) {
+		st = statusInvalidMemory
 	}
-	if !writeU32(m, a[1], uint32(len(data))) || !writeU32(m, a[2], 0) {
-		return statusInvalidMemory
-	}
-	return statusOK
+	return st
 }
 
 // proxy_get_configuration(return_data, return_size) (ABI 0.1.0): the VM configuration inside

@@ -96,22 +96,29 @@ func Select(id proxyid.Identity, exts []*model.Extension, l Listener, opts Optio
 // one of its bound services ("<namespace>/<name>"): Service and ServiceEntry references must
 // name that service, Gateway and GatewayClass references apply to every service.
 func ForService(id proxyid.Identity, e *model.Extension, service string, opts Options) bool {
+	var services []string
+	if slices.Contains(id.Services, service) {
+		services = []string{service}
+	}
 	for _, r := range e.Spec.GetTargetRefs() {
-		group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
-		switch {
-		case isServiceRef(group, kind):
-			if e.Namespace+"/"+r.GetName() == service && slices.Contains(id.Services, service) {
-				return true
-			}
-		case kind == "GatewayClass" && group == gatewayAPIGroup:
-			if isWaypointClass(e, r, opts) {
-				return true
-			}
-		case kind == "Gateway" && group == gatewayAPIGroup:
-			if isOwnGateway(e, r, id) {
-				return true
-			}
+		if refAttaches(id, e, r, services, opts) {
+			return true
 		}
+	}
+	return false
+}
+
+// refAttaches: one target reference of e names the proxy (its own Gateway; on a waypoint the
+// waypoints' GatewayClass) or, on a waypoint, one of services.
+func refAttaches(id proxyid.Identity, e *model.Extension, r *typev1beta1.PolicyTargetReference, services []string, opts Options) bool {
+	group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
+	switch {
+	case isServiceRef(group, kind):
+		return id.Mode == proxyid.Waypoint && slices.Contains(services, e.Namespace+"/"+r.GetName())
+	case kind == "GatewayClass" && group == gatewayAPIGroup:
+		return id.Mode == proxyid.Waypoint && isWaypointClass(e, r, opts)
+	case kind == "Gateway" && group == gatewayAPIGroup:
+		return isOwnGateway(e, r, id)
 	}
 	return false
 }
@@ -198,20 +205,8 @@ func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
 		return selected(id, e)
 	}
 	for _, r := range refs {
-		group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
-		switch {
-		case id.Mode == proxyid.Waypoint && isServiceRef(group, kind):
-			if slices.Contains(id.Services, e.Namespace+"/"+r.GetName()) {
-				return true
-			}
-		case id.Mode == proxyid.Waypoint && kind == "GatewayClass" && group == gatewayAPIGroup:
-			if isWaypointClass(e, r, opts) {
-				return true
-			}
-		case kind == "Gateway" && group == gatewayAPIGroup:
-			if isOwnGateway(e, r, id) {
-				return true
-			}
+		if refAttaches(id, e, r, id.Services, opts) {
+			return true
 		}
 	}
 	return false
