@@ -1,6 +1,6 @@
-// Package coretest holds in-memory implementations of the leaf types of core — header
-// maps, buffers, filter state — for the unit tests of engines and bindings, so that each test
-// suite builds its own Stream double from the same parts.
+// Package coretest is the one in-memory double of core for the unit tests of engines and
+// bindings: header maps, buffers, filter state, metadata, and a recording Stream and
+// ConfigHost built from them.
 package coretest
 
 import "github.com/trafficext/trafficext/core"

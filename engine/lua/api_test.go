@@ -30,45 +30,45 @@ function envoy_on_response(r)
   r:headers():add("x-resp-len", tostring(b:length()))
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{}
-	s.respB = &fakeBuffer{}
+	s.ReqBody = &fakeBuffer{}
+	s.RespBody = &fakeBuffer{}
 	f := p.NewFilter(s)
 	defer f.OnDestroy()
 	if st := f.OnRequestHeaders(false); st != core.StopIteration {
 		t.Fatalf("headers: %v", st)
 	}
-	s.reqB.Append([]byte("hello "))
+	s.ReqBody.Append([]byte("hello "))
 	if st := f.OnRequestBody(false); st != core.StopAndBuffer {
 		t.Fatalf("body chunk: %v", st)
 	}
-	s.reqB.Append([]byte("world"))
+	s.ReqBody.Append([]byte("world"))
 	if st := f.OnRequestBody(true); st != core.Continue {
 		t.Fatalf("body end: %v", st)
 	}
-	if string(s.reqB.Data) != "replaced" {
-		t.Errorf("body = %q", s.reqB.Data)
+	if string(s.ReqBody.Data) != "replaced" {
+		t.Errorf("body = %q", s.ReqBody.Data)
 	}
-	if v, _ := s.reqH.Get("content-length"); v != "8" {
+	if v, _ := s.ReqH.Get("content-length"); v != "8" {
 		t.Errorf("content-length = %q", v)
 	}
-	if v, _ := s.reqH.Get("x-seen"); v != "1" {
+	if v, _ := s.ReqH.Get("x-seen"); v != "1" {
 		t.Errorf("headers not modifiable after body()")
 	}
 	// Response with trailers ending the body.
 	f.OnResponseHeaders(false)
-	s.respB.Append([]byte("abc"))
+	s.RespBody.Append([]byte("abc"))
 	if st := f.OnResponseBody(false); st != core.StopAndBuffer {
 		t.Fatalf("response body: %v", st)
 	}
-	s.respT = newHeaders("grpc-status", "0")
+	s.RespT = newHeaders("grpc-status", "0")
 	if st := f.OnResponseTrailers(); st != core.Continue {
 		t.Fatalf("response trailers: %v", st)
 	}
-	if v, _ := s.respH.Get("x-resp-len"); v != "3" {
-		t.Errorf("x-resp-len = %q; logs:\n%s", v, s.logText())
+	if v, _ := s.RespH.Get("x-resp-len"); v != "3" {
+		t.Errorf("x-resp-len = %q; logs:\n%s", v, s.LogText())
 	}
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -81,8 +81,8 @@ function envoy_on_request(r)
   assert(r:trailers() == nil)
   assert(not pcall(r.body, r, "yes"), "always_wrap_body must be a boolean")
 end`)
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -101,32 +101,32 @@ function envoy_on_request(r)
   t:add("x-added-trailer", "yes")
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{}
+	s.ReqBody = &fakeBuffer{}
 	f := p.NewFilter(s)
 	defer f.OnDestroy()
 	if st := f.OnRequestHeaders(false); st != core.Continue {
 		t.Fatalf("headers: %v", st)
 	}
 	for _, c := range []string{"ab", "cde"} {
-		s.reqB.Set([]byte(c))
+		s.ReqBody.Set([]byte(c))
 		if st := f.OnRequestBody(false); st != core.Continue {
 			t.Fatalf("chunk: %v", st)
 		}
 	}
-	s.reqT = newHeaders("x-t", "tv")
+	s.ReqT = newHeaders("x-t", "tv")
 	if st := f.OnRequestTrailers(); st != core.Continue {
 		t.Fatalf("trailers: %v", st)
 	}
 	for _, want := range []string{"chunk 1 ab", "chunk 2 cde", "chunks=2 bytes=5", "trailer=tv"} {
-		if !s.logged(want) {
-			t.Errorf("missing %q; logs:\n%s", want, s.logText())
+		if !s.Logged(want) {
+			t.Errorf("missing %q; logs:\n%s", want, s.LogText())
 		}
 	}
-	if v, _ := s.reqT.Get("x-added-trailer"); v != "yes" {
+	if v, _ := s.ReqT.Get("x-added-trailer"); v != "yes" {
 		t.Errorf("trailer not added")
 	}
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 	if p.idle() != 1 {
 		t.Errorf("state not returned after the coroutine ended")
@@ -140,12 +140,12 @@ function envoy_on_request(r)
   r:body()
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{Data: []byte("x")}
+	s.ReqBody = &fakeBuffer{Data: []byte("x")}
 	f := p.NewFilter(s)
 	f.OnRequestHeaders(false)
 	f.OnRequestBody(false)
-	if s.errorsCounted(h) != 1 || !s.logged("cannot call body() after body streaming has started") {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 1 || !s.Logged("cannot call body() after body streaming has started") {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 	f.OnDestroy()
 }
@@ -161,8 +161,8 @@ end`)
 	if st := f.OnRequestHeaders(false); st != core.Continue {
 		t.Fatalf("headers: %v", st)
 	}
-	if !s.logged("attempt to yield across a C-call boundary") || s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if !s.Logged("attempt to yield across a C-call boundary") || errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 	f.OnDestroy()
 }
@@ -199,8 +199,8 @@ function envoy_on_request(r)
   local ok, err = pcall(function() for x in nil do end end)
   assert(not ok)
 end`)
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -220,10 +220,10 @@ end`
 		if st := f.OnRequestHeaders(true); st != core.StopIteration {
 			t.Fatalf("headers: %v", st)
 		}
-		if len(s.callouts) != 1 {
-			t.Fatalf("callouts %v", s.callouts)
+		if len(s.Callouts) != 1 {
+			t.Fatalf("callouts %v", s.Callouts)
 		}
-		c := s.callouts[0]
+		c := s.Callouts[0].Req
 		if c.Cluster != "authz" || string(c.Body) != "payload" || c.Timeout.Milliseconds() != 500 {
 			t.Errorf("callout %+v", c)
 		}
@@ -236,17 +236,17 @@ end`
 		if multi != 2 {
 			t.Errorf("array header values: %v", c.Headers)
 		}
-		s.calloutDone[0](core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}, {Key: "x-d", Value: "a"}, {Key: "x-d", Value: "b"}}, Body: []byte("ok")})
-		if s.continuedReq != 1 {
+		s.Callouts[0].Done(core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}, {Key: "x-d", Value: "a"}, {Key: "x-d", Value: "b"}}, Body: []byte("ok")})
+		if s.ContinuedReq != 1 {
 			t.Errorf("request not continued after the callout")
 		}
 		for k, want := range map[string]string{"x-status": "200", "x-body": "ok", "x-dup": "string"} {
-			if v, _ := s.reqH.Get(k); v != want {
-				t.Errorf("%s = %q, want %q; logs:\n%s", k, v, want, s.logText())
+			if v, _ := s.ReqH.Get(k); v != want {
+				t.Errorf("%s = %q, want %q; logs:\n%s", k, v, want, s.LogText())
 			}
 		}
-		if s.errorsCounted(h) != 0 {
-			t.Errorf("logs:\n%s", s.logText())
+		if errorsCounted(s, h) != 0 {
+			t.Errorf("logs:\n%s", s.LogText())
 		}
 	})
 	t.Run("failure", func(t *testing.T) {
@@ -255,24 +255,24 @@ end`
 		f := p.NewFilter(s)
 		defer f.OnDestroy()
 		f.OnRequestHeaders(true)
-		s.calloutDone[0](core.CalloutResponse{Err: errors.New("reset")})
-		if v, _ := s.reqH.Get("x-status"); v != "503" {
+		s.Callouts[0].Done(core.CalloutResponse{Err: errors.New("reset")})
+		if v, _ := s.ReqH.Get("x-status"); v != "503" {
 			t.Errorf("x-status %q", v)
 		}
-		if v, _ := s.reqH.Get("x-body"); v != "upstream failure" {
+		if v, _ := s.ReqH.Get("x-body"); v != "upstream failure" {
 			t.Errorf("x-body %q", v)
 		}
 	})
 	t.Run("inline completion", func(t *testing.T) {
 		p, _ := load(t, script)
 		s := newStream()
-		s.calloutInline = &core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "204"}}}
+		s.CalloutInline = &core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "204"}}}
 		f := p.NewFilter(s)
 		defer f.OnDestroy()
 		if st := f.OnRequestHeaders(true); st != core.Continue {
 			t.Fatalf("headers: %v", st)
 		}
-		if v, _ := s.reqH.Get("x-body"); v != "nil" {
+		if v, _ := s.ReqH.Get("x-body"); v != "nil" {
 			t.Errorf("x-body %q", v)
 		}
 	})
@@ -288,9 +288,9 @@ end`)
 		f := p.NewFilter(s)
 		defer f.OnDestroy()
 		f.OnRequestHeaders(true)
-		s.calloutDone[0](core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}, {Key: "x-d", Value: "a"}, {Key: "x-d", Value: "b"}}})
-		if len(s.callouts) != 3 || s.errorsCounted(h) != 0 {
-			t.Errorf("callouts %d; logs:\n%s", len(s.callouts), s.logText())
+		s.Callouts[0].Done(core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}, {Key: "x-d", Value: "a"}, {Key: "x-d", Value: "b"}}})
+		if len(s.Callouts) != 3 || errorsCounted(s, h) != 0 {
+			t.Errorf("callouts %d; logs:\n%s", len(s.Callouts), s.LogText())
 		}
 	})
 	for _, tc := range []struct{ name, call, want string }{
@@ -303,11 +303,11 @@ end`)
 		t.Run(tc.name, func(t *testing.T) {
 			s, h, a, _ := run(t, "function envoy_on_request(r) "+tc.call+" end", func(s *fakeStream) {
 				if tc.name == "host error" {
-					s.calloutErr = errors.New("cluster not found")
+					s.CalloutErr = errors.New("cluster not found")
 				}
 			})
-			if a != core.Continue || s.errorsCounted(h) != 1 || !s.logged(tc.want) {
-				t.Errorf("status %v; logs:\n%s", a, s.logText())
+			if a != core.Continue || errorsCounted(s, h) != 1 || !s.Logged(tc.want) {
+				t.Errorf("status %v; logs:\n%s", a, s.LogText())
 			}
 		})
 	}
@@ -322,9 +322,9 @@ end`)
 	s := newStream()
 	f := p.NewFilter(s)
 	f.OnRequestHeaders(true)
-	s.calloutDone[0](core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "401"}}})
-	if len(s.replies) != 1 || s.replies[0].Status != 403 || s.continuedReq != 0 {
-		t.Errorf("replies %v continued %d", s.replies, s.continuedReq)
+	s.Callouts[0].Done(core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "401"}}})
+	if len(s.Replies) != 1 || s.Replies[0].Status != 403 || s.ContinuedReq != 0 {
+		t.Errorf("replies %v continued %d", s.Replies, s.ContinuedReq)
 	}
 	f.OnDestroy()
 	if p.idle() != 1 {
@@ -383,16 +383,16 @@ function envoy_on_request(r)
   r:setUpstreamOverrideHost("10.0.0.9:8080", true)
   assert(not pcall(r.setUpstreamOverrideHost, r, "example.com"))
 end`, func(s *fakeStream) {
-		s.attrs["request.protocol"] = "HTTP/1.1"
-		s.attrs["destination.address"] = "10.0.0.1:80"
-		s.attrs["source.address"] = "10.0.0.2:5555"
-		s.attrs["connection.requested_server_name"] = "sni.example"
-		s.fs["fs.key"] = []byte("fsval")
-		s.route.Set(testExt, "k", "route-v")
-		s.route.Set(luaFilterName, "fb", "fallback")
+		s.Attrs["request.protocol"] = "HTTP/1.1"
+		s.Attrs["destination.address"] = "10.0.0.1:80"
+		s.Attrs["source.address"] = "10.0.0.2:5555"
+		s.Attrs["connection.requested_server_name"] = "sni.example"
+		s.FS["fs.key"] = []byte("fsval")
+		s.Route.Set(testExt, "k", "route-v")
+		s.Route.Set(luaFilterName, "fb", "fallback")
 	})
-	if s.errorsCounted(h) != 0 || s.routeCleared != 1 {
-		t.Errorf("cleared %d; logs:\n%s", s.routeCleared, s.logText())
+	if errorsCounted(s, h) != 0 || s.RouteCleared != 1 {
+		t.Errorf("cleared %d; logs:\n%s", s.RouteCleared, s.LogText())
 	}
 }
 
@@ -409,12 +409,12 @@ function envoy_on_request(r)
   assert(ssl:ciphersuiteId() == "0xffff")
   assert(ssl:expirationPeerCertificate() == 0)
 end`, func(s *fakeStream) {
-		s.attrs["connection.tls_version"] = "TLSv1.3"
-		s.attrs["connection.subject_peer_certificate"] = "CN=client"
-		s.attrs["connection.uri_san_peer_certificate"] = "spiffe://td/ns/x/sa/y"
+		s.Attrs["connection.tls_version"] = "TLSv1.3"
+		s.Attrs["connection.subject_peer_certificate"] = "CN=client"
+		s.Attrs["connection.uri_san_peer_certificate"] = "spiffe://td/ns/x/sa/y"
 	})
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -444,11 +444,11 @@ function envoy_on_request(r)
   assert(not ok and tostring(err):find("invalid public key"), tostring(err))
 end`)
 	s := newStream()
-	s.reqH.Add("x-key", string(der))
-	s.reqH.Add("x-sig", string(sig))
+	s.ReqH.Add("x-key", string(der))
+	s.ReqH.Add("x-sig", string(sig))
 	roundTrip(t, p, s)
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -462,8 +462,8 @@ func TestTimeoutOverride(t *testing.T) {
 	}
 	s := newStream()
 	roundTrip(t, p.(*plugin), s)
-	if s.timeoutsCounted(h) != 1 || !strings.Contains(s.logText(), "call timeout 1ms") {
-		t.Errorf("logs:\n%s", s.logText())
+	if timeoutsCounted(s, h) != 1 || !strings.Contains(s.LogText(), "call timeout 1ms") {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -483,8 +483,8 @@ end`)
 	if st := f.OnRequestHeaders(false); st != core.Continue {
 		t.Fatalf("headers: %v", st)
 	}
-	if !s.logged("inner false") || !s.logged("attempt to yield across a C-call boundary") || s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if !s.Logged("inner false") || !s.Logged("attempt to yield across a C-call boundary") || errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 	f.OnDestroy()
 	if p.idle() != 1 {
@@ -498,7 +498,7 @@ function envoy_on_request(r)
   local t = setmetatable({}, {__index = function(t, k) return t[k] end})
   local _ = t.x
 end`)
-	if s.errorsCounted(h) != 1 || !s.logged("stack overflow") {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 1 || !s.Logged("stack overflow") {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }

@@ -62,12 +62,12 @@ end`, loop, expr)
 	}
 	run := func(b *testing.B, p *plugin, n int) time.Duration {
 		s := newStream()
-		s.logLevel = 99 // logs disabled
-		s.reqH.Add("x-number", "7")
-		s.reqB = &fakeBuffer{Data: make([]byte, 1024)}
+		s.LogMin = 99 // logs disabled
+		s.ReqH.Add("x-number", "7")
+		s.ReqBody = &fakeBuffer{Data: make([]byte, 1024)}
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			s.reqB.Data = s.reqB.Data[:1024]
+			s.ReqBody.Data = s.ReqBody.Data[:1024]
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(false)
 			f.OnRequestBody(true)
@@ -86,13 +86,13 @@ end`, loop, expr)
 			bl := run(b, base, b.N)
 			b.ReportMetric(float64(el-bl)/float64(b.N)/loop, "ns/call")
 			s := newStream()
-			s.reqB = &fakeBuffer{Data: make([]byte, 1024)}
+			s.ReqBody = &fakeBuffer{Data: make([]byte, 1024)}
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(false)
 			f.OnRequestBody(true)
 			f.OnDestroy()
-			if s.errorsCounted(h) != 0 {
-				b.Fatalf("%s: %s", c.name, s.logText())
+			if errorsCounted(s, h) != 0 {
+				b.Fatalf("%s: %s", c.name, s.LogText())
 			}
 		})
 	}

@@ -10,13 +10,13 @@ import (
 func benchRoundTrip(b *testing.B, code string, narrow bool) {
 	p, h := load(b, code, Options{CallTimeout: time.Second})
 	s := newStream()
-	s.dyn.narrow = narrow
-	s.reqH.Add("x-number", "7")
-	base := len(s.respH.Entries)
+	s.Dyn.Narrow = narrow
+	s.ReqH.Add("x-number", "7")
+	base := len(s.RespH.Entries)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s.respH.Entries = s.respH.Entries[:base]
+		s.RespH.Entries = s.RespH.Entries[:base]
 		f := p.NewFilter(s)
 		f.OnRequestHeaders(true)
 		f.OnResponseHeaders(true)
@@ -24,11 +24,11 @@ func benchRoundTrip(b *testing.B, code string, narrow bool) {
 		f.OnDestroy()
 	}
 	b.StopTimer()
-	if v, _ := s.respH.Get("x-parity"); code == parityScript && v != "odd" {
-		b.Fatalf("x-parity = %q; logs:\n%s", v, s.logText())
+	if v, _ := s.RespH.Get("x-parity"); code == parityScript && v != "odd" {
+		b.Fatalf("x-parity = %q; logs:\n%s", v, s.LogText())
 	}
-	if s.errorsCounted(h) != 0 {
-		b.Fatalf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		b.Fatalf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -67,10 +67,10 @@ func BenchmarkParallelParity(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		s := newStream()
-		s.reqH.Add("x-number", "8")
-		base := len(s.respH.Entries)
+		s.ReqH.Add("x-number", "8")
+		base := len(s.RespH.Entries)
 		for pb.Next() {
-			s.respH.Entries = s.respH.Entries[:base]
+			s.RespH.Entries = s.RespH.Entries[:base]
 			f := p.NewFilter(s)
 			f.OnRequestHeaders(true)
 			f.OnResponseHeaders(true)

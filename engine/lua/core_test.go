@@ -37,23 +37,23 @@ func TestThroughCore(t *testing.T) {
 			}
 			defer cfg.Close()
 			s := newStream()
-			s.reqH.Add("x-number", "4")
-			s.panicOnAttribute = tc.panics
+			s.ReqH.Add("x-number", "4")
+			s.PanicOnAttribute = tc.panics
 			h := cfg.NewStream(s)
 			if st := h.RequestHeaders(true); st != tc.want {
-				t.Fatalf("request headers: %v; logs:\n%s", st, s.logText())
+				t.Fatalf("request headers: %v; logs:\n%s", st, s.LogText())
 			}
 			h.ResponseHeaders(true)
 			h.StreamComplete()
 			h.Destroy()
 			if tc.panics {
-				if s.counters[host.id("trafficext.default.test.panic")] != 1 {
-					t.Errorf("panic not counted by the core; logs:\n%s", s.logText())
+				if s.Counters[host.ID("trafficext.default.test.panic")] != 1 {
+					t.Errorf("panic not counted by the core; logs:\n%s", s.LogText())
 				}
 				return
 			}
-			if v, _ := s.respH.Get("x-parity"); v != "even" {
-				t.Errorf("x-parity = %q; logs:\n%s", v, s.logText())
+			if v, _ := s.RespH.Get("x-parity"); v != "even" {
+				t.Errorf("x-parity = %q; logs:\n%s", v, s.LogText())
 			}
 		})
 	}

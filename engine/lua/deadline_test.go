@@ -133,12 +133,12 @@ func TestTimeout_CPUBound(t *testing.T) {
   r:headers():add("x-done", "1")
 end`, Options{CallTimeout: 2 * time.Millisecond})
 	s := newStream()
-	s.logSleep = 30 * time.Millisecond
+	s.LogSleep = 30 * time.Millisecond
 	roundTrip(t, p, s)
-	if s.errorsCounted(h) != 0 {
-		t.Fatalf("blocked thread timed out:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Fatalf("blocked thread timed out:\n%s", s.LogText())
 	}
-	if _, ok := s.reqH.Get("x-done"); !ok {
+	if _, ok := s.ReqH.Get("x-done"); !ok {
 		t.Fatal("script did not finish")
 	}
 
@@ -168,7 +168,7 @@ end`, Options{CallTimeout: 5 * time.Millisecond})
 	for i := 0; i < 300; i++ {
 		s := newStream()
 		roundTrip(t, p2, s)
-		errs += s.errorsCounted(h2)
+		errs += errorsCounted(s, h2)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -185,8 +185,8 @@ end`, Options{CallTimeout: 5 * time.Millisecond})
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("loop ran %v", el)
 	}
-	if s.errorsCounted(h3) != 1 || s.timeoutsCounted(h3) != 1 || !s.logged("context deadline exceeded (call timeout 5ms CPU time)") {
-		t.Fatalf("counters %d/%d logs:\n%s", s.errorsCounted(h3), s.timeoutsCounted(h3), s.logText())
+	if errorsCounted(s, h3) != 1 || timeoutsCounted(s, h3) != 1 || !s.Logged("context deadline exceeded (call timeout 5ms CPU time)") {
+		t.Fatalf("counters %d/%d logs:\n%s", errorsCounted(s, h3), timeoutsCounted(s, h3), s.LogText())
 	}
 }
 
@@ -198,7 +198,7 @@ func TestTimeout_CountedOnce(t *testing.T) {
   while true do end
 end`, Options{CallTimeout: 3 * time.Millisecond})
 	s := newStream()
-	s.reqB = &fakeBuffer{Data: []byte("x")}
+	s.ReqBody = &fakeBuffer{Data: []byte("x")}
 	f := p.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.StopIteration {
 		t.Fatalf("headers: %v", st)
@@ -207,8 +207,8 @@ end`, Options{CallTimeout: 3 * time.Millisecond})
 		t.Fatalf("body: %v", st)
 	}
 	f.OnDestroy()
-	if s.errorsCounted(h) != 1 || s.timeoutsCounted(h) != 1 {
-		t.Fatalf("counters %d/%d logs:\n%s", s.errorsCounted(h), s.timeoutsCounted(h), s.logText())
+	if errorsCounted(s, h) != 1 || timeoutsCounted(s, h) != 1 {
+		t.Fatalf("counters %d/%d logs:\n%s", errorsCounted(s, h), timeoutsCounted(s, h), s.LogText())
 	}
 	if p.idle() != 0 {
 		t.Errorf("timed-out state went back to the pool")
@@ -233,8 +233,8 @@ function envoy_on_request(r) end
 	p.proto = loop
 	s := newStream()
 	roundTrip(t, p, s)
-	if s.errorsCounted(h) != 1 || s.timeoutsCounted(h) != 1 {
-		t.Fatalf("counters %d/%d logs:\n%s", s.errorsCounted(h), s.timeoutsCounted(h), s.logText())
+	if errorsCounted(s, h) != 1 || timeoutsCounted(s, h) != 1 {
+		t.Fatalf("counters %d/%d logs:\n%s", errorsCounted(s, h), timeoutsCounted(s, h), s.LogText())
 	}
 }
 
@@ -252,8 +252,8 @@ end`, Options{CallTimeout: 5 * time.Second, MaxCallAlloc: 32 << 20})
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("took %v", el)
 	}
-	if s.errorsCounted(h) != 1 || s.timeoutsCounted(h) != 0 || !s.logged("call memory bound exceeded (32 MiB allocated in one call)") {
-		t.Fatalf("counters %d/%d logs:\n%s", s.errorsCounted(h), s.timeoutsCounted(h), s.logText())
+	if errorsCounted(s, h) != 1 || timeoutsCounted(s, h) != 0 || !s.Logged("call memory bound exceeded (32 MiB allocated in one call)") {
+		t.Fatalf("counters %d/%d logs:\n%s", errorsCounted(s, h), timeoutsCounted(s, h), s.LogText())
 	}
 	p2, h2 := load(t, `function envoy_on_request(r)
   local t = {}
@@ -262,8 +262,8 @@ end`, Options{MaxCallAlloc: 32 << 20})
 	for i := 0; i < 50; i++ {
 		s := newStream()
 		roundTrip(t, p2, s)
-		if s.errorsCounted(h2) != 0 {
-			t.Fatalf("logs:\n%s", s.logText())
+		if errorsCounted(s, h2) != 0 {
+			t.Fatalf("logs:\n%s", s.LogText())
 		}
 	}
 }
@@ -288,21 +288,21 @@ end`)
 	}
 	f.OnResponseHeaders(true) // a host that calls back anyway
 	f.OnDestroy()
-	if len(s.replies) != 1 {
-		t.Fatalf("replies %d", len(s.replies))
+	if len(s.Replies) != 1 {
+		t.Fatalf("replies %d", len(s.Replies))
 	}
-	r := s.replies[0]
+	r := s.Replies[0]
 	got := map[string]string{}
 	for _, e := range r.Headers {
 		got[e.Key] = e.Value
 	}
 	if r.Status != 401 || string(r.Body) != "rewritten" || got["x-a"] != "1" || got["x-seen"] != "403|text/plain|6" {
-		t.Fatalf("reply %d %q %v; logs:\n%s", r.Status, r.Body, r.Headers, s.logText())
+		t.Fatalf("reply %d %q %v; logs:\n%s", r.Status, r.Body, r.Headers, s.LogText())
 	}
-	if _, ok := s.respH.Get("x-seen"); ok {
+	if _, ok := s.RespH.Get("x-seen"); ok {
 		t.Error("the response hook ran twice")
 	}
-	if s.errorsCounted(h) != 0 {
-		t.Fatalf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Fatalf("logs:\n%s", s.LogText())
 	}
 }

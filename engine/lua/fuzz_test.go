@@ -40,12 +40,12 @@ func FuzzLoad(f *testing.F) {
 		p := pl.(*plugin)
 		defer p.Close()
 		s := newStream()
-		s.reqB = &fakeBuffer{Data: []byte("body")}
+		s.ReqBody = &fakeBuffer{Data: []byte("body")}
 		fl := p.NewFilter(s)
 		fl.OnRequestHeaders(false)
 		fl.OnRequestBody(true)
-		for _, done := range s.calloutDone {
-			done(core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}}})
+		for _, c := range s.Callouts {
+			c.Done(core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}}})
 		}
 		fl.OnResponseHeaders(true)
 		fl.OnDestroy()
@@ -88,14 +88,14 @@ end`, Options{CallTimeout: time.Second})
 			return
 		}
 		s := newStream()
-		s.reqH.Add("fuzz-k", k)
-		s.reqH.Add("fuzz-v", v)
-		s.reqH.Add("fuzz-w", w)
+		s.ReqH.Add("fuzz-k", k)
+		s.ReqH.Add("fuzz-v", v)
+		s.ReqH.Add("fuzz-w", w)
 		// Keys already present would make the counts above ambiguous only through the fuzz
 		// headers themselves, excluded above.
 		roundTrip(t, p, s)
-		if s.errorsCounted(h) != 0 {
-			t.Fatalf("k=%q v=%q w=%q: %s", k, v, w, s.logText())
+		if errorsCounted(s, h) != 0 {
+			t.Fatalf("k=%q v=%q w=%q: %s", k, v, w, s.LogText())
 		}
 	})
 }
@@ -126,16 +126,16 @@ function envoy_on_request(r)
 end`, Options{CallTimeout: time.Second})
 	f.Fuzz(func(t *testing.T, body []byte, i, n int, repl string) {
 		s := newStream()
-		s.reqB = &fakeBuffer{Data: body}
-		s.reqH.Add("fuzz-i", strconv.Itoa(i))
-		s.reqH.Add("fuzz-n", strconv.Itoa(n))
-		s.reqH.Add("fuzz-r", repl)
+		s.ReqBody = &fakeBuffer{Data: body}
+		s.ReqH.Add("fuzz-i", strconv.Itoa(i))
+		s.ReqH.Add("fuzz-n", strconv.Itoa(n))
+		s.ReqH.Add("fuzz-r", repl)
 		fl := p.NewFilter(s)
 		defer fl.OnDestroy()
 		fl.OnRequestHeaders(false)
 		fl.OnRequestBody(true)
-		if s.errorsCounted(h) != 0 {
-			t.Fatalf("body=%q i=%d n=%d r=%q: %s", body, i, n, repl, s.logText())
+		if errorsCounted(s, h) != 0 {
+			t.Fatalf("body=%q i=%d n=%d r=%q: %s", body, i, n, repl, s.LogText())
 		}
 	})
 }

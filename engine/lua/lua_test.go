@@ -41,17 +41,17 @@ func TestEngine_Parity(t *testing.T) {
 		for _, tc := range []struct{ in, want string }{{"3", "odd"}, {"10", "even"}, {"", ""}, {"abc", ""}} {
 			p, _ := load(t, parityScript)
 			s := newStream()
-			s.dyn.narrow = narrow
+			s.Dyn.Narrow = narrow
 			if tc.in != "" {
-				s.reqH.Add("x-number", tc.in)
+				s.ReqH.Add("x-number", tc.in)
 			}
 			a, b := roundTrip(t, p, s)
 			if a != core.Continue || b != core.Continue {
 				t.Fatalf("statuses %v %v", a, b)
 			}
-			got, _ := s.respH.Get("x-parity")
+			got, _ := s.RespH.Get("x-parity")
 			if got != tc.want {
-				t.Errorf("narrow=%v x-number=%q: x-parity=%q, want %q; logs:\n%s", narrow, tc.in, got, tc.want, s.logText())
+				t.Errorf("narrow=%v x-number=%q: x-parity=%q, want %q; logs:\n%s", narrow, tc.in, got, tc.want, s.LogText())
 			}
 		}
 	}
@@ -91,24 +91,24 @@ function envoy_on_request(r)
   for k, v in pairs(h) do n = n + 1 end
   assert(n == 7, "count " .. n)
 end`, func(s *fakeStream) {
-		s.reqH.Add("x-multi", "a")
-		s.reqH.Add("x-multi", "b")
-		s.reqH.Add("x-gone", "z")
+		s.ReqH.Add("x-multi", "a")
+		s.ReqH.Add("x-multi", "b")
+		s.ReqH.Add("x-gone", "z")
 	})
-	if got := s.reqH.Values("x-added"); strings.Join(got, ",") != "1,2" {
+	if got := s.ReqH.Values("x-added"); strings.Join(got, ",") != "1,2" {
 		t.Errorf("x-added = %v", got)
 	}
-	if got := s.reqH.Values("x-multi"); strings.Join(got, ",") != "c" {
+	if got := s.ReqH.Values("x-multi"); strings.Join(got, ",") != "c" {
 		t.Errorf("x-multi = %v", got)
 	}
-	if _, ok := s.reqH.Get("x-gone"); ok {
+	if _, ok := s.ReqH.Get("x-gone"); ok {
 		t.Error("x-gone not removed")
 	}
-	if s.errorsCounted(h) != 0 {
-		t.Fatalf("script error: %s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Fatalf("script error: %s", s.LogText())
 	}
-	if s.routeCleared != 1 {
-		t.Errorf("route cache cleared %d times, want 1", s.routeCleared)
+	if s.RouteCleared != 1 {
+		t.Errorf("route cache cleared %d times, want 1", s.RouteCleared)
 	}
 }
 
@@ -121,8 +121,8 @@ func TestHeaders_Errors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, h, a, _ := run(t, "function envoy_on_request(r) "+tc.code+" end")
-			if a != core.Continue || s.errorsCounted(h) != 1 || !s.logged(tc.want) {
-				t.Errorf("status %v errors %d; logs:\n%s", a, s.errorsCounted(h), s.logText())
+			if a != core.Continue || errorsCounted(s, h) != 1 || !s.Logged(tc.want) {
+				t.Errorf("status %v errors %d; logs:\n%s", a, errorsCounted(s, h), s.LogText())
 			}
 		})
 	}
@@ -136,7 +136,7 @@ function envoy_on_request(r)
   for chunk in r:bodyChunks() do end
 end`)
 	s := newStream()
-	s.reqB = &fakeBuffer{Data: []byte("hello")}
+	s.ReqBody = &fakeBuffer{Data: []byte("hello")}
 	f := p.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.StopIteration {
 		t.Fatalf("headers: %v", st)
@@ -144,12 +144,12 @@ end`)
 	if st := f.OnRequestBody(true); st != core.Continue {
 		t.Fatalf("body: %v", st)
 	}
-	if v, _ := s.reqH.Get("x-after-body"); v != "ok" {
+	if v, _ := s.ReqH.Get("x-after-body"); v != "ok" {
 		t.Errorf("header after body() not written")
 	}
 	// bodyChunks after body() is an error.
-	if s.errorsCounted(h) != 1 || !s.logged("cannot call bodyChunks after body processing has begun") {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 1 || !s.Logged("cannot call bodyChunks after body processing has begun") {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 	f.OnDestroy()
 
@@ -159,14 +159,14 @@ function envoy_on_request(r)
   r:headers():add("x-late", "1")
 end`)
 	s = newStream()
-	s.reqB = &fakeBuffer{Data: []byte("x")}
+	s.ReqBody = &fakeBuffer{Data: []byte("x")}
 	f = p2.NewFilter(s)
 	if st := f.OnRequestHeaders(false); st != core.Continue {
 		t.Fatalf("headers: %v", st)
 	}
 	f.OnRequestBody(true)
-	if !s.logged("header map can no longer be modified") || s.errorsCounted(h2) != 1 {
-		t.Errorf("logs:\n%s", s.logText())
+	if !s.Logged("header map can no longer be modified") || errorsCounted(s, h2) != 1 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -196,19 +196,19 @@ function envoy_on_response(r)
   assert(md.t.list[1] == "x", "response sees table set on request")
   assert(md.b == true)
 end`, func(s *fakeStream) {
-			s.dyn.narrow = narrow
-			s.dyn.Set("ns", "hostonly", "h")
+			s.Dyn.Narrow = narrow
+			s.Dyn.Set("ns", "hostonly", "h")
 		})
-		if s.errorsCounted(h) != 0 {
-			t.Fatalf("narrow=%v: %s", narrow, s.logText())
+		if errorsCounted(s, h) != 0 {
+			t.Fatalf("narrow=%v: %s", narrow, s.LogText())
 		}
-		if v, _ := s.dyn.Get("ns", "s"); v != "str" {
+		if v, _ := s.Dyn.Get("ns", "s"); v != "str" {
 			t.Errorf("host did not get the string: %v", v)
 		}
-		if v, _ := s.dyn.Get("ns", "n"); v != 42.0 {
+		if v, _ := s.Dyn.Get("ns", "n"); v != 42.0 {
 			t.Errorf("host did not get the number: %v", v)
 		}
-		if _, ok := s.dyn.Get("ns", "b"); ok == narrow {
+		if _, ok := s.Dyn.Get("ns", "b"); ok == narrow {
 			t.Errorf("narrow=%v: bool on host = %v", narrow, ok)
 		}
 	}
@@ -227,10 +227,10 @@ function envoy_on_request(r)
   r:respond({[":status"] = "403", ["X-Reason"] = "nope"}, "denied")
   error("not reached")
 end`)
-	if a != core.Replied || len(s.replies) != 1 {
-		t.Fatalf("status %v replies %v", a, s.replies)
+	if a != core.Replied || len(s.Replies) != 1 {
+		t.Fatalf("status %v replies %v", a, s.Replies)
 	}
-	r := s.replies[0]
+	r := s.Replies[0]
 	if r.Status != 403 || string(r.Body) != "denied" || r.Details != "lua_response" {
 		t.Errorf("reply %+v", r)
 	}
@@ -241,8 +241,8 @@ end`)
 	if !found {
 		t.Errorf("headers %v", r.Headers)
 	}
-	if s.errorsCounted(h) != 0 {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -254,8 +254,8 @@ func TestRespond_Errors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, h, a, b := run(t, tc.code)
-			if a != core.Continue || b != core.Continue || len(s.replies) != 0 || s.errorsCounted(h) != 1 || !s.logged(tc.want) {
-				t.Errorf("statuses %v %v replies %d; logs:\n%s", a, b, len(s.replies), s.logText())
+			if a != core.Continue || b != core.Continue || len(s.Replies) != 0 || errorsCounted(s, h) != 1 || !s.Logged(tc.want) {
+				t.Errorf("statuses %v %v replies %d; logs:\n%s", a, b, len(s.Replies), s.LogText())
 			}
 		})
 	}
@@ -267,14 +267,14 @@ function envoy_on_request(r)
   r:logTrace("t") r:logDebug("d") r:logInfo("i") r:logWarn("w") r:logErr("e") r:logCritical("c")
   r:headers():logInfo("from headers")
   print("printed", 1)
-end`, func(s *fakeStream) { s.logLevel = core.LogInfo })
-	want := []logLine{{core.LogInfo, "script log: i"}, {core.LogWarn, "script log: w"}, {core.LogError, "script log: e"}, {core.LogCritical, "script log: c"}, {core.LogInfo, "script log: from headers"}}
-	if len(s.logs) != len(want) {
-		t.Fatalf("logs:\n%s", s.logText())
+end`, func(s *fakeStream) { s.LogMin = core.LogInfo })
+	want := []logLine{{Level: core.LogInfo, Msg: "script log: i"}, {Level: core.LogWarn, Msg: "script log: w"}, {Level: core.LogError, Msg: "script log: e"}, {Level: core.LogCritical, Msg: "script log: c"}, {Level: core.LogInfo, Msg: "script log: from headers"}}
+	if len(s.Logs) != len(want) {
+		t.Fatalf("logs:\n%s", s.LogText())
 	}
 	for i, w := range want {
-		if s.logs[i] != w {
-			t.Errorf("log %d = %+v, want %+v", i, s.logs[i], w)
+		if s.Logs[i] != w {
+			t.Errorf("log %d = %+v, want %+v", i, s.Logs[i], w)
 		}
 	}
 }
@@ -318,8 +318,8 @@ function envoy_on_request(r)
   local ok = pcall(string.dump, function() end)
   assert(not ok)
 end`)
-	if s.errorsCounted(h) != 0 {
-		t.Fatalf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 0 {
+		t.Fatalf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -348,19 +348,19 @@ func TestScriptErrors_FailOpen(t *testing.T) {
 			if a != core.Continue || b != core.Continue {
 				t.Errorf("statuses %v %v", a, b)
 			}
-			if _, ok := s.reqH.Get("x-before"); !ok {
+			if _, ok := s.ReqH.Get("x-before"); !ok {
 				t.Error("change made before the error was lost")
 			}
-			if _, ok := s.respH.Get("x-resp"); !ok {
+			if _, ok := s.RespH.Get("x-resp"); !ok {
 				t.Error("response hook did not run after a request error")
 			}
 			if tc.want == "" {
 				return
 			}
-			if s.errorsCounted(h) != 1 || !s.logged(tc.want) || !s.logged("script log: ") {
-				t.Errorf("errors %d; logs:\n%s", s.errorsCounted(h), s.logText())
+			if errorsCounted(s, h) != 1 || !s.Logged(tc.want) || !s.Logged("script log: ") {
+				t.Errorf("errors %d; logs:\n%s", errorsCounted(s, h), s.LogText())
 			}
-			if got := s.timeoutsCounted(h); (got == 1) != tc.timeout {
+			if got := timeoutsCounted(s, h); (got == 1) != tc.timeout {
 				t.Errorf("timeouts counted %d", got)
 			}
 		})
@@ -371,8 +371,8 @@ func TestStaleHandle(t *testing.T) {
 	s, h, _, _ := run(t, `
 function envoy_on_request(r) saved = r; savedh = r:headers() end
 function envoy_on_response(r) savedh:get("a") end`)
-	if s.errorsCounted(h) != 1 || !s.logged("object used outside of proper scope") {
-		t.Errorf("logs:\n%s", s.logText())
+	if errorsCounted(s, h) != 1 || !s.Logged("object used outside of proper scope") {
+		t.Errorf("logs:\n%s", s.LogText())
 	}
 }
 
@@ -383,7 +383,7 @@ func TestHostPanic_RePanics(t *testing.T) {
 	} {
 		p, _ := load(t, "function envoy_on_request(r) "+code+" end")
 		s := newStream()
-		s.panicOnAttribute = true
+		s.PanicOnAttribute = true
 		f := p.NewFilter(s)
 		func() {
 			defer func() {
@@ -412,7 +412,7 @@ function envoy_on_request(r) calls = calls + 1; r:headers():add("x-calls", tostr
 	for i := 1; i <= 3; i++ {
 		s := newStream()
 		roundTrip(t, p, s)
-		if v, _ := s.reqH.Get("x-calls"); v != string(rune('0'+i)) {
+		if v, _ := s.ReqH.Get("x-calls"); v != string(rune('0'+i)) {
 			t.Errorf("request %d saw calls=%s (globals live per state, like Envoy's per-worker state)", i, v)
 		}
 	}
@@ -425,7 +425,7 @@ function envoy_on_request(r) calls = calls + 1; r:headers():add("x-calls", tostr
 	p2, _ := load(t, `function envoy_on_request(r) if r:headers():get("loop") then while true do end end end`, Options{CallTimeout: 5 * time.Millisecond})
 	v := p2.free[0]
 	s := newStream()
-	s.reqH.Add("loop", "1")
+	s.ReqH.Add("loop", "1")
 	roundTrip(t, p2, s)
 	if p2.idle() != 0 {
 		t.Errorf("timed-out state returned to the pool")
@@ -451,10 +451,10 @@ func TestPlugin_Concurrency(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
 				s := newStream()
-				s.reqH.Add("x-number", "7")
+				s.ReqH.Add("x-number", "7")
 				roundTrip(t, p, s)
-				if v, _ := s.respH.Get("x-parity"); v != "odd" || s.errorsCounted(h) != 0 {
-					t.Errorf("goroutine %d: x-parity=%q logs %s", g, v, s.logText())
+				if v, _ := s.RespH.Get("x-parity"); v != "odd" || errorsCounted(s, h) != 0 {
+					t.Errorf("goroutine %d: x-parity=%q logs %s", g, v, s.LogText())
 					return
 				}
 			}
@@ -483,7 +483,7 @@ func TestNoHook_PassThrough(t *testing.T) {
 	if st := f.OnResponseHeaders(true); st != core.Continue {
 		t.Fatal(st)
 	}
-	if v, _ := s.respH.Get("x"); v != "1" {
+	if v, _ := s.RespH.Get("x"); v != "1" {
 		t.Error("response hook did not run")
 	}
 }

@@ -119,17 +119,17 @@ func TestBoundedCalls_CatastrophicPatternFailsOpen(t *testing.T) {
   r:headers():add("x-before", "1")
   `+expr+`
   r:headers():add("x-after", "1")
-end`, func(s *fakeStream) { s.reqH.Add("x-subject", strings.Repeat("a", 200)) })
+end`, func(s *fakeStream) { s.ReqH.Add("x-subject", strings.Repeat("a", 200)) })
 			if took := time.Since(start); took > 2*time.Second {
 				t.Errorf("took %v", took)
 			}
-			if s.errorsCounted(h) != 1 || s.timeoutsCounted(h) != 1 || !s.logged("context deadline exceeded") {
-				t.Errorf("errors %d timeouts %d; logs:\n%s", s.errorsCounted(h), s.timeoutsCounted(h), s.logText())
+			if errorsCounted(s, h) != 1 || timeoutsCounted(s, h) != 1 || !s.Logged("context deadline exceeded") {
+				t.Errorf("errors %d timeouts %d; logs:\n%s", errorsCounted(s, h), timeoutsCounted(s, h), s.LogText())
 			}
-			if _, ok := s.reqH.Get("x-before"); !ok {
+			if _, ok := s.ReqH.Get("x-before"); !ok {
 				t.Error("the change before the error was lost")
 			}
-			if _, ok := s.reqH.Get("x-after"); ok {
+			if _, ok := s.ReqH.Get("x-after"); ok {
 				t.Error("the script went on after the bound")
 			}
 		})
@@ -160,8 +160,8 @@ func TestBoundedCalls_RefusedBeforeAllocating(t *testing.T) {
 			runtime.ReadMemStats(&m0)
 			roundTrip(t, p, s)
 			runtime.ReadMemStats(&m1)
-			if s.errorsCounted(h) != 1 || s.timeoutsCounted(h) != 0 || !s.logged(tc.want) {
-				t.Errorf("errors %d timeouts %d; logs:\n%s", s.errorsCounted(h), s.timeoutsCounted(h), s.logText())
+			if errorsCounted(s, h) != 1 || timeoutsCounted(s, h) != 0 || !s.Logged(tc.want) {
+				t.Errorf("errors %d timeouts %d; logs:\n%s", errorsCounted(s, h), timeoutsCounted(s, h), s.LogText())
 			}
 			// The inputs are at most 15 MiB (16 for the first); the bounded result buffer at
 			// most MaxStringBytes (plus its doubling) and the budget 64 MiB.
@@ -182,8 +182,8 @@ end`, Options{CallTimeout: time.Second})
 	for i := 0; i < 3; i++ {
 		s := newStream()
 		roundTrip(t, p, s)
-		if s.errorsCounted(h) != 0 {
-			t.Fatalf("request %d: logs:\n%s", i, s.logText())
+		if errorsCounted(s, h) != 0 {
+			t.Fatalf("request %d: logs:\n%s", i, s.LogText())
 		}
 	}
 }

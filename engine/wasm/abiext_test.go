@@ -86,7 +86,7 @@ func TestEngine_PropertiesAndForeign(t *testing.T) {
 				}
 			}
 			for k, want := range tc.fs {
-				if got, ok := o.s.fs.Get(k); !ok || string(got) != want {
+				if got, ok := o.s.FS.Get(k); !ok || string(got) != want {
 					t.Errorf("filter state %s = %q (%v), want %q", k, got, ok, want)
 				}
 			}
@@ -298,8 +298,8 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 	if fmt.Sprint(s.got) != fmt.Sprint(want) {
 		t.Errorf("labeled emissions %v, want %v", s.got, want)
 	}
-	if fs.counters[host.id("early")] != 1 {
-		t.Errorf("early counter %v", fs.counters)
+	if fs.Counters[host.ID("early")] != 1 {
+		t.Errorf("early counter %v", fs.Counters)
 	}
 	// A host without labeled metrics keeps late metrics inside the engine.
 	plain := &plugin{metrics: newMetricSet()}

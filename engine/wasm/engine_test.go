@@ -46,7 +46,7 @@ func load(t *testing.T, e *Engine, g wasmtest.Guest, mod func(*extconfig.Extensi
 	h := &fakeHost{}
 	p, err := e.Load(ext, h)
 	if err != nil {
-		t.Fatalf("Load: %v\nlogs: %v", err, h.logs)
+		t.Fatalf("Load: %v\nlogs: %v", err, h.Logs)
 	}
 	t.Cleanup(p.Close)
 	return p, h
@@ -75,7 +75,7 @@ func TestEngine_Headers(t *testing.T) {
 				upstream: []string{"x-resp-replace", "old", "x-resp-remove", "gone"},
 			})
 			if o.reply != nil {
-				t.Fatalf("unexpected local reply %+v; logs %v", o.reply, o.s.logs)
+				t.Fatalf("unexpected local reply %+v; logs %v", o.reply, o.s.Logs)
 			}
 			for k, want := range map[string]string{"x-req-added": "guest", "x-req-replace": "replaced", "x-req-remove": "", "x-req-echoed": "echo"} {
 				if got := header(o.upstreamReq, k); got != want {
@@ -170,7 +170,7 @@ func testJSON(t *testing.T, lc langConfig) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := drive(t, p, request{method: "POST", body: tc.body, headers: tc.headers})
 			if got := o.status(); got != tc.status {
-				t.Fatalf("status %d, want %d (reply %+v, logs %v)", got, tc.status, o.reply, o.s.logs)
+				t.Fatalf("status %d, want %d (reply %+v, logs %v)", got, tc.status, o.reply, o.s.Logs)
 			}
 		})
 	}
@@ -208,7 +208,7 @@ func TestEngine_Dispatch(t *testing.T) {
 			return core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}}, Body: []byte("fine")}
 		}})
 		if o.reply != nil {
-			t.Fatalf("reply %+v logs %v", o.reply, o.s.logs)
+			t.Fatalf("reply %+v logs %v", o.reply, o.s.Logs)
 		}
 		if o.statuses[0] != core.StopIteration {
 			t.Errorf("request headers status %v, want StopIteration", o.statuses[0])
@@ -251,9 +251,9 @@ func TestEngine_Dispatch(t *testing.T) {
 			// The request is paused on its own call; a tick dispatches through it.
 			deadline := time.Now().Add(2 * time.Second)
 			for time.Now().Before(deadline) {
-				s.mu.Lock()
-				n := len(s.posted)
-				s.mu.Unlock()
+				s.Mu.Lock()
+				n := len(s.Posted)
+				s.Mu.Unlock()
 				if n > 0 {
 					return
 				}
@@ -272,7 +272,7 @@ func TestEngine_DispatchAssemblyScript(t *testing.T) {
 	p, _ := load(t, testEngine, g, withConfig("auth"))
 	o := drive(t, p, request{})
 	if o.reply != nil || header(o.upstreamReq, "x-dispatch-status") != "200" {
-		t.Fatalf("reply %+v upstream %v logs %v", o.reply, o.upstreamReq, o.s.logs)
+		t.Fatalf("reply %+v upstream %v logs %v", o.reply, o.upstreamReq, o.s.Logs)
 	}
 	o = drive(t, p, request{answer: func(core.CalloutRequest) core.CalloutResponse {
 		return core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "401"}}}
@@ -322,14 +322,14 @@ func TestEngine_MetricsAssemblyScript(t *testing.T) {
 		o = drive(t, p, request{})
 	}
 	if header(o.respH, "x-metrics-plugin") != "as" {
-		t.Fatalf("response headers %v logs %v", o.respH, o.s.logs)
+		t.Fatalf("response headers %v logs %v", o.respH, o.s.Logs)
 	}
 	mt := p.(*plugin).metrics.get(1)
 	if mt == nil || mt.value.Load() != 2 {
 		t.Fatalf("engine-side counter %+v", mt)
 	}
-	if id := h.id("wasmtest_as_requests_total"); id == 0 || o.s.counters[id] != 1 {
-		t.Fatalf("counter not emitted: %v %v", h.names, o.s.counters)
+	if id := h.ID("wasmtest_as_requests_total"); id == 0 || o.s.Counters[id] != 1 {
+		t.Fatalf("counter not emitted: %v %v", h.Names, o.s.Counters)
 	}
 }
 
@@ -342,12 +342,12 @@ func TestEngine_Metrics(t *testing.T) {
 	if header(o.respH, "x-counter") != "3" {
 		t.Fatalf("x-counter %q", header(o.respH, "x-counter"))
 	}
-	id := h.id("wasmtest_requests_total")
-	if id == 0 || o.s.counters[id] != 1 {
-		t.Fatalf("counter not emitted as an Envoy stat: names %v counters %v", h.names, o.s.counters)
+	id := h.ID("wasmtest_requests_total")
+	if id == 0 || o.s.Counters[id] != 1 {
+		t.Fatalf("counter not emitted as an Envoy stat: names %v counters %v", h.Names, o.s.Counters)
 	}
-	if h.id("wasmtest_inflight") == 0 || h.id("wasmtest_header_count") == 0 {
-		t.Fatalf("metrics defined: %v", h.names)
+	if h.ID("wasmtest_inflight") == 0 || h.ID("wasmtest_header_count") == 0 {
+		t.Fatalf("metrics defined: %v", h.Names)
 	}
 }
 
@@ -491,8 +491,8 @@ func TestEngine_CorazaWAF(t *testing.T) {
 			}
 		})
 	}
-	if h.id("waf_requests_total") == 0 {
-		t.Errorf("waf_requests_total not defined: %v", h.names)
+	if h.ID("waf_requests_total") == 0 {
+		t.Errorf("waf_requests_total not defined: %v", h.Names)
 	}
 }
 
@@ -547,10 +547,10 @@ func TestEngine_ConcurrentStreams(t *testing.T) {
 func TestEngine_ProxyDone(t *testing.T) {
 	g := wasmtest.C(t, "done", "")
 	logged := func(h *fakeHost) []string {
-		h.mu.Lock()
-		defer h.mu.Unlock()
+		h.Mu.Lock()
+		defer h.Mu.Unlock()
 		var out []string
-		for _, l := range h.logs {
+		for _, l := range h.Logs {
 			if i := strings.Index(l, ": done in "); i >= 0 {
 				out = append(out, l[i+2:])
 			} else if strings.HasSuffix(l, ": root deleted") {

@@ -3,163 +3,33 @@ package wasm
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/trafficext/trafficext/core"
 	"github.com/trafficext/trafficext/core/coretest"
 )
 
-// The header maps, buffers and filter state of the fake stream are coretest's.
+// The fake stream, host and their parts are coretest's.
 type (
-	fakeMap = coretest.Headers
-	fakeBuf = coretest.Buffer
-	fakeFS  = coretest.FilterState
+	fakeMap    = coretest.Headers
+	fakeBuf    = coretest.Buffer
+	fakeStream = coretest.Stream
+	fakeHost   = coretest.Host
 )
 
 var newMap = coretest.NewHeaders
 
-type callout struct {
-	req  core.CalloutRequest
-	done func(core.CalloutResponse)
-}
-
-// fakeStream is an in-memory core.Stream. Posted functions and callouts queue up until the
-// test runs them with pump.
-type fakeStream struct {
-	mu                         sync.Mutex
-	reqH, respH, reqT, respT   *fakeMap
-	reqBody, respBody          *fakeBuf
-	attrs                      map[string]any
-	fs                         fakeFS
-	reply                      *core.LocalReply
-	continuedReq, continuedRsp int
-	posted                     []func()
-	callouts                   []callout
-	logs                       []string
-	logMin                     core.LogLevel // the lowest level LogEnabled admits
-	counters                   map[core.MetricID]uint64
-	gauges                     map[core.MetricID]int64
-	hists                      map[core.MetricID][]uint64
-	clusters                   map[string]bool
-}
-
+// newFakeStream is a stream with empty request headers and bodies and no metadata, whose
+// posted functions and callouts queue up until the test pumps them; cluster "auth" exists.
 func newFakeStream() *fakeStream {
-	return &fakeStream{
-		reqH: newMap(), reqBody: &fakeBuf{}, respBody: &fakeBuf{},
-		attrs: map[string]any{}, fs: fakeFS{},
-		counters: map[core.MetricID]uint64{}, gauges: map[core.MetricID]int64{}, hists: map[core.MetricID][]uint64{},
-		clusters: map[string]bool{"auth": true},
-	}
-}
-
-func (s *fakeStream) RequestHeaders() core.HeaderMap   { return nilMap(s.reqH) }
-func (s *fakeStream) RequestTrailers() core.HeaderMap  { return nilMap(s.reqT) }
-func (s *fakeStream) ResponseHeaders() core.HeaderMap  { return nilMap(s.respH) }
-func (s *fakeStream) ResponseTrailers() core.HeaderMap { return nilMap(s.respT) }
-
-func nilMap(m *fakeMap) core.HeaderMap {
-	if m == nil {
-		return nil
-	}
-	return m
-}
-
-func (s *fakeStream) RequestBody() core.Buffer         { return s.reqBody }
-func (s *fakeStream) ResponseBody() core.Buffer        { return s.respBody }
-func (s *fakeStream) DynamicMetadata() core.Metadata   { return nil }
-func (s *fakeStream) RouteMetadata() core.Metadata     { return nil }
-func (s *fakeStream) FilterState() core.FilterState    { return s.fs }
-func (s *fakeStream) Attribute(n string) (any, bool)   { v, ok := s.attrs[n]; return v, ok }
-func (s *fakeStream) SendLocalReply(r core.LocalReply) { s.reply = &r }
-func (s *fakeStream) ContinueRequest()                 { s.continuedReq++ }
-func (s *fakeStream) ContinueResponse()                { s.continuedRsp++ }
-func (s *fakeStream) ClearRouteCache()                 {}
-func (s *fakeStream) LogEnabled(l core.LogLevel) bool  { return l >= s.logMin }
-func (s *fakeStream) Counter(id core.MetricID, d uint64) {
-	s.mu.Lock()
-	s.counters[id] += d
-	s.mu.Unlock()
-}
-func (s *fakeStream) Gauge(id core.MetricID, d int64) { s.mu.Lock(); s.gauges[id] += d; s.mu.Unlock() }
-func (s *fakeStream) Histogram(id core.MetricID, v uint64) {
-	s.mu.Lock()
-	s.hists[id] = append(s.hists[id], v)
-	s.mu.Unlock()
-}
-
-func (s *fakeStream) Log(l core.LogLevel, msg string) {
-	s.mu.Lock()
-	s.logs = append(s.logs, msg)
-	s.mu.Unlock()
-}
-
-func (s *fakeStream) HTTPCall(req core.CalloutRequest, done func(core.CalloutResponse)) error {
-	if !s.clusters[req.Cluster] {
-		return fmt.Errorf("cluster %q not found", req.Cluster)
-	}
-	s.mu.Lock()
-	s.callouts = append(s.callouts, callout{req, done})
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *fakeStream) Post(fn func()) {
-	s.mu.Lock()
-	s.posted = append(s.posted, fn)
-	s.mu.Unlock()
-}
-
-// pump runs posted functions and answers callouts with answer until nothing is pending.
-func (s *fakeStream) pump(answer func(core.CalloutRequest) core.CalloutResponse) {
-	for {
-		s.mu.Lock()
-		posted, calls := s.posted, s.callouts
-		s.posted, s.callouts = nil, nil
-		s.mu.Unlock()
-		if len(posted) == 0 && len(calls) == 0 {
-			return
-		}
-		for _, fn := range posted {
-			fn()
-		}
-		for _, c := range calls {
-			c.done(answer(c.req))
-		}
-	}
-}
-
-// fakeHost is a core.ConfigHost recording defined metrics.
-type fakeHost struct {
-	mu    sync.Mutex
-	names []string
-	logs  []string
-}
-
-func (h *fakeHost) define(name string) (core.MetricID, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.names = append(h.names, name)
-	return core.MetricID(len(h.names)), nil
-}
-func (h *fakeHost) DefineCounter(n string) (core.MetricID, error)   { return h.define(n) }
-func (h *fakeHost) DefineGauge(n string) (core.MetricID, error)     { return h.define(n) }
-func (h *fakeHost) DefineHistogram(n string) (core.MetricID, error) { return h.define(n) }
-func (h *fakeHost) Log(l core.LogLevel, msg string) {
-	h.mu.Lock()
-	h.logs = append(h.logs, msg)
-	h.mu.Unlock()
-}
-
-func (h *fakeHost) id(name string) core.MetricID {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, n := range h.names {
-		if n == name {
-			return core.MetricID(i + 1)
-		}
-	}
-	return 0
+	s := coretest.NewStream()
+	s.ReqH, s.RespH = newMap(), nil
+	s.ReqBody, s.RespBody = &fakeBuf{}, &fakeBuf{}
+	s.Dyn, s.Route = nil, nil
+	s.LogMin = core.LogLevel(0)
+	s.Clusters = map[string]bool{"auth": true}
+	s.QueuePosts = true
+	return s
 }
 
 // request is one exchange driven through a plugin.
@@ -207,13 +77,13 @@ func drive(t *testing.T, p core.Plugin, r request) outcome {
 	if r.path == "" {
 		r.path = "/"
 	}
-	s.reqH = newMap(append([]string{":method", r.method, ":path", r.path, ":authority", "wasm.test", ":scheme", "http"}, r.headers...)...)
-	s.attrs["request.path"] = r.path
-	s.attrs["request.method"] = r.method
-	s.attrs["source.address"] = "127.0.0.1:5555"
-	s.attrs["source.port"] = int64(5555)
-	s.attrs["destination.address"] = "127.0.0.1:10000"
-	s.attrs["request.protocol"] = "HTTP/1.1"
+	s.ReqH = newMap(append([]string{":method", r.method, ":path", r.path, ":authority", "wasm.test", ":scheme", "http"}, r.headers...)...)
+	s.Attrs["request.path"] = r.path
+	s.Attrs["request.method"] = r.method
+	s.Attrs["source.address"] = "127.0.0.1:5555"
+	s.Attrs["source.port"] = int64(5555)
+	s.Attrs["destination.address"] = "127.0.0.1:10000"
+	s.Attrs["request.protocol"] = "HTTP/1.1"
 	if r.answer == nil {
 		r.answer = func(core.CalloutRequest) core.CalloutResponse {
 			return core.CalloutResponse{Headers: []core.Header{{Key: ":status", Value: "200"}}, Body: []byte("ok")}
@@ -229,52 +99,52 @@ func drive(t *testing.T, p core.Plugin, r request) outcome {
 		if st == core.Continue {
 			return true
 		}
-		if st == core.Replied || s.reply != nil {
+		if st == core.Replied || s.Reply() != nil {
 			return false
 		}
 		if r.before != nil {
 			r.before(s)
 		}
-		s.pump(r.answer)
-		return s.reply == nil && resumed() > before
+		s.Pump(r.answer)
+		return s.Reply() == nil && resumed() > before
 	}
 	st := f.OnRequestHeaders(r.body == "")
 	o.statuses = append(o.statuses, st)
-	if !wait(st, func() int { return s.continuedReq }, 0) {
+	if !wait(st, func() int { return s.ContinuedReq }, 0) {
 		// A paused request may still take a body before it is resumed.
-		if s.reply == nil && r.body != "" {
-			s.reqBody.Set([]byte(r.body))
+		if s.Reply() == nil && r.body != "" {
+			s.ReqBody.Set([]byte(r.body))
 			st = f.OnRequestBody(true)
 			o.statuses = append(o.statuses, st)
-			s.pump(r.answer)
+			s.Pump(r.answer)
 		}
-		if s.reply != nil || s.continuedReq == 0 {
-			o.reply = s.reply
+		if s.Reply() != nil || s.ContinuedReq == 0 {
+			o.reply = s.Reply()
 			return o
 		}
 	} else if r.body != "" {
-		s.reqBody.Set([]byte(r.body))
+		s.ReqBody.Set([]byte(r.body))
 		st = f.OnRequestBody(true)
 		o.statuses = append(o.statuses, st)
-		if st != core.Continue && !wait(st, func() int { return s.continuedReq }, 0) {
-			o.reply = s.reply
+		if st != core.Continue && !wait(st, func() int { return s.ContinuedReq }, 0) {
+			o.reply = s.Reply()
 			return o
 		}
 	}
-	o.upstreamReq = &fakeMap{Entries: append([]core.Header{}, s.reqH.Entries...)}
-	o.upstreamBody = string(s.reqBody.Data)
-	s.respH = newMap(append([]string{":status", "200"}, r.upstream...)...)
+	o.upstreamReq = &fakeMap{Entries: append([]core.Header{}, s.ReqH.Entries...)}
+	o.upstreamBody = string(s.ReqBody.Data)
+	s.RespH = newMap(append([]string{":status", "200"}, r.upstream...)...)
 	respBody := r.respBody
 	st = f.OnResponseHeaders(respBody == "")
 	o.statuses = append(o.statuses, st)
 	if respBody != "" {
-		s.respBody.Set([]byte(respBody))
+		s.RespBody.Set([]byte(respBody))
 		st = f.OnResponseBody(true)
 		o.statuses = append(o.statuses, st)
 	}
-	o.reply = s.reply
-	o.respH = s.respH
-	o.respBody = string(s.respBody.Data)
+	o.reply = s.Reply()
+	o.respH = s.RespH
+	o.respBody = string(s.RespBody.Data)
 	return o
 }
 

@@ -28,9 +28,9 @@ func waitPosted(t *testing.T) func(*fakeStream) {
 	return func(s *fakeStream) {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
-			s.mu.Lock()
-			n := len(s.posted)
-			s.mu.Unlock()
+			s.Mu.Lock()
+			n := len(s.Posted)
+			s.Mu.Unlock()
 			if n > 0 {
 				return
 			}
@@ -53,7 +53,7 @@ func TestEngine_GRPC(t *testing.T) {
 		p, _ := load(t, testEngine, g, withGateway("grpc", gw))
 		o := drive(t, p, request{path: "/unary", before: waitPosted(t)})
 		if o.reply != nil || header(o.upstreamReq, "x-grpc-reply") != "C-GUEST" || header(o.upstreamReq, "x-grpc-token-kind") != "1" {
-			t.Fatalf("reply %+v, upstream %v, logs %v", o.reply, o.upstreamReq, o.s.logs)
+			t.Fatalf("reply %+v, upstream %v, logs %v", o.reply, o.upstreamReq, o.s.Logs)
 		}
 	})
 	t.Run("google_grpc is BAD_ARGUMENT", func(t *testing.T) {

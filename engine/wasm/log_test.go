@@ -16,21 +16,21 @@ func TestLog_LevelsTheStreamDrops(t *testing.T) {
 		want int
 	}{{core.LogTrace, 1}, {core.LogInfo, 1}, {core.LogWarn, 0}, {core.LogCritical, 0}} {
 		s := newFakeStream()
-		s.logMin = tc.min
-		s.reqH = newMap(":method", "GET", ":path", "/logged", ":authority", "wasm.test", ":scheme", "http")
-		s.attrs["request.path"] = "/logged"
+		s.LogMin = tc.min
+		s.ReqH = newMap(":method", "GET", ":path", "/logged", ":authority", "wasm.test", ":scheme", "http")
+		s.Attrs["request.path"] = "/logged"
 		f := p.NewFilter(s)
 		f.OnRequestHeaders(true)
 		f.OnStreamComplete()
 		f.OnDestroy()
 		got := 0
-		for _, l := range s.logs {
-			if strings.HasPrefix(l, "wasm log ") && strings.HasSuffix(l, ": request headers seen: /logged") {
+		for _, l := range s.Logs {
+			if strings.HasPrefix(l.Msg, "wasm log ") && strings.HasSuffix(l.Msg, ": request headers seen: /logged") {
 				got++
 			}
 		}
 		if got != tc.want {
-			t.Errorf("stream log level %v: %d guest lines, want %d (logs %q)", tc.min, got, tc.want, s.logs)
+			t.Errorf("stream log level %v: %d guest lines, want %d (logs %v)", tc.min, got, tc.want, s.Logs)
 		}
 	}
 }

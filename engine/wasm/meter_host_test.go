@@ -65,8 +65,8 @@ func TestEngine_MeterFallback(t *testing.T) {
 	if c := p.(*plugin).c; c.bound != boundContext || c.rt != e.checked {
 		t.Fatalf("bound %v", c.bound)
 	}
-	if !strings.Contains(strings.Join(h.logs, "\n"), "cannot add fuel metering (unknown opcode 0xff)") {
-		t.Fatalf("no warning: %v", h.logs)
+	if !strings.Contains(strings.Join(h.Logs, "\n"), "cannot add fuel metering (unknown opcode 0xff)") {
+		t.Fatalf("no warning: %v", h.Logs)
 	}
 	start := time.Now()
 	o := drive(t, p, request{headers: []string{"x-fault", "loop"}})

@@ -33,11 +33,11 @@ func walkedProperty(v *vm, path string) (any, bool) {
 
 func propsStream() *fakeStream {
 	s := newFakeStream()
-	s.reqH = newMap(":path", "/p", "x-multi", "a", "x-multi", "b", "x-one", "1", "x-multi", "c")
-	s.respH = newMap(":status", "200", "grpc-status", "3")
-	s.respT = newMap("x-trailer", "t")
-	s.attrs["request.path"] = "/p"
-	s.attrs["source.port"] = int64(5555)
+	s.ReqH = newMap(":path", "/p", "x-multi", "a", "x-multi", "b", "x-one", "1", "x-multi", "c")
+	s.RespH = newMap(":status", "200", "grpc-status", "3")
+	s.RespT = newMap("x-trailer", "t")
+	s.Attrs["request.path"] = "/p"
+	s.Attrs["source.port"] = int64(5555)
 	return s
 }
 

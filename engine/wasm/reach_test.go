@@ -44,8 +44,8 @@ func TestStreamReachable_OffWorker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := propsStream()
-			s.reqBody.Data = []byte("req")
-			s.respBody.Data = []byte("resp")
+			s.ReqBody.Data = []byte("req")
+			s.RespBody.Data = []byte("resp")
 			v := propsVM(s, cbNone)
 			f := v.cur.filter
 			f.reqPaused, f.respPaused = tc.reqPaused, tc.respPaused
@@ -90,13 +90,13 @@ func TestStreamReachable_OffWorker(t *testing.T) {
 			}
 			// Nothing unreachable was changed.
 			if !tc.req {
-				if _, ok := s.reqH.Get("x"); ok || string(s.reqBody.Data) != "req" {
-					t.Errorf("request changed: %v %q", s.reqH.All(), s.reqBody.Data)
+				if _, ok := s.ReqH.Get("x"); ok || string(s.ReqBody.Data) != "req" {
+					t.Errorf("request changed: %v %q", s.ReqH.All(), s.ReqBody.Data)
 				}
 			}
 			if !tc.resp {
-				if _, ok := s.respH.Get("x"); ok || string(s.respBody.Data) != "resp" {
-					t.Errorf("response changed: %v %q", s.respH.All(), s.respBody.Data)
+				if _, ok := s.RespH.Get("x"); ok || string(s.RespBody.Data) != "resp" {
+					t.Errorf("response changed: %v %q", s.RespH.All(), s.RespBody.Data)
 				}
 			}
 		})
