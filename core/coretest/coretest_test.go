@@ -53,7 +53,9 @@ func TestStream_QueuesAndPumps(t *testing.T) {
 	if got != "" {
 		t.Fatalf("work ran before Pump: %q", got)
 	}
-	s.Pump(func(req core.CalloutRequest) core.CalloutResponse { return core.CalloutResponse{Body: []byte(req.Cluster)} })
+	s.Pump(func(req core.CalloutRequest) core.CalloutResponse {
+		return core.CalloutResponse{Body: []byte(req.Cluster)}
+	})
 	if got != "posted,known" {
 		t.Errorf("pumped %q, want posted,known", got)
 	}

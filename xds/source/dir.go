@@ -45,7 +45,8 @@ func (d *Dir) Run(ctx context.Context, emit func(Snapshot)) error {
 	if err := w.Add(d.Path); err != nil {
 		return fmt.Errorf("watching %s: %w", d.Path, err)
 	}
-	snap, err := LoadDir(d.Path)
+	cache := dirCache{}
+	snap, err := cache.load(d.Path)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", d.Path, err)
 	}
@@ -79,7 +80,7 @@ func (d *Dir) Run(ctx context.Context, emit func(Snapshot)) error {
 		}
 	}()
 	Debounce(ctx, debounce, changes, func() {
-		snap, err := LoadDir(d.Path)
+		snap, err := cache.load(d.Path)
 		if err != nil {
 			log.Error("reading extensions directory", "dir", d.Path, "error", err)
 			return

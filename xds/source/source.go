@@ -106,8 +106,7 @@ func LoadFile(path string) File {
 
 func decodeFile(path string, data []byte) File {
 	f := File{Path: path}
-	sum := sha256.Sum256(data)
-	f.Hash = hex.EncodeToString(sum[:8])
+	f.Hash = fileHash(data)
 	f.Extensions, f.Notes, f.Err = Decode(path, data)
 	if f.Err == nil {
 		var notes []string
@@ -115,6 +114,11 @@ func decodeFile(path string, data []byte) File {
 		f.Notes = append(f.Notes, notes...)
 	}
 	return f
+}
+
+func fileHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
 }
 
 func unwrapPathError(err error) string {
@@ -138,9 +142,17 @@ func LoadFiles(paths []string) Snapshot {
 // LoadDir reads every config file (see IsConfigFile) directly inside dir; subdirectories are
 // not read. The error is set only when the directory itself cannot be listed.
 func LoadDir(dir string) (Snapshot, error) {
-	entries, err := os.ReadDir(dir)
+	paths, err := configFiles(dir)
 	if err != nil {
 		return Snapshot{}, err
+	}
+	return LoadFiles(paths), nil
+}
+
+func configFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	var paths []string
 	for _, e := range entries {
@@ -149,7 +161,45 @@ func LoadDir(dir string) (Snapshot, error) {
 		}
 		paths = append(paths, filepath.Join(dir, e.Name()))
 	}
-	return LoadFiles(paths), nil
+	return paths, nil
+}
+
+// dirCache keeps the decoded files of a watched directory by path, so that a change decodes
+// only the files whose bytes changed (decoding dominates a reload of thousands of files).
+type dirCache map[string]File
+
+// load is LoadDir reusing the decoded files whose bytes did not change; it replaces the
+// cache's content with what it read.
+func (c dirCache) load(dir string) (Snapshot, error) {
+	paths, err := configFiles(dir)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	var s Snapshot
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		seen[p] = true
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f := File{Path: p, Err: &model.Error{File: p, Msg: "reading: " + unwrapPathError(err)}}
+			delete(c, p)
+			s.Files = append(s.Files, f)
+			continue
+		}
+		f, ok := c[p]
+		if !ok || f.Hash != fileHash(data) {
+			f = decodeFile(p, data)
+			c[p] = f
+		}
+		s.Files = append(s.Files, f)
+	}
+	for p := range c {
+		if !seen[p] {
+			delete(c, p)
+		}
+	}
+	sort.SliceStable(s.Files, func(i, j int) bool { return s.Files[i].Path < s.Files[j].Path })
+	return s, nil
 }
 
 // LoadFS reads every config file at the root of fsys (an embedded directory, for example).
