@@ -9,11 +9,10 @@ import (
 
 // The fake stream, host and their parts are coretest's.
 type (
-	fakeHeaders = coretest.Headers
-	fakeBuffer  = coretest.Buffer
-	fakeStream  = coretest.Stream
-	fakeHost    = coretest.Host
-	logLine     = coretest.LogLine
+	fakeBuffer = coretest.Buffer
+	fakeStream = coretest.Stream
+	fakeHost   = coretest.Host
+	logLine    = coretest.LogLine
 )
 
 var (

@@ -83,15 +83,6 @@ func asciiLower(s string) string {
 	return s
 }
 
-func asciiUpper(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'a' <= c && c <= 'z' {
-			return mapASCII(s, 'a', 'z', 256-('a'-'A'))
-		}
-	}
-	return s
-}
-
 func mapASCII(s string, lo, hi, delta byte) string {
 	b := []byte(s)
 	for i, c := range b {

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -358,7 +359,7 @@ func firstMatch(src, pat string, init int) (start, end int, caps []string, err e
 		pat = pat[1:]
 	}
 	var m matcher
-	m.init(nil, nil, src, pat)
+	m.init(context.TODO(), nil, src, pat)
 	for sp := init; ; sp++ {
 		if e := m.try(sp, 0); e >= 0 {
 			for i := 0; i < m.level; i++ {

@@ -11,8 +11,8 @@ import (
 )
 
 // callBounded calls the library function lib.name(args...) straight from Go in a sandbox state
-// whose context fires after budget, and returns the error and the time the call took.
-func callBounded(t *testing.T, budget time.Duration, lib, name string, args ...func(*glua.LState) glua.LValue) (error, time.Duration) {
+// whose context fires after budget, and returns the time the call took and its error.
+func callBounded(t *testing.T, budget time.Duration, lib, name string, args ...func(*glua.LState) glua.LValue) (time.Duration, error) {
 	t.Helper()
 	p, _ := load(t, "function envoy_on_request(r) end")
 	v, err := p.newVM()
@@ -32,7 +32,7 @@ func callBounded(t *testing.T, budget time.Duration, lib, name string, args ...f
 	defer L.RemoveContext()
 	start := time.Now()
 	err = L.CallByParam(glua.P{Fn: fn, NRet: glua.MultRet, Protect: true}, vals...)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 func str(s string) func(*glua.LState) glua.LValue {
@@ -72,7 +72,7 @@ func TestBoundedCalls_CutWithinTheBound(t *testing.T) {
 		{"insert", "table", "insert", []func(*glua.LState) glua.LValue{bigTable(16 << 20), num(1), str("x")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, took := callBounded(t, budget, tc.lib, tc.fn, tc.args...)
+			took, err := callBounded(t, budget, tc.lib, tc.fn, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), "context deadline exceeded") {
 				t.Fatalf("error %v after %v", err, took)
 			}
