@@ -10,33 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deadline is a reusable context.Context bounding one call into a state by the CPU time the
-// calling OS thread spends in it, with a wall-clock backstop.
-//
-// A call runs on one OS thread: a cgo callback from Envoy is locked to its worker thread, and
-// the filter locks the goroutine to its thread for the call's duration anyway. arm records
-// that thread and its CPU clock; when the timer fires, the timer goroutine reads the thread's
-// CPU clock (clock_gettime on the per-thread clock id) and fires the context only when the
-// call used its CPU budget, re-arming itself for the remaining budget otherwise. A worker that
-// is descheduled on a loaded machine therefore does not time out a script that used a few
-// microseconds; a runaway script still stops after its budget of CPU. The wall-clock cap
-// (max(10×budget, 1s)) bounds a call whose thread cannot be measured or that sleeps in a
-// host function.
-//
-// The timer can only fire while the deadline is armed (fire checks under the lock that disarm
-// takes), so a timer that expires as a call ends never leaks into the next call. A steady-state
-// call allocates nothing (context.WithTimeout would allocate a context, a timer and a channel
-// per call): arm costs one cheap syscall (gettid) and a timer reset.
-//
-// Memory: a long call (one still running after memCheckEvery) is also checked for the bytes
-// the process allocated since its first check (runtime/metrics /gc/heap/allocs:bytes); past
-// the call's allocation budget the context fires with errCallMemory. The figure is
-// process-wide, so the budget is generous (default 64 MiB); gopher-lua cannot attribute
-// allocations to a state. One instruction (a huge concatenation) is not interruptible, so a
-// runaway can overshoot by its last step.
-//
-// It implements AfterFunc so that context.WithCancel (used by gopher-lua for coroutines the
-// script creates) registers a callback instead of starting a goroutine per coroutine.
+// deadline is a reusable context.Context bounding one call into a state by the CPU time its
+// OS thread spends in it (wall-clock backstop), and its allocations; allocation-free per call.
+// How and why: RATIONALE.md, "The call deadline".
 type deadline struct {
 	timer *time.Timer
 

@@ -6,30 +6,9 @@ import (
 	"time"
 )
 
-// callDeadline is the context of every call into one VM of a module bounded by wazero's
-// termination checks (boundContext: the fallback for a module package meter cannot
-// instrument; metered modules use callBudget instead, meter_host.go): it carries the VM
-// (vmFrom) and bounds the call in progress by wall-clock time without allocating per call.
-//
-// wazero (v1.12.0, modules compiled WithCloseOnContextDone) handles a call context as
-// follows: callWithStack first closes the module if ctx.Done() is already closed, then always
-// starts one watchdog goroutine for the call that waits for ctx.Done() or the call's end, and on
-// Done with ctx.Err() == context.DeadlineExceeded closes the module without releasing its
-// resources (closeWithExitCodeWithoutClosingResource); the termination checks compiled into
-// every loop header (FailIfClosed, on the calling goroutine) then stop the
-// guest with sys.ExitError(ExitCodeDeadlineExceeded) and release the resources there. The
-// goroutine is started even when Done() is nil (wazero v1.12.0 has no way around it), so the
-// deadline does not try to avoid it; what it avoids is context.WithTimeout per call into the
-// guest (a context, a timer, a channel and a cancel closure) — arm resets one reusable timer.
-// Nested calls (the guest allocator called from a host function) run under the same context.
-// Closing the module ourselves from the
-// timer (api.Module.CloseWithExitCode) would also stop the guest at its next check, but it
-// releases the instance's resources (its WASI state) while the guest is still running on
-// another goroutine, which wazero's own path is careful not to do.
-//
-// A deadline fires at most once in the life of its VM: the call it interrupts fails and the
-// VM is discarded (and a call that returned while its deadline fired is failed too, see
-// vm.call), so the done channel is never reset.
+// callDeadline is the context of every call into one VM of a module the meter could not
+// instrument: it carries the VM and bounds the call by wall-clock time through wazero's
+// termination checks, without allocating per call (RATIONALE.md, "The call deadline ...").
 type callDeadline struct {
 	v     *vm
 	timer *time.Timer

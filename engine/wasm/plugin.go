@@ -10,19 +10,8 @@ import (
 )
 
 // plugin is one loaded Wasm extension configuration: a pool of VMs of its module, each with
-// the plugin's root context.
-//
-// # VMs and workers
-//
-// Envoy runs one VM per worker thread per vm id. The dynamic-modules ABI does not tell a
-// module which worker runs a stream, but Envoy calls the module on the worker's own OS
-// thread, so the plugin keys its VMs by thread id, within a bound (Options.MaxVMsPerPlugin,
-// default GOMAXPROCS): a worker's first stream takes a VM no other worker owns; when every VM
-// is owned, one more VM is started in the background for the next new worker, up to the
-// bound; beyond it, workers share VMs (the one with the fewest streams). A stream keeps its
-// VM for its whole life, so all its callbacks see the same guest state, as on Envoy; many
-// streams share a VM as they share a worker's VM in Envoy; calls into one VM are serialised
-// by its lock.
+// the plugin's root context, keyed by the worker thread that calls them within a bound
+// (RATIONALE.md, "VMs and workers").
 type plugin struct {
 	e    *Engine
 	ext  *extconfig.Extension
