@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,28 +8,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trafficext/trafficext/internal/envoyproc"
 )
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat (100 on every Linux
 // architecture Envoy ships for).
 const clockTicks = 100
 
-// rss is VmRSS of a process in bytes, from /proc/<pid>/status.
-func rss(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-}
+// rss is VmRSS of a process in bytes.
+var rss = envoyproc.RSS
 
 // procCPU is the user+system CPU time of all threads of a process.
 func procCPU(pid int) (time.Duration, error) {

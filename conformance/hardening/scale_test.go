@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trafficext/trafficext/internal/envoyproc"
 )
 
 // scaleExtensions is how many extensions TestScale attaches: 10,000 by default (CI, about
@@ -102,15 +104,6 @@ func stat(t *testing.T, adminPort int, name string) int {
 
 // rssMiB is a process's resident set size (0 when unknown).
 func rssMiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return kb / 1024
-		}
-	}
-	return 0
+	n, _ := envoyproc.RSS(pid)
+	return int(n >> 20)
 }

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,23 +61,14 @@ var _ = Describe("Adversarial Lua library calls through real Envoy", Label("lua"
 	subject := strings.Repeat("a", 200)
 
 	BeforeAll(func() {
-		up, upPort, err := conf.StartUpstream()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(up.Close)
 		s := &conf.Script{ID: "adversarial", Source: adversarialScript}
-		port, err = conf.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		admin, err := conf.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		l := &conf.Listener{Script: s, Shape: conf.Gateway, Port: port, StatPrefix: "o_adversarial"}
-		boot, err := conf.Bootstrap([]*conf.Listener{l}, admin, upPort, nil)
-		Expect(err).NotTo(HaveOccurred())
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		envoy, err = envoyproc.Start(ctx, envoyproc.Options{Bootstrap: boot, AdminPort: admin, Concurrency: 2,
-			ComponentLogLevel: "dynamic_modules:error"})
+		var stop func()
+		var err error
+		envoy, port, stop, err = conf.StartGateway(ctx, s, 2)
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(envoy.Stop)
+		DeferCleanup(stop)
 	})
 
 	get := func(path string) (string, time.Duration, error) {
@@ -108,18 +97,10 @@ var _ = Describe("Adversarial Lua library calls through real Envoy", Label("lua"
 		Expect(err).NotTo(HaveOccurred())
 		return v
 	}
-	rss := func() int64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", envoy.Pid()))
-		if err != nil {
-			return 0
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				return n / 1024
-			}
-		}
-		return 0
+	rss := func() int64 { // MiB
+		n, err := envoyproc.RSS(envoy.Pid())
+		Expect(err).NotTo(HaveOccurred())
+		return n >> 20
 	}
 	const failedOpen = `200 before=true after=false resp="1"`
 

@@ -206,3 +206,35 @@ func (b *Batch) Stats() (map[string]int64, error) {
 	}
 	return out, sc.Err()
 }
+
+// StartGateway starts the upstream and one Envoy with --concurrency workers whose only
+// listener runs s on the gateway shape (our filter only), for the bound suites. It returns
+// the listener's port; stop closes Envoy and the upstream.
+func StartGateway(ctx context.Context, s *Script, concurrency int) (envoy *envoyproc.Process, port int, stop func(), err error) {
+	up, upPort, err := StartUpstream()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fail := func(err error) (*envoyproc.Process, int, func(), error) {
+		up.Close()
+		return nil, 0, nil, err
+	}
+	if port, err = FreePort(); err != nil {
+		return fail(err)
+	}
+	admin, err := FreePort()
+	if err != nil {
+		return fail(err)
+	}
+	l := &Listener{Script: s, Shape: Gateway, Port: port, StatPrefix: "o_" + s.ID}
+	boot, err := Bootstrap([]*Listener{l}, admin, upPort, nil)
+	if err != nil {
+		return fail(err)
+	}
+	envoy, err = envoyproc.Start(ctx, envoyproc.Options{Bootstrap: boot, AdminPort: admin, Concurrency: concurrency,
+		ComponentLogLevel: "dynamic_modules:error"})
+	if err != nil {
+		return fail(err)
+	}
+	return envoy, port, func() { envoy.Stop(); up.Close() }, nil
+}

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,24 +57,15 @@ var _ = Describe("Runaway Lua scripts through real Envoy", Label("lua", "bounds"
 	const statPrefix = "dynamicmodulescustom.trafficext.conf.runaway."
 
 	BeforeAll(func() {
-		up, upPort, err := conf.StartUpstream()
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(up.Close)
 		s := &conf.Script{ID: "runaway", Source: runawayScript}
-		port, err = conf.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		admin, err := conf.FreePort()
-		Expect(err).NotTo(HaveOccurred())
-		l := &conf.Listener{Script: s, Shape: conf.Gateway, Port: port, StatPrefix: "o_runaway"}
-		boot, err := conf.Bootstrap([]*conf.Listener{l}, admin, upPort, nil)
-		Expect(err).NotTo(HaveOccurred())
 		Expect(s.FilterName()).To(Equal(ext))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		envoy, err = envoyproc.Start(ctx, envoyproc.Options{Bootstrap: boot, AdminPort: admin, Concurrency: 1,
-			ComponentLogLevel: "dynamic_modules:error"})
+		var stop func()
+		var err error
+		envoy, port, stop, err = conf.StartGateway(ctx, s, 1)
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(envoy.Stop)
+		DeferCleanup(stop)
 	})
 
 	get := func(path string) (*http.Response, map[string]any, time.Duration, error) {
@@ -98,16 +86,10 @@ var _ = Describe("Runaway Lua scripts through real Envoy", Label("lua", "bounds"
 		Expect(err).NotTo(HaveOccurred())
 		return v
 	}
-	rss := func() int64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", envoy.Pid()))
+	rss := func() int64 { // MiB
+		n, err := envoyproc.RSS(envoy.Pid())
 		Expect(err).NotTo(HaveOccurred())
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				return n / 1024
-			}
-		}
-		return 0
+		return n >> 20
 	}
 
 	for _, tc := range []struct {
