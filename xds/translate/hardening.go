@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -48,24 +49,12 @@ type Hardening struct {
 }
 
 func (h Hardening) withDefaults() Hardening {
-	if h.RequestHeadersTimeout == 0 {
-		h.RequestHeadersTimeout = DefaultRequestHeadersTimeout
-	}
-	if h.StreamIdleTimeout == 0 {
-		h.StreamIdleTimeout = DefaultStreamIdleTimeout
-	}
-	if h.MaxHeadersCount == 0 {
-		h.MaxHeadersCount = DefaultMaxHeadersCount
-	}
-	if h.MaxConcurrentStreams == 0 {
-		h.MaxConcurrentStreams = DefaultMaxConcurrentStreams
-	}
-	if h.PerConnectionBufferLimit == 0 {
-		h.PerConnectionBufferLimit = DefaultPerConnectionBufferLimit
-	}
-	if h.HeadersWithUnderscores == "" {
-		h.HeadersWithUnderscores = corev3.HttpProtocolOptions_ALLOW.String()
-	}
+	h.RequestHeadersTimeout = cmp.Or(h.RequestHeadersTimeout, DefaultRequestHeadersTimeout)
+	h.StreamIdleTimeout = cmp.Or(h.StreamIdleTimeout, DefaultStreamIdleTimeout)
+	h.MaxHeadersCount = cmp.Or(h.MaxHeadersCount, DefaultMaxHeadersCount)
+	h.MaxConcurrentStreams = cmp.Or(h.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	h.PerConnectionBufferLimit = cmp.Or(h.PerConnectionBufferLimit, DefaultPerConnectionBufferLimit)
+	h.HeadersWithUnderscores = cmp.Or(h.HeadersWithUnderscores, corev3.HttpProtocolOptions_ALLOW.String())
 	return h
 }
 
