@@ -16,7 +16,7 @@ TEST_TIMEOUT ?= 20m
 GOIMPORTS    ?= $(GO) run golang.org/x/tools/cmd/goimports@v0.49.0
 STATICCHECK  ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.1
 
-.PHONY: all help build cli module golang-filter envoy deps run xds test unit race conformance check lint fmt vet \
+.PHONY: all help build cli module golang-filter golanghost envoy deps run xds test unit race conformance check lint fmt vet \
 	staticcheck tidy clean-tree bench clean example-wasm registry publish-examples
 
 all: build
@@ -25,8 +25,8 @@ all: build
 help:
 	@grep -hE '^## [a-z-]+:' $(MAKEFILE_LIST) | sed 's/^## //' | awk '{t=$$1; sub(/^[^:]+: /, ""); printf "  %-18s %s\n", substr(t, 1, length(t)-1), $$0}'
 
-## build: the CLI, the dynamic module and the golang-filter library into out/.
-build: cli module golang-filter
+## build: the CLI, the dynamic module, the golang-filter library and its host into out/.
+build: cli module golang-filter golanghost
 
 ## cli: the trafficext command into out/.
 cli:
@@ -44,6 +44,13 @@ golang-filter:
 	@mkdir -p $(OUT)
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/trafficext_golang.so ./cmd/trafficext_golang
 	@rm -f $(OUT)/trafficext_golang.h
+
+## golanghost: the C++ dynamic module out/libgolanghost.so that runs a golang-filter library in stock Envoy.
+CXX ?= g++
+golanghost:
+	@mkdir -p $(OUT)
+	$(CXX) -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	  -o $(OUT)/libgolanghost.so host/golanghost/csrc/golanghost.cc -ldl -lpthread
 
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:
