@@ -4,8 +4,6 @@ package contract
 
 import (
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"testing"
 
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
@@ -32,19 +30,12 @@ func TestContractGolangHost(t *testing.T) {
 // golangLibrary is the golang-filter library under test; it fails the test when the library
 // or the host module is missing.
 func golangLibrary(t testing.TB) string {
-	dir, err := envoyproc.ModuleDir()
-	if err != nil {
+	if _, err := envoyproc.GolangHostModule(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "libgolanghost.so")); err != nil {
-		t.Fatalf("the golang host module is missing (make golanghost): %v", err)
-	}
-	lib := os.Getenv("TRAFFICEXT_GOLANG_LIBRARY")
-	if lib == "" {
-		lib = filepath.Join(dir, "trafficext_golang.so")
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("the golang-filter library is missing (make golang-filter): %v", err)
+	lib, err := envoyproc.GolangLibrary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return lib
 }

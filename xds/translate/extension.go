@@ -35,6 +35,15 @@ func filterTypeURL(b Binding) (string, error) {
 	return "", fmt.Errorf("unknown binding %q (want %s or %s)", b, DynamicModules, Golang)
 }
 
+// filterTypeURL is the type of the proxies' extension filters: the golang binding served to
+// stock Envoy through the golang host is a dynamic-module filter.
+func (o Options) filterTypeURL() (string, error) {
+	if o.Binding == Golang && o.GolangHost {
+		return DynamicModulesTypeURL, nil
+	}
+	return filterTypeURL(o.Binding)
+}
+
 // ExtensionConfig builds the ECDS resource of one valid extension. It returns a nil config when
 // the extension is left out of the chain (a fail-open Wasm extension whose module cannot be
 // resolved); problem then says why, and also reports a fail-closed slot that denies.
@@ -69,12 +78,21 @@ func extensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionCo
 			FilterConfig:        payload,
 		})}
 	case Golang:
-		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(&golangv3alpha.Config{
+		golang := &golangv3alpha.Config{
 			LibraryId:    opts.ModuleName,
 			LibraryPath:  opts.GolangLibraryPath,
 			PluginName:   opts.ModuleName,
 			PluginConfig: payload,
-		})}
+		}
+		if !opts.GolangHost {
+			cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(golang)}
+			break
+		}
+		hosted, err := GolangHostFilter(golang)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("extension[%s]: %w", e.Key, err)
+		}
+		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(hosted)}
 	default:
 		_, err := filterTypeURL(opts.Binding)
 		return nil, nil, false, err

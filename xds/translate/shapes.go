@@ -265,7 +265,7 @@ func routerFilter() *hcmv3.HttpFilter {
 // addHTTPListener adds an HTTP listener with its extension chain and its route configuration
 // (served over RDS under the listener's name, forwarding everything to l.cluster).
 func (res *Result) addHTTPListener(l httpListener, opts Options) error {
-	typeURL, err := filterTypeURL(opts.Binding)
+	typeURL, err := opts.filterTypeURL()
 	if err != nil {
 		return err
 	}

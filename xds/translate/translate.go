@@ -77,6 +77,10 @@ type Options struct {
 	ModuleName string
 	// GolangLibraryPath is the golang filter's shared library.
 	GolangLibraryPath string
+	// GolangHost, with Binding Golang, serves each golang filter config wrapped for the golang
+	// host (GolangHostFilter): stock Envoy without the contrib golang filter runs the same
+	// library through the libgolanghost.so dynamic module.
+	GolangHost bool
 	// Policy are the selection settings.
 	Policy policy.Options
 	// Wasm resolves Wasm module URLs to local files; nil means FileResolver.

@@ -47,6 +47,12 @@ const PanicHeader = driver.PanicHeader
 type Driver struct {
 	// Log receives control-plane and Envoy output; nil discards it (the tails stay readable).
 	Log io.Writer
+	// Binding is the filter that hosts trafficext in the proxies ("" = dynamic modules). With
+	// translate.Golang, GolangLibrary is the golang-filter library and GolangHost serves it
+	// through the golang host module (Envoy without the contrib golang filter).
+	Binding       translate.Binding
+	GolangLibrary string
+	GolangHost    bool
 }
 
 var _ driver.Driver = Driver{}
@@ -54,7 +60,7 @@ var _ driver.Driver = Driver{}
 // Start brings up the control plane, the echo workloads and the four proxies.
 func (d Driver) Start(ctx context.Context) (driver.Env, error) {
 	e := &env{}
-	if err := e.start(ctx, d.Log); err != nil {
+	if err := e.start(ctx, d); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -89,7 +95,8 @@ func (e *env) startEcho(name string) (*echo.Server, error) {
 	return s, nil
 }
 
-func (e *env) start(ctx context.Context, logw io.Writer) error {
+func (e *env) start(ctx context.Context, d Driver) error {
+	logw := d.Log
 	if logw == nil {
 		logw = io.Discard
 	}
@@ -115,8 +122,9 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		Dir:     e.dir,
 		Address: lis.Addr().String(),
 		// Four Envoys share this host's network namespace: one callout gateway socket each.
-		Translate: translate.Options{Upstream: up["workload"].Addr(), CalloutGateway: translate.PerProxyCalloutGateway},
-		Logger:    log,
+		Translate: translate.Options{Upstream: up["workload"].Addr(), CalloutGateway: translate.PerProxyCalloutGateway,
+			Binding: d.Binding, GolangLibraryPath: d.GolangLibrary, GolangHost: d.GolangHost},
+		Logger: log,
 	})
 	if err != nil {
 		lis.Close()
