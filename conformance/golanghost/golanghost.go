@@ -1,5 +1,3 @@
-//go:build conformance
-
 // Package golanghost renders, for static test bootstraps, the filter config that runs an
 // extension through the golang-filter library (trafficext_golang.so) inside stock Envoy, hosted
 // by the golang host dynamic module (libgolanghost.so).
