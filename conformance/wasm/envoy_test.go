@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trafficext/trafficext/conformance/golanghost"
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
@@ -119,6 +120,18 @@ func ourFilter(t testing.TB, name string, p plug) map[string]any {
 	raw, err := extconfig.Marshal(&ext)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("CONF_WASM_BINDING") == "golang" {
+		// The golang-filter library under the golang host instead of the dynamic module.
+		lib, err := envoyproc.GolangLibrary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := golanghost.Filter(lib, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
 	}
 	return map[string]any{
 		"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",

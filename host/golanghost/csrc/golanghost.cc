@@ -298,6 +298,9 @@ struct Stream {
   std::mutex mu;
   bool destroyed = false;
   bool go_entered = false;
+  int in_go = 0;                // depth of worker-thread calls into Go on this stream
+  bool destroy_pending = false; // Envoy destroyed the stream during a call into Go
+  bool complete_pending = false; // Envoy completed the stream during a call into Go
   std::deque<std::function<void()>> tasks;
   std::string value;          // the string a value getter hands to Go (copied by Go at once)
   std::atomic<int> refs{1};   // Envoy's, plus Go's from the first call into Go until Finalize
@@ -334,12 +337,47 @@ struct Stream {
   }
   // initRequest gives the request its config id before the first call into Go; from then on
   // the Go side owns a reference it drops in envoyGoFilterHttpFinalize.
+  // goCall runs a call into Go on the worker. Envoy may complete and destroy the stream inside
+  // it (a local reply after the response started resets the stream synchronously); the Go
+  // side's OnStreamComplete and OnHttpDestroy then run once the outer call into Go returned:
+  // inside it they would wait for the stream lock the Go filter holds during its callback.
+  template <typename F>
+  uint64_t goCall(F f) {
+    in_go++;
+    uint64_t r = f();
+    if (--in_go == 0) {
+      if (complete_pending) {
+        complete_pending = false;
+        streamComplete();
+      }
+      if (destroy_pending) {
+        destroy_pending = false;
+        lib()->onDestroy(&req, 1);
+      }
+    }
+    return r;
+  }
+  void streamComplete() {
+    req.is_golang_processing_log.store(1);
+    in_go++;
+    lib()->onStreamComplete(&req);
+    in_go--;
+    req.is_golang_processing_log.store(0);
+  }
   void initRequest() {
     if (go_entered) return;
     go_entered = true;
     req.configId = cfg->config_id;
     refs.fetch_add(1);
   }
+};
+
+// Hold keeps a stream's memory for the length of an Envoy hook, which Envoy may end by
+// destroying the stream.
+struct Hold {
+  Stream* s;
+  explicit Hold(Stream* st) : s(st) { s->refs.fetch_add(1); }
+  ~Hold() { s->unref(); }
 };
 
 Dir* dirOf(void* s) { return reinterpret_cast<Dir*>(s); }
@@ -434,7 +472,7 @@ bool doHeaders(Dir& d, bool end_stream) {
   d.do_end_stream = end_stream;
   countHeaders(s.envoy, d.headerType(), d.hdr_num, d.hdr_bytes);
   s.initRequest();
-  uint64_t st = s.lib()->onHeader(&d.ps, end_stream ? 1 : 0, d.hdr_num, d.hdr_bytes);
+  uint64_t st = s.goCall([&] { return s.lib()->onHeader(&d.ps, end_stream ? 1 : 0, d.hdr_num, d.hdr_bytes); });
   bool done = handleHeaderStatus(d, st);
   if (done) d.headers_live = false;
   return done;
@@ -448,7 +486,8 @@ bool doDataGo(Dir& d, std::string data, bool end_stream) {
   d.do_data = std::move(data);
   d.do_data_live = true;
   s.initRequest();
-  uint64_t st = s.lib()->onData(&d.ps, end_stream ? 1 : 0, reinterpret_cast<uint64_t>(&d.do_data), d.do_data.size());
+  uint64_t st = s.goCall(
+      [&] { return s.lib()->onData(&d.ps, end_stream ? 1 : 0, reinterpret_cast<uint64_t>(&d.do_data), d.do_data.size()); });
   return handleDataStatus(d, st);
 }
 
@@ -458,7 +497,7 @@ bool doTrailerGo(Dir& d) {
   d.do_end_stream = true;
   countHeaders(s.envoy, d.trailerType(), d.trl_num, d.trl_bytes);
   s.initRequest();
-  uint64_t st = s.lib()->onHeader(&d.ps, 1, d.trl_num, d.trl_bytes);
+  uint64_t st = s.goCall([&] { return s.lib()->onHeader(&d.ps, 1, d.trl_num, d.trl_bytes); });
   return handleTrailerStatus(d, st);
 }
 
@@ -469,6 +508,7 @@ void localReplyTooLarge(Dir& d);
 // (response), as the golang filter's watermark buffer does.
 void addBuffer(Dir& d, const std::string& data) {
   d.pending += data;
+  if (d.s->destroyed) return;
   uint64_t limit = envoy_dynamic_module_callback_http_get_buffer_limit(d.s->envoy);
   if (limit > 0 && d.pending.size() > limit && d.state() == WaitingAllData) localReplyTooLarge(d);
 }
@@ -477,6 +517,7 @@ void addBuffer(Dir& d, const std::string& data) {
 // body hook as the received body; otherwise appended to the body Envoy buffers for this filter
 // (it flows on when the direction resumes).
 void emit(Dir& d) {
+  if (d.s->destroyed) return;
   std::string out = std::move(d.held);
   if (d.do_data_live) out += d.do_data;
   d.held.clear();
@@ -489,7 +530,7 @@ void emit(Dir& d) {
 }
 
 void resume(Dir& d) {
-  if (!d.envoy_stopped) return;
+  if (!d.envoy_stopped || d.s->destroyed) return;
   d.envoy_stopped = false;
   if (d.enc)
     envoy_dynamic_module_callback_http_filter_continue_encoding(d.s->envoy);
@@ -546,18 +587,17 @@ void continueStatus(Dir& d, uint64_t status) {
     default:
       return;
   }
-  if (done) emit(d);
   if (s.destroyed) return;
+  if (done) emit(d);
   FilterState cur = d.state();
   if ((cur == WaitingData && (!d.pending.empty() || d.end_stream)) || (cur == WaitingAllData && d.streamEnd())) {
     std::string data = std::move(d.pending);
     d.pending.clear();
-    if (!doDataGo(d, std::move(data), d.end_stream)) return;
+    if (!doDataGo(d, std::move(data), d.end_stream) || s.destroyed) return;
     emit(d);
-    if (s.destroyed) return;
   }
   if (d.state() == WaitingTrailer && d.trailers_seen) {
-    if (!doTrailerGo(d)) return;
+    if (!doTrailerGo(d) || s.destroyed) return;
   }
   if (!d.processing() && d.state() != WaitingAllData && d.state() != WaitingHeader) resume(d);
 }
@@ -566,6 +606,7 @@ void continueStatus(Dir& d, uint64_t status) {
 // is dropped and the decoding side goes back to WaitingHeader.
 void sendLocalReply(Dir& d, int code, const std::string& body, const std::vector<std::string>& hdrs,
                     const std::string& details) {
+  if (d.s->destroyed) return;
   d.do_data.clear();
   d.do_data_live = false;
   d.held.clear();
@@ -886,6 +927,7 @@ EXPORT const void* envoy_dynamic_module_on_http_filter_new(const void* cfgp, voi
 
 namespace {
 int headersHook(Stream* s, Dir& d, bool end_stream) {
+  Hold hold(s);
   d.end_stream = end_stream;
   d.in_hook = true;
   bool done = doHeaders(d, end_stream);
@@ -896,11 +938,16 @@ int headersHook(Stream* s, Dir& d, bool end_stream) {
 }
 
 int bodyHook(Stream* s, Dir& d, bool end_stream) {
+  Hold hold(s);
   d.end_stream = end_stream;
   // The host keeps the bytes (as the golang filter keeps its own buffers): the received chunk
   // is moved out of Envoy and moved back when Go lets it go.
   std::string chunk = readBody(s->envoy, d.receivedBody());
   if (!chunk.empty()) envoy_dynamic_module_callback_http_drain_body(s->envoy, d.receivedBody(), chunk.size());
+  if (envoy_dynamic_module_callback_log_enabled(kDebug))
+    logf(kDebug, "%s body: %zu bytes received (end %d), %zu buffered by Envoy, state %d", d.enc ? "response" : "request",
+         chunk.size(), end_stream ? 1 : 0, envoy_dynamic_module_callback_http_get_body_size(s->envoy, d.bufferedBody()),
+         d.state());
   d.in_hook = true;
   bool done = doData(d, std::move(chunk), end_stream);
   if (done) emit(d);
@@ -914,6 +961,7 @@ int bodyHook(Stream* s, Dir& d, bool end_stream) {
 }
 
 int trailersHook(Stream* s, Dir& d) {
+  Hold hold(s);
   d.trailers_seen = true;
   d.in_hook = false;  // body emitted from here goes into Envoy's buffered body
   bool done = false;
@@ -973,9 +1021,12 @@ EXPORT int envoy_dynamic_module_on_http_filter_response_trailers(void*, const vo
 EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(void*, const void* p) {
   auto* s = const_cast<Stream*>(static_cast<const Stream*>(p));
   if (!s->go_entered) return;
-  s->req.is_golang_processing_log.store(1);
-  s->lib()->onStreamComplete(&s->req);
-  s->req.is_golang_processing_log.store(0);
+  Hold hold(s);
+  if (s->in_go > 0) {
+    s->complete_pending = true;  // inside a call into Go: see Stream::goCall
+    return;
+  }
+  s->streamComplete();
 }
 
 EXPORT void envoy_dynamic_module_on_http_filter_destroy(const void* p) {
@@ -988,14 +1039,18 @@ EXPORT void envoy_dynamic_module_on_http_filter_destroy(const void* p) {
     envoy_dynamic_module_callback_http_filter_scheduler_delete(s->sched);
     s->sched = nullptr;
   }
-  if (s->go_entered) s->lib()->onDestroy(&s->req, terminate ? 1 : 0);
-  Config* c = s->cfg;
+  if (s->go_entered) {
+    if (s->in_go > 0)
+      s->destroy_pending = true;  // inside a call into Go: see Stream::goCall
+    else
+      s->lib()->onDestroy(&s->req, terminate ? 1 : 0);
+  }
   s->unref();  // Go's reference (if any) keeps the memory until envoyGoFilterHttpFinalize
-  (void)c;
 }
 
 EXPORT void envoy_dynamic_module_on_http_filter_scheduled(void*, const void* p, uint64_t) {
   auto* s = const_cast<Stream*>(static_cast<const Stream*>(p));
+  Hold hold(s);
   s->runTasks();
 }
 
