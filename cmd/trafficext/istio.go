@@ -42,7 +42,7 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	opts.Anchors = map[v1alpha1.TrafficExtension_ExecutionPhase]string{
 		v1alpha1.TrafficExtension_AUTHN: authn, v1alpha1.TrafficExtension_AUTHZ: authz,
 	}
-	rep := xds.CheckFiles(fset.Args(), xds.CheckOptions{RootNamespace: opts.RootNamespace})
+	rep := xds.CheckFiles(fset.Args(), xds.CheckOptions{RootNamespace: opts.RootNamespace, Binding: opts.Binding})
 	for _, e := range rep.Errors {
 		fmt.Fprintln(stderr, e)
 	}
