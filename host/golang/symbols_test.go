@@ -166,14 +166,18 @@ func TestLineLibraries_Symbols(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v (make golang-filter builds it)", lib, err)
 			}
-			built := ""
+			deps := map[string]string{}
 			for _, d := range bi.Deps {
-				if d.Path == "github.com/envoyproxy/envoy" {
-					built = d.Version
-				}
+				deps[d.Path] = d.Version
 			}
-			if built != l.envoy {
+			if built := deps["github.com/envoyproxy/envoy"]; built != l.envoy {
 				t.Errorf("%s was built against envoy %q, want %s", lib, built, l.envoy)
+			}
+			// The engine set of host/engines: both engines are linked in.
+			for _, engine := range []string{"github.com/yuin/gopher-lua", "github.com/tetratelabs/wazero"} {
+				if deps[engine] == "" {
+					t.Errorf("%s does not carry %s", lib, engine)
+				}
 			}
 			exported, needed := dynamicSymbols(t, lib)
 			for _, name := range dsoEntryPoints(t, src) {
