@@ -161,6 +161,9 @@ spec:
 			if err := (protojson.UnmarshalOptions{}).Unmarshal(b, f); err != nil {
 				t.Fatalf("%s: %v", r.For, err)
 			}
+			if err := f.ValidateAll(); err != nil {
+				t.Errorf("%s: the HTTP filter breaks Envoy's proto rules: %v", r.For, err)
+			}
 			cd := f.GetConfigDiscovery()
 			if got := cd.GetTypeUrls(); len(got) != 1 || got[0] != translate.GolangTypeURL {
 				t.Errorf("%s: type urls %v", r.For, got)
@@ -168,6 +171,9 @@ spec:
 			cfg := &golangv3alpha.Config{}
 			if err := cd.GetDefaultConfig().UnmarshalTo(cfg); err != nil {
 				t.Fatalf("%s: default config: %v", r.For, err)
+			}
+			if err := cfg.ValidateAll(); err != nil {
+				t.Errorf("%s: default config breaks Envoy's proto rules: %v", r.For, err)
 			}
 			if cfg.GetLibraryId() != "trafficext" || cfg.GetLibraryPath() != "/lib/x.so" || cfg.GetPluginName() != "trafficext" {
 				t.Errorf("%s: default config %v", r.For, cfg)
