@@ -22,10 +22,16 @@ func Filter(lib string, raw []byte) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := translate.GolangHostFilter(&golangv3alpha.Config{
+	return PluginFilter(&golangv3alpha.Config{
 		LibraryId: translate.DefaultModuleName, LibraryPath: lib,
 		PluginName: translate.DefaultModuleName, PluginConfig: pc,
 	})
+}
+
+// PluginFilter is the typed_config (as bootstrap JSON) that runs the golang filter config cfg
+// under the golang host.
+func PluginFilter(cfg *golangv3alpha.Config) (map[string]any, error) {
+	f, err := translate.GolangHostFilter(cfg)
 	if err != nil {
 		return nil, err
 	}
