@@ -12,7 +12,7 @@ import (
 // golangRun prepares `run --binding golang` for the Envoy it will start: an Envoy with the
 // contrib golang filter loads the library itself; any other Envoy gets the golang host
 // dynamic module (libgolanghost.so) running the same library. Unless --golang-library-path is
-// given, the library is the one make built (envoyproc.GolangLibrary).
+// given, the library is the one make built for that Envoy (envoyproc.GolangLibraryFor).
 func (c *cpFlags) golangRun(fset *flag.FlagSet, log *slog.Logger) error {
 	bin, err := envoyproc.FindBinary()
 	if err != nil {
@@ -25,7 +25,14 @@ func (c *cpFlags) golangRun(fset *flag.FlagSet, log *slog.Logger) error {
 	explicit := false
 	fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "golang-library-path" })
 	if !explicit {
-		if c.golangLibrary, err = envoyproc.GolangLibrary(); err != nil {
+		// Envoy's own golang filter needs the library of its line; the host implements one.
+		line := envoyproc.GolangHostLine
+		if contrib {
+			if line, err = envoyproc.EnvoyLine(bin); err != nil {
+				return err
+			}
+		}
+		if c.golangLibrary, err = envoyproc.GolangLibraryFor(line); err != nil {
 			return fmt.Errorf("--binding golang: %w", err)
 		}
 	}

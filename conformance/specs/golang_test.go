@@ -35,7 +35,13 @@ func golangBinding() (lib string, host bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	if lib, err = envoyproc.GolangLibrary(); err != nil {
+	line := envoyproc.GolangHostLine // Envoy's own golang filter needs the library of its line
+	if contrib {
+		if line, err = envoyproc.EnvoyLine(bin); err != nil {
+			return "", false, err
+		}
+	}
+	if lib, err = envoyproc.GolangLibraryFor(line); err != nil {
 		return "", false, fmt.Errorf("-binding golang: %w", err)
 	}
 	if !contrib {

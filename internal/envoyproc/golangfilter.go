@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -58,10 +59,30 @@ func HasGolangFilter(bin string) (bool, error) {
 	return true, nil
 }
 
-// GolangLibrary returns the golang-filter library of this checkout: TRAFFICEXT_GOLANG_LIBRARY,
-// else the build for the Envoy 1.38 line (whose C interface the golang host implements) in
-// out/golang/1.38/, else out/trafficext_golang.so.
-func GolangLibrary() (string, error) {
+// GolangHostLine is the Envoy line whose golang filter C interface the golang host implements.
+const GolangHostLine = "1.38"
+
+// GolangLibrary returns the golang-filter library of this checkout for the golang host
+// (GolangLibraryFor(GolangHostLine)).
+func GolangLibrary() (string, error) { return GolangLibraryFor(GolangHostLine) }
+
+// EnvoyLine returns the "major.minor" line of the Envoy binary bin (from --version).
+func EnvoyLine(bin string) (string, error) {
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", bin, err)
+	}
+	m := regexp.MustCompile(`/(\d+\.\d+)\.\d+/`).FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("%s --version: no version in %q", bin, strings.TrimSpace(string(out)))
+	}
+	return string(m[1]), nil
+}
+
+// GolangLibraryFor returns the golang-filter library of this checkout for an Envoy line:
+// TRAFFICEXT_GOLANG_LIBRARY, else out/golang/<line>/trafficext_golang.so (make golang-filter),
+// else out/trafficext_golang.so.
+func GolangLibraryFor(line string) (string, error) {
 	if p := os.Getenv("TRAFFICEXT_GOLANG_LIBRARY"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("TRAFFICEXT_GOLANG_LIBRARY: %w", err)
@@ -73,7 +94,7 @@ func GolangLibrary() (string, error) {
 		return "", err
 	}
 	for _, p := range []string{
-		filepath.Join(root, "out", "golang", "1.38", "trafficext_golang.so"),
+		filepath.Join(root, "out", "golang", line, "trafficext_golang.so"),
 		filepath.Join(root, "out", "trafficext_golang.so"),
 	} {
 		if _, err := os.Stat(p); err == nil {
