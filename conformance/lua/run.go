@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,11 @@ func (b *Batch) pair(s *Script, cn, co *Client, ports [2]int, r Request) (native
 		o := do(c, port)
 		b.settle()
 		o.Callouts = b.recorder.Take()
+		// Concurrent (asynchronous) callouts arrive in any order.
+		sort.SliceStable(o.Callouts, func(i, j int) bool {
+			a, c := o.Callouts[i], o.Callouts[j]
+			return a.Method+" "+a.Path+" "+a.Body < c.Method+" "+c.Path+" "+c.Body
+		})
 		return o
 	}
 	return side(cn, ports[0]), side(co, ports[1])

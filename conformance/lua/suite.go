@@ -553,7 +553,7 @@ type Observation struct {
 	Trailers map[string][]string
 	Upstream *Report // parsed from the body when it is the upstream's report
 	// Callouts are the requests the callout cluster's upstream received during the request
-	// (httpCall scripts only), in arrival order.
+	// (httpCall scripts only), ordered by method, path and body.
 	Callouts []Report
 	// Err is why the request failed (no response); the other fields are then empty.
 	Err error
