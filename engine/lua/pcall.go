@@ -26,9 +26,10 @@ local take, give, lose, rawpcall, rawxpcall, resume, yield, select, type = ...
 local done = {}
 local function run(f, ...) return run(yield(done, f(...))) end
 local function trampoline() return run(yield(done)) end
+local function rest(_, ...) return ... end
 local function step(co, ok, ...)
   if not ok then lose(co) return false, ... end
-  if ... == done then give(co) return true, select(2, ...) end
+  if ... == done then give(co) return true, rest(...) end
   return step(co, resume(co, yield(...)))
 end
 local function pcall(f, ...)
