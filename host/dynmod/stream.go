@@ -18,6 +18,8 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_get_headers
 #cgo nocallback envoy_dynamic_module_callback_http_set_header
 #cgo noescape envoy_dynamic_module_callback_http_set_header
+#cgo nocallback envoy_dynamic_module_callback_http_add_header
+#cgo noescape envoy_dynamic_module_callback_http_add_header
 #cgo nocallback envoy_dynamic_module_callback_http_get_body_chunks
 #cgo noescape envoy_dynamic_module_callback_http_get_body_chunks
 #cgo nocallback envoy_dynamic_module_callback_http_get_body_size
@@ -219,15 +221,10 @@ func (m *headerMap) Remove(key string) {
 	C.envoy_dynamic_module_callback_http_set_header(m.f, m.abiType(), buf(strings.ToLower(key)), C.tx_buffer{})
 }
 
-// Add appends a value. A second value of an existing header is folded into one
-// comma-separated value (RFC 9110 §5.3); see docs/architecture.md for this host's limits.
+// Add appends an entry, as Envoy's addCopy: a second value of a key is a second header line.
+// The ABI refuses an empty value (it has no way to store one); docs/architecture.md lists it.
 func (m *headerMap) Add(key, value string) {
-	old := m.Values(key)
-	if len(old) == 0 {
-		m.Set(key, value)
-		return
-	}
-	m.Set(key, strings.Join(append(old, value), ","))
+	C.envoy_dynamic_module_callback_http_add_header(m.f, m.abiType(), buf(strings.ToLower(key)), buf(value))
 }
 
 // Bodies.
