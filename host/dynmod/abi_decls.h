@@ -71,5 +71,9 @@ bool envoy_dynamic_module_callback_http_filter_get_attribute_int(void* f, int id
 // envoy_dynamic_module_on_http_filter_http_callout_done with that id.
 int envoy_dynamic_module_callback_http_filter_http_callout(void* f, uint64_t* id, tx_buffer cluster, tx_header* h, size_t n, tx_buffer body, uint64_t timeout_ms);
 void envoy_dynamic_module_callback_http_filter_continue_decoding(void* f);
+// reset_stream resets the HTTP stream with a reason (the ABI's stream_reset_reason; 0 is a
+// local reset) and response-code details.
+enum { tx_local_reset = 0 };
+void envoy_dynamic_module_callback_http_filter_reset_stream(void* f, int reason, tx_buffer details);
 void envoy_dynamic_module_callback_http_filter_continue_encoding(void* f);
 #endif

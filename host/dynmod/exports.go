@@ -129,10 +129,32 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 		logMsg(core.LogError, "trafficext: too many live streams; filter not created")
 		return 0
 	}
+	s.handle = h
 	return h
 }
 
-func streamOf(h uintptr) *stream { return streams.get(h) }
+// enter returns the stream of handle h and marks one of its hooks as running; the caller
+// defers leave. A stream reset from inside a hook makes Envoy destroy the filter before the
+// hook returns: the destroy then waits for the outermost hook to end.
+func enter(h uintptr) *stream {
+	s := streams.get(h)
+	s.depth++
+	return s
+}
+
+func (s *stream) leave() {
+	s.depth--
+	if s.depth == 0 && s.destroyPending {
+		s.finish()
+	}
+}
+
+// finish releases the stream: the engine's filter, Envoy-side resources, the handle.
+func (s *stream) finish() {
+	s.handler.Destroy()
+	s.destroy()
+	streams.remove(s.handle)
+}
 
 // recoverHook is the last line of defence of every hook: the core already contains engine
 // panics, so reaching it means a bug in the binding; the event then continues.
@@ -183,52 +205,68 @@ func trailersStatus(st core.Status) C.int {
 //export envoy_dynamic_module_on_http_filter_request_headers
 func envoy_dynamic_module_on_http_filter_request_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_headers")
-	return headersStatus(streamOf(f).handler.RequestHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.RequestHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_body
 func envoy_dynamic_module_on_http_filter_request_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_body")
-	return bodyStatus(streamOf(f).handler.RequestBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.RequestBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_trailers
 func envoy_dynamic_module_on_http_filter_request_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("request_trailers")
-	return trailersStatus(streamOf(f).handler.RequestTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.RequestTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_response_headers
 func envoy_dynamic_module_on_http_filter_response_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_headers")
-	return headersStatus(streamOf(f).handler.ResponseHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.ResponseHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_body
 func envoy_dynamic_module_on_http_filter_response_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_body")
-	return bodyStatus(streamOf(f).handler.ResponseBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.ResponseBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_trailers
 func envoy_dynamic_module_on_http_filter_response_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("response_trailers")
-	return trailersStatus(streamOf(f).handler.ResponseTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.ResponseTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_stream_complete
 func envoy_dynamic_module_on_http_filter_stream_complete(envoy unsafe.Pointer, f uintptr) {
 	defer recoverHook("stream_complete")
-	streamOf(f).handler.StreamComplete()
+	s := enter(f)
+	defer s.leave()
+	s.handler.StreamComplete()
 }
 
 //export envoy_dynamic_module_on_http_filter_destroy
 func envoy_dynamic_module_on_http_filter_destroy(f uintptr) {
 	defer recoverHook("destroy")
 	s := streams.get(f)
-	s.handler.Destroy()
-	s.destroy()
-	streams.remove(f)
+	if s.depth > 0 {
+		s.destroyPending = true
+		return
+	}
+	s.finish()
 }
 
 //export envoy_dynamic_module_on_http_filter_http_callout_done
@@ -242,13 +280,17 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer,
 	if body != nil && nb > 0 {
 		bs = unsafe.Slice(body, int(nb))
 	}
-	streamOf(f).calloutDone(uint64(id), int(result), hs, bs)
+	s := enter(f)
+	defer s.leave()
+	s.calloutDone(uint64(id), int(result), hs, bs)
 }
 
 //export envoy_dynamic_module_on_http_filter_scheduled
 func envoy_dynamic_module_on_http_filter_scheduled(envoy unsafe.Pointer, f uintptr, id C.uint64_t) {
 	defer recoverHook("scheduled")
-	streamOf(f).runScheduled(uint64(id))
+	s := enter(f)
+	defer s.leave()
+	s.runScheduled(uint64(id))
 }
 
 // Hooks the 1.39 loader requires of every HTTP filter module but that serve features the

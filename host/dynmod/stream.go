@@ -55,6 +55,12 @@ import (
 type stream struct {
 	envoy   unsafe.Pointer // envoy_dynamic_module_type_http_filter_envoy_ptr
 	handler *core.StreamHandler
+	handle  uintptr // in the streams table
+
+	// depth counts the stream's hooks running (nested when Envoy re-enters); destroyPending
+	// is a destroy Envoy asked for meanwhile (event thread only, like the hooks).
+	depth          int
+	destroyPending bool
 
 	mu        sync.Mutex // guards the fields below, which Post may touch from other goroutines
 	scheduler unsafe.Pointer
@@ -551,4 +557,13 @@ func logMsg(level core.LogLevel, msg string) {
 
 func logEnabled(level core.LogLevel) bool {
 	return bool(C.envoy_dynamic_module_callback_log_enabled(C.int(level)))
+}
+
+var _ core.StreamResetter = (*stream)(nil)
+
+// ResetStream resets the stream (a local reset, as Envoy's Wasm filter does for
+// proxy_close_stream), recording details as the response code details.
+func (s *stream) ResetStream(details string) bool {
+	C.envoy_dynamic_module_callback_http_filter_reset_stream(s.envoy, C.tx_local_reset, buf(details))
+	return true
 }
