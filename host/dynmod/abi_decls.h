@@ -57,6 +57,18 @@ void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(void* f, tx_
 void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* f, tx_buffer ns, tx_buffer key, tx_buffer v);
 bool envoy_dynamic_module_callback_http_get_metadata_number(void* f, int src, tx_buffer ns, tx_buffer key, double* v);
 bool envoy_dynamic_module_callback_http_get_metadata_string(void* f, int src, tx_buffer ns, tx_buffer key, tx_buffer* v);
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(void* f, tx_buffer ns, tx_buffer key, bool v);
+bool envoy_dynamic_module_callback_http_get_metadata_bool(void* f, int src, tx_buffer ns, tx_buffer key, bool* v);
+// A namespace's keys (keys_count 0: none or no such namespace) and the source's namespaces.
+size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(void* f, int src, tx_buffer ns);
+bool envoy_dynamic_module_callback_http_get_metadata_keys(void* f, int src, tx_buffer ns, tx_buffer* keys);
+size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(void* f, int src);
+bool envoy_dynamic_module_callback_http_get_metadata_namespaces(void* f, int src, tx_buffer* namespaces);
+// List values: their size (false: not a list) and elements by index and type.
+bool envoy_dynamic_module_callback_http_get_metadata_list_size(void* f, int src, tx_buffer ns, tx_buffer key, size_t* n);
+bool envoy_dynamic_module_callback_http_get_metadata_list_number(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, double* v);
+bool envoy_dynamic_module_callback_http_get_metadata_list_string(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, tx_buffer* v);
+bool envoy_dynamic_module_callback_http_get_metadata_list_bool(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, bool* v);
 bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f, tx_buffer key, tx_buffer value);
 bool envoy_dynamic_module_callback_http_get_filter_state_bytes(void* f, tx_buffer key, tx_buffer* value);
 

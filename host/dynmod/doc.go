@@ -12,7 +12,7 @@
 //
 // Known limits of the ABI that the binding works around or reports:
 //   - a header cannot be set to the empty string (the setter removes it, the adder refuses it);
-//   - dynamic metadata carries only strings and numbers and a namespace cannot be listed
-//     (core.ErrUnsupported);
+//   - metadata values are strings, numbers, booleans and lists of those: a struct cannot be
+//     read and no list or struct can be set (core.ErrUnsupported);
 //   - no per-route configuration.
 package dynmod

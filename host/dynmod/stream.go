@@ -36,6 +36,24 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
 #cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_bool
 #cgo nocallback envoy_dynamic_module_callback_log
 #cgo noescape envoy_dynamic_module_callback_log
 */
@@ -332,8 +350,13 @@ type metadata struct {
 	source C.int
 }
 
+// Get reads one value: a string, number, bool or a list of those (the ABI reads no struct).
+// Envoy logs each getter that finds another type at debug level, so the likely ones go first.
 func (m *metadata) Get(ns, key string) (any, bool) {
-	n, k := buf(ns), buf(key)
+	return m.get(buf(ns), buf(key))
+}
+
+func (m *metadata) get(n, k C.tx_buffer) (any, bool) {
 	var v C.tx_buffer
 	if C.envoy_dynamic_module_callback_http_get_metadata_string(m.f, m.source, n, k, &v) {
 		return gostr(v.ptr, v.length), true
@@ -342,11 +365,66 @@ func (m *metadata) Get(ns, key string) (any, bool) {
 	if C.envoy_dynamic_module_callback_http_get_metadata_number(m.f, m.source, n, k, &d) {
 		return float64(d), true
 	}
+	var b C.bool
+	if C.envoy_dynamic_module_callback_http_get_metadata_bool(m.f, m.source, n, k, &b) {
+		return bool(b), true
+	}
+	var size C.size_t
+	if C.envoy_dynamic_module_callback_http_get_metadata_list_size(m.f, m.source, n, k, &size) {
+		out := make([]any, 0, size)
+		for i := C.size_t(0); i < size; i++ {
+			switch {
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_string(m.f, m.source, n, k, i, &v)):
+				out = append(out, gostr(v.ptr, v.length))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_number(m.f, m.source, n, k, i, &d)):
+				out = append(out, float64(d))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_bool(m.f, m.source, n, k, i, &b)):
+				out = append(out, bool(b))
+			default:
+				out = append(out, nil) // a struct or list element: unreadable through the ABI
+			}
+		}
+		return out, true
+	}
 	return nil, false
 }
 
-func (m *metadata) Namespace(string) (map[string]any, bool, error) {
-	return nil, false, core.ErrUnsupported
+// Namespace lists a namespace through the ABI's key listing; keys whose value the ABI cannot
+// read (structs) are left out. Whether an empty namespace exists is told by the namespace list.
+func (m *metadata) Namespace(ns string) (map[string]any, bool, error) {
+	n := buf(ns)
+	count := C.envoy_dynamic_module_callback_http_get_metadata_keys_count(m.f, m.source, n)
+	if count == 0 {
+		return nil, m.hasNamespace(ns), nil
+	}
+	keys := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_keys(m.f, m.source, n, &keys[0]) {
+		return nil, false, nil
+	}
+	out := make(map[string]any, count)
+	for _, k := range keys {
+		if v, ok := m.get(n, k); ok {
+			out[gostr(k.ptr, k.length)] = v
+		}
+	}
+	return out, true, nil
+}
+
+func (m *metadata) hasNamespace(ns string) bool {
+	count := C.envoy_dynamic_module_callback_http_get_metadata_namespaces_count(m.f, m.source)
+	if count == 0 {
+		return false
+	}
+	names := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_namespaces(m.f, m.source, &names[0]) {
+		return false
+	}
+	for _, b := range names {
+		if cview(b.ptr, b.length) == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *metadata) Set(ns, key string, value any) error {
@@ -363,6 +441,8 @@ func (m *metadata) Set(ns, key string, value any) error {
 		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
 	case int64:
 		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
+	case bool:
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(m.f, n, k, C.bool(v))
 	default:
 		return fmt.Errorf("dynamic metadata value of type %T: %w", value, core.ErrUnsupported)
 	}
