@@ -71,6 +71,10 @@ bool envoy_dynamic_module_callback_http_get_metadata_list_string(void* f, int sr
 bool envoy_dynamic_module_callback_http_get_metadata_list_bool(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, bool* v);
 bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f, tx_buffer key, tx_buffer value);
 bool envoy_dynamic_module_callback_http_get_filter_state_bytes(void* f, tx_buffer key, tx_buffer* value);
+// Typed filter state: set builds the object of the ObjectFactory registered under key from
+// value; get serializes any object (serializeAsString).
+bool envoy_dynamic_module_callback_http_set_filter_state_typed(void* f, tx_buffer key, tx_buffer value);
+bool envoy_dynamic_module_callback_http_get_filter_state_typed(void* f, tx_buffer key, tx_buffer* value);
 
 void* envoy_dynamic_module_callback_http_filter_scheduler_new(void* f);
 void envoy_dynamic_module_callback_http_filter_scheduler_commit(void* s, uint64_t id);

@@ -54,6 +54,8 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_string
 #cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_bool
 #cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_filter_state_typed
+#cgo noescape envoy_dynamic_module_callback_http_get_filter_state_typed
 #cgo nocallback envoy_dynamic_module_callback_log
 #cgo noescape envoy_dynamic_module_callback_log
 */
@@ -453,12 +455,24 @@ func (s *stream) FilterState() core.FilterState { return &s.fstate }
 
 type filterState struct{ f unsafe.Pointer }
 
+var _ core.TypedFilterState = (*filterState)(nil)
+
+// Get reads a byte value, or any other object serialized (a typed object another filter or
+// SetTyped made).
 func (fs *filterState) Get(key string) ([]byte, bool) {
 	var v C.tx_buffer
-	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, buf(key), &v) {
+	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, buf(key), &v) &&
+		!C.envoy_dynamic_module_callback_http_get_filter_state_typed(fs.f, buf(key), &v) {
 		return nil, false
 	}
 	return C.GoBytes(unsafe.Pointer(v.ptr), C.int(v.length)), true
+}
+
+func (fs *filterState) SetTyped(key string, value []byte) error {
+	if !C.envoy_dynamic_module_callback_http_set_filter_state_typed(fs.f, buf(key), bufValue(string(value))) {
+		return fmt.Errorf("setting typed filter state %q: refused by Envoy (no factory of that name, a value it rejects, or a read-only key)", key)
+	}
+	return nil
 }
 
 func (fs *filterState) Set(key string, value []byte) error {
