@@ -250,7 +250,7 @@ func statValue(stats, name string) int64 {
 // TestEnvoy_MetricsLateAndOutsideStreams: a metric defined after the plugin loaded is a real
 // Envoy stat (a labeled one: dynamicmodulescustom.wasm_late_counter.name.<name>; V8:
 // wasmcustom.<name>), and a counter changed only by the root context's timer reaches Envoy
-// while a stream is live, without waiting for that stream's next event.
+// while a stream is live, without waiting for that stream's next event, and with no stream.
 func TestEnvoy_MetricsLateAndOutsideStreams(t *testing.T) {
 	requireEnvoy(t)
 	g := wasmtest.Go(t, "latemetrics")
@@ -327,6 +327,19 @@ func TestEnvoy_MetricsLateAndOutsideStreams(t *testing.T) {
 		t.Logf("%s while one stream was live: %d, 200 ms later %d (V8: %d)", tick, a, b, statValue(stats(), "wasmcustom.wasmtest_tick_total"))
 		if a < 0 || b <= a {
 			t.Errorf("timer increments did not reach Envoy during the stream: %d then %d", a, b)
+		}
+	})
+	t.Run("timer-without-stream", func(t *testing.T) {
+		// No stream is live: the root context's changes reach Envoy through the configuration
+		// (its metric callbacks, on the main thread via its scheduler), as V8's do.
+		const tick = "dynamicmodulescustom.wasmtest_tick_total"
+		time.Sleep(200 * time.Millisecond)
+		a := statValue(stats(), tick)
+		time.Sleep(400 * time.Millisecond)
+		b := statValue(stats(), tick)
+		t.Logf("%s with no stream: %d, 400 ms later %d (V8: %d)", tick, a, b, statValue(stats(), "wasmcustom.wasmtest_tick_total"))
+		if a < 0 || b <= a {
+			t.Errorf("timer increments did not reach Envoy without a stream: %d then %d", a, b)
 		}
 	})
 	if !p.Alive() {

@@ -31,6 +31,15 @@ int envoy_dynamic_module_callback_http_filter_increment_counter(void* f, size_t 
 int envoy_dynamic_module_callback_http_filter_increment_gauge(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
 int envoy_dynamic_module_callback_http_filter_decrement_gauge(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
 int envoy_dynamic_module_callback_http_filter_record_histogram_value(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
+// The same changes from the configuration, outside any stream (main thread here: through the
+// configuration's scheduler, whose events arrive in envoy_dynamic_module_on_http_filter_config_scheduled).
+int envoy_dynamic_module_callback_http_filter_config_increment_counter(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_increment_gauge(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_decrement_gauge(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_record_histogram_value(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+void* envoy_dynamic_module_callback_http_filter_config_scheduler_new(void* cfg);
+void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(void* s, uint64_t id);
+void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(void* s);
 
 // Headers and trailers, selected by a tx_*_header/trailer value. get_header stores the number of
 // values of the key in *count (when not NULL); set_header with a NULL or empty value removes

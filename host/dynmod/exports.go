@@ -41,9 +41,6 @@ func envoy_dynamic_module_on_program_init() *C.char {
 	return abiVersionC
 }
 
-// configHost is the core.ConfigHost of one filter configuration being created.
-type configHost struct{ envoy unsafe.Pointer }
-
 func (h configHost) define(kind string, name string) (core.MetricID, error) {
 	var id C.size_t
 	var res C.int
@@ -83,22 +80,28 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, nam
 		return 0
 	}
 	raw := C.GoBytes(unsafe.Pointer(cfg.ptr), C.int(cfg.length))
-	c, err := rt.NewConfig("", raw, configHost{envoy: envoyCfg})
+	// The scheduler exists before the engine loads: a Wasm VM's start may change metrics.
+	host := newConfigHost(envoyCfg)
+	host.open()
+	c, err := rt.NewConfig("", raw, host)
 	if err != nil {
 		// Returning null makes Envoy reject this configuration (an ECDS NACK); the previous
 		// configuration of the filter keeps serving. (A Wasm config whose VM does not start
 		// with no previous one is not an error: the core applies its fail strategy.)
 		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name.ptr, name.length)+": "+err.Error())
+		host.close()
 		return 0
 	}
-	return uintptr(cgo.NewHandle(c))
+	return uintptr(cgo.NewHandle(&config{cfg: c, host: host}))
 }
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
 func envoy_dynamic_module_on_http_filter_config_destroy(cfg uintptr) {
 	defer recoverHook("config_destroy")
 	h := cgo.Handle(cfg)
-	h.Value().(*core.Config).Close()
+	c := h.Value().(*config)
+	c.cfg.Close()
+	c.host.close()
 	h.Delete()
 }
 
@@ -119,7 +122,7 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 			ret = 0
 		}
 	}()
-	c := cgo.Handle(cfg).Value().(*core.Config)
+	c := cgo.Handle(cfg).Value().(*config).cfg
 	s := newStream(envoy)
 	s.handler = c.NewStream(s)
 	h, ok := streams.add(s)
@@ -325,14 +328,19 @@ func envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_wate
 func envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(envoy unsafe.Pointer, f uintptr) {
 }
 
-// Optional hooks of the filter configuration: the binding starts no configuration-level
-// callout, stream or scheduled event, so Envoy never calls them; they are exported so that
-// the module's surface matches the whole HTTP section of the ABI. (on_http_filter_local_reply,
-// also optional, is left out: every local reply would cross into Go for nothing.)
-
+// on_http_filter_config_scheduled runs metric changes made outside any stream
+// (config.go) on the main thread.
+//
 //export envoy_dynamic_module_on_http_filter_config_scheduled
 func envoy_dynamic_module_on_http_filter_config_scheduled(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t) {
+	defer recoverHook("config_scheduled")
+	cgo.Handle(cfg).Value().(*config).host.runQueued()
 }
+
+// Optional hooks of the filter configuration: the binding starts no configuration-level
+// callout or stream, so Envoy never calls them; they are exported so that the module's
+// surface matches the whole HTTP section of the ABI. (on_http_filter_local_reply, also
+// optional, is left out: every local reply would cross into Go for nothing.)
 
 //export envoy_dynamic_module_on_http_filter_config_http_callout_done
 func envoy_dynamic_module_on_http_filter_config_http_callout_done(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {
