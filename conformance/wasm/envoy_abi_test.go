@@ -106,7 +106,7 @@ var abiAttrPaths = []string{
 }
 
 // abiAttrGaps are the attributes Envoy's V8 filter answers and the dynamic-modules ABI of
-// 1.36.2 does not expose (its attribute getters serve a fixed set; stream-info counters, the
+// 1.39 does not expose (its attribute getters serve a fixed set; stream-info counters, the
 // xDS names, the node, listener direction and whole metadata messages are not among them):
 // our host answers NOT_FOUND (SERIALIZATION_FAILURE for a whole metadata message it cannot
 // list). Documented in docs/wasm-compatibility.md; the differential skips them.
