@@ -1,0 +1,179 @@
+package wasm
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/core/coretest"
+	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
+)
+
+// netStep is one event driven into a network context and what it must answer.
+type netStep struct {
+	event string // "new", "read", "write", "close-local", "close-remote"
+	data  string // read / write: the event's data
+	end   bool
+	want  core.NetworkStatus
+	// after checks the connection once the event returned.
+	after func(t *testing.T, c *coretest.Connection)
+}
+
+func runConnection(t *testing.T, p core.Plugin, steps []netStep) *coretest.Connection {
+	t.Helper()
+	c := coretest.NewConnection()
+	f := p.(core.NetworkPlugin).NewNetworkFilter(c)
+	defer f.OnDestroy()
+	for i, s := range steps {
+		var got core.NetworkStatus
+		switch s.event {
+		case "new":
+			got = f.OnNewConnection()
+		case "read":
+			if c.Read == nil {
+				c.Read = &coretest.Buffer{}
+			}
+			c.Read.Append([]byte(s.data))
+			got = f.OnDownstreamData(c.Read.Len(), s.end)
+		case "write":
+			c.Write = &coretest.Buffer{Data: []byte(s.data)}
+			got = f.OnUpstreamData(c.Write.Len(), s.end)
+		case "close-local":
+			f.OnDownstreamClose(core.PeerLocal)
+		case "close-remote":
+			f.OnDownstreamClose(core.PeerRemote)
+		}
+		if got != s.want {
+			t.Fatalf("step %d (%s %q): status %v, want %v\nlogs: %v", i, s.event, s.data, got, s.want, c.Logs)
+		}
+		if s.after != nil {
+			s.after(t, c)
+		}
+		// Envoy moves on data the filter let pass.
+		if s.event == "read" && got == core.NetworkContinue {
+			c.Read.Data = nil
+		}
+	}
+	return c
+}
+
+func wantData(b **coretest.Buffer, want string) func(*testing.T, *coretest.Connection) {
+	return func(t *testing.T, c *coretest.Connection) {
+		t.Helper()
+		if got := string((*b).Data); got != want {
+			t.Errorf("data = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestNetwork_GoGuest(t *testing.T) {
+	g := wasmtest.Go(t, "tcp")
+	e := New(Options{CacheDir: cacheDirForTests()})
+	cases := []struct {
+		name, config string
+		steps        func(c **coretest.Buffer, w **coretest.Buffer) []netStep
+		logs         []string // in order
+		closes       []coretest.Close
+	}{
+		{
+			name: "counts and logs each direction, closes in Envoy's order",
+			steps: func(r, w **coretest.Buffer) []netStep {
+				return []netStep{
+					{event: "new"},
+					{event: "read", data: "hello"},
+					{event: "write", data: "hello", end: true},
+					{event: "close-local"},
+				}
+			},
+			logs: []string{
+				"new connection from 10.0.0.1:4000 to 10.0.0.2:9000",
+				`downstream data (5 bytes, end false): "hello"`,
+				`upstream data (5 bytes, end true): "hello"`,
+				"upstream closed (peer type 0)",
+				"downstream closed (peer type 1)",
+				"connection done: 5 bytes downstream, 5 bytes upstream",
+			},
+		},
+		{
+			name:   "rewrites data in both directions",
+			config: "upper prefix",
+			steps: func(r, w **coretest.Buffer) []netStep {
+				return []netStep{
+					{event: "new"},
+					{event: "read", data: "abc", after: wantData(r, "ABC")},
+					{event: "write", data: "xyz", after: wantData(w, "wasm:xyz")},
+					{event: "close-remote"},
+				}
+			},
+			logs: []string{"downstream closed (peer type 2)", "connection done: 3 bytes downstream, 3 bytes upstream"},
+		},
+		{
+			name:   "a paused read keeps its data and sees it again with more",
+			config: "hold",
+			steps: func(r, w **coretest.Buffer) []netStep {
+				return []netStep{
+					{event: "new"},
+					{event: "read", data: "abc", want: core.NetworkStop, after: wantData(r, "abc")},
+					{event: "read", data: "defghi"},
+					{event: "close-remote"},
+				}
+			},
+			logs: []string{`downstream data (3 bytes, end false): "abc"`, `downstream data (9 bytes, end false): "abcdefghi"`, "connection done: 9 bytes downstream"},
+		},
+		{
+			name:   "proxy_close_stream closes after flushing",
+			config: "close-on-quit",
+			steps: func(r, w **coretest.Buffer) []netStep {
+				return []netStep{{event: "new"}, {event: "read", data: "quit\n"}, {event: "close-local"}}
+			},
+			closes: []coretest.Close{{Flush: true, Details: "wasm_downstream_close"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, h := load(t, e, g, withConfig(tc.config))
+			// The steps' checks read the connection's buffers through these pointers.
+			var r, w *coretest.Buffer
+			steps := tc.steps(&r, &w)
+			for i := range steps {
+				after := steps[i].after
+				steps[i].after = func(t *testing.T, c *coretest.Connection) {
+					r, w = c.Read, c.Write
+					if after != nil {
+						after(t, c)
+					}
+				}
+			}
+			conn := runConnection(t, p, steps)
+			var lines []string
+			for _, l := range conn.Logs {
+				lines = append(lines, l.Msg)
+			}
+			all := strings.Join(lines, "\n")
+			at := 0
+			for _, want := range tc.logs {
+				i := strings.Index(all[at:], want)
+				if i < 0 {
+					t.Fatalf("log %q missing (or out of order) in:\n%s", want, all)
+				}
+				at += i + len(want)
+			}
+			if len(conn.Closes) != len(tc.closes) {
+				t.Fatalf("closes = %+v, want %+v", conn.Closes, tc.closes)
+			}
+			for i := range tc.closes {
+				if conn.Closes[i] != tc.closes[i] {
+					t.Errorf("close %d = %+v, want %+v", i, conn.Closes[i], tc.closes[i])
+				}
+			}
+			if tc.config == "" {
+				for name, want := range map[string]uint64{"tcptest_connections_total": 1, "tcptest_closed_total": 1,
+					"tcptest_downstream_bytes_total": 5, "tcptest_upstream_bytes_total": 5} {
+					if got := conn.Counters[h.ID(name)]; got != want {
+						t.Errorf("counter %s = %d, want %d", name, got, want)
+					}
+				}
+			}
+		})
+	}
+}
