@@ -1,0 +1,306 @@
+//go:build conformance
+
+package wasm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
+	"github.com/trafficext/trafficext/extconfig"
+	"github.com/trafficext/trafficext/internal/envoyproc"
+)
+
+// The network (L4) differential: every scenario gets two TCP listeners in one Envoy 1.39,
+// one whose filter chain runs a TCP guest as our network filter
+// (envoy.filters.network.dynamic_modules) and one on Envoy's own V8 network Wasm filter
+// (envoy.filters.network.wasm), both in front of tcp_proxy to a raw TCP echo upstream. The
+// same exchanges go to both; the bytes received, how the connection ended, the guest's log
+// lines and its metrics must be identical.
+
+// netExchange is one client connection: it writes chunks (pausing between them), then
+// half-closes and reads until the proxy closes.
+type netExchange struct {
+	chunks []string
+	// keepOpen: do not half-close (the guest closes the connection itself).
+	keepOpen bool
+}
+
+type netScenario struct {
+	name   string
+	guest  wasmtest.Guest
+	config string
+	conns  []netExchange
+	// check verifies what our listener's client received.
+	check func(t *testing.T, i int, r netResult)
+}
+
+// netResult is what a client saw: the bytes and how the connection ended.
+type netResult struct {
+	Data string
+	End  string // "eof" or the read error
+}
+
+// tcpEcho is the raw upstream: it echoes every chunk as it arrives and, at the client's
+// half-close, half-closes too (a well-behaved echo: "same close behaviour" is observable).
+func tcpEcho(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+				time.Sleep(50 * time.Millisecond)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func netDo(t *testing.T, port int, x netExchange) netResult {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for i, ch := range x.chunks {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond) // separate reads at the proxy
+		}
+		if _, err := io.WriteString(c, ch); err != nil {
+			return netResult{End: "write: " + err.Error()}
+		}
+	}
+	if !x.keepOpen {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	var buf bytes.Buffer
+	_, err = io.Copy(&buf, c)
+	r := netResult{Data: buf.String(), End: "eof"}
+	if err != nil {
+		r.End = "error"
+		if errors.Is(err, net.ErrClosed) {
+			r.End = "closed"
+		}
+	}
+	return r
+}
+
+// syncBuffer collects Envoy's whole log (the process keeps only its tail).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	wasmLogLine = regexp.MustCompile(`wasm log (\S+) (\S+) (\S*): (.*)$`)
+	loopAddr    = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+)
+
+func ourNetworkFilter(t testing.TB, name string, g wasmtest.Guest, config string) map[string]any {
+	ext := extconfig.Extension{Name: name, Wasm: &extconfig.Wasm{
+		Path: g.Path, SHA256: g.SHA256, PluginName: "root", VMID: "tcp", PluginConfig: []byte(config),
+	}}
+	raw, err := extconfig.Marshal(&ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{
+		"name": name,
+		"typed_config": map[string]any{
+			"@type":                 "type.googleapis.com/envoy.extensions.filters.network.dynamic_modules.v3.DynamicModuleNetworkFilter",
+			"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
+			"filter_name":           "trafficext",
+			"filter_config":         stringValue(string(raw)),
+		},
+	}
+}
+
+func v8NetworkFilter(name string, g wasmtest.Guest, config string) map[string]any {
+	short := name[strings.LastIndexByte(name, '/')+1:]
+	return map[string]any{
+		"name": "v8-" + name,
+		"typed_config": map[string]any{
+			"@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+			"config": map[string]any{
+				"name": short, "root_id": "root",
+				"configuration": stringValue(config),
+				"vm_config": map[string]any{
+					"vm_id": "tcp", "runtime": "envoy.wasm.runtime.v8",
+					"code": map[string]any{"local": map[string]any{"filename": g.Path}},
+				},
+			},
+		},
+	}
+}
+
+func tcpProxy(prefix string) map[string]any {
+	return map[string]any{"name": "envoy.filters.network.tcp_proxy", "typed_config": map[string]any{
+		"@type":       "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+		"stat_prefix": prefix, "cluster": "upstream",
+	}}
+}
+
+func netScenarios(t *testing.T) []*netScenario {
+	goTCP := wasmtest.Go(t, "tcp")
+	wantData := func(want ...string) func(*testing.T, int, netResult) {
+		return func(t *testing.T, i int, r netResult) {
+			if r.Data != want[i] {
+				t.Errorf("connection %d received %q, want %q", i, r.Data, want[i])
+			}
+		}
+	}
+	return []*netScenario{
+		{name: "go-plain", guest: goTCP, conns: []netExchange{{chunks: []string{"hello\n"}}, {chunks: []string{"one\n", "two\n"}}},
+			check: wantData("hello\n", "one\ntwo\n")},
+		{name: "go-rewrite", guest: goTCP, config: "upper prefix", conns: []netExchange{{chunks: []string{"abc\n"}}},
+			check: wantData("wasm:ABC\n")},
+		{name: "go-hold", guest: goTCP, config: "hold", conns: []netExchange{{chunks: []string{"abc", "defgh\n"}}},
+			check: wantData("abcdefgh\n")},
+		{name: "go-close", guest: goTCP, config: "close-on-quit", conns: []netExchange{{chunks: []string{"quit\n"}, keepOpen: true}},
+			check: func(t *testing.T, _ int, r netResult) {
+				if r.End != "eof" {
+					t.Errorf("the guest's close ended the connection with %q, want eof", r.End)
+				}
+			}},
+	}
+}
+
+func TestEnvoy_NetworkDifferential(t *testing.T) {
+	requireEnvoy(t)
+	scs := netScenarios(t)
+	up := tcpEcho(t)
+	adminPort := freePort(t)
+	type pair struct{ ours, v8 int }
+	ports := map[*netScenario]pair{}
+	var listeners []any
+	for _, sc := range scs {
+		pr := pair{freePort(t), freePort(t)}
+		ports[sc] = pr
+		name := "extensions.istio.io/trafficextension/ns." + sc.name
+		listeners = append(listeners,
+			map[string]any{"name": sc.name + "-ours", "address": addr(pr.ours), "filter_chains": []any{map[string]any{
+				"filters": []any{ourNetworkFilter(t, name, sc.guest, sc.config), tcpProxy(sc.name + "_ours")}}}},
+			map[string]any{"name": sc.name + "-v8", "address": addr(pr.v8), "filter_chains": []any{map[string]any{
+				"filters": []any{v8NetworkFilter(name, sc.guest, sc.config), tcpProxy(sc.name + "_v8")}}}})
+	}
+	log := &syncBuffer{}
+	releasePorts()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := envoyproc.Start(ctx, envoyproc.Options{Bootstrap: bootstrap(t, listeners, adminPort, up), AdminPort: adminPort,
+		Concurrency: 2, LogLevel: "warning", ComponentLogLevel: "wasm:info,dynamic_modules:info", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("envoy log:\n%s", log.String())
+		}
+		p.Stop()
+	})
+	stats := func() string {
+		s, err := p.Admin("/stats?filter=tcptest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, sc := range scs {
+		t.Run(sc.name, func(t *testing.T) {
+			pr := ports[sc]
+			before := stats()
+			for i, x := range sc.conns {
+				ours := netDo(t, pr.ours, x)
+				v8 := netDo(t, pr.v8, x)
+				sc.check(t, i, ours)
+				if ours != v8 {
+					t.Errorf("connection %d: our host %+v, V8 %+v", i, ours, v8)
+				}
+			}
+			short := "ns." + sc.name
+			// The close callbacks run as the proxy finishes the connections.
+			var ourLogs, v8Logs []string
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if ourLogs, v8Logs = splitByHost(log.String(), short); countDone(ourLogs) >= len(sc.conns) && countDone(v8Logs) >= len(sc.conns) {
+					break
+				}
+			}
+			if strings.Join(ourLogs, "\n") != strings.Join(v8Logs, "\n") {
+				t.Errorf("guest logs differ:\nours:\n  %s\nV8:\n  %s", strings.Join(ourLogs, "\n  "), strings.Join(v8Logs, "\n  "))
+			}
+			if len(ourLogs) == 0 {
+				t.Errorf("no guest log lines")
+			}
+			after := stats()
+			for _, m := range []string{"tcptest_connections_total", "tcptest_closed_total", "tcptest_downstream_bytes_total", "tcptest_upstream_bytes_total", "tcptest_active"} {
+				o := statValue(after, "dynamicmodulescustom."+m) - max(statValue(before, "dynamicmodulescustom."+m), 0)
+				v := statValue(after, "wasmcustom."+m) - max(statValue(before, "wasmcustom."+m), 0)
+				if o != v {
+					t.Errorf("metric %s moved by %d on our host, %d on V8", m, o, v)
+				}
+			}
+			t.Logf("guest log (ours = V8):\n  %s", strings.Join(ourLogs, "\n  "))
+		})
+	}
+}
+
+func countDone(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "connection done") {
+			n++
+		}
+	}
+	return n
+}
+
+// splitByHost separates one plugin's guest lines into our host's (the dynamic_modules
+// logger) and V8's (the wasm logger).
+func splitByHost(log, plugin string) (ours, v8 []string) {
+	for _, l := range strings.Split(log, "\n") {
+		m := wasmLogLine.FindStringSubmatch(l)
+		if m == nil || m[1] != plugin {
+			continue
+		}
+		line := loopAddr.ReplaceAllString(m[4], "127.0.0.1:PORT")
+		if strings.Contains(l, "[dynamic_modules]") {
+			ours = append(ours, line)
+		} else {
+			v8 = append(v8, line)
+		}
+	}
+	return ours, v8
+}
