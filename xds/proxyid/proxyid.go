@@ -38,6 +38,7 @@ const (
 	keyTLSCert        = "TRAFFICEXT_TLS_CERT"
 	keyTLSKey         = "TRAFFICEXT_TLS_KEY"
 	keyTLSCA          = "TRAFFICEXT_TLS_CA"
+	keyProtocol       = "TRAFFICEXT_PROTOCOL"
 )
 
 // Identity is what a proxy says about itself.
@@ -76,7 +77,14 @@ type Identity struct {
 	// TLSCert, TLSKey and TLSCA are the PEM files (on the proxy's file system) of a waypoint's
 	// mTLS identity and the CA that signs its peers.
 	TLSCert, TLSKey, TLSCA string
+	// Protocol is the application protocol of the proxy's listeners: "" (HTTP) or ProtocolTCP
+	// (raw TCP: a TCP proxy instead of the HTTP connection manager, so only network extensions
+	// apply, as on Istio's TCP listeners).
+	Protocol string
 }
+
+// ProtocolTCP is Identity.Protocol for raw TCP listeners.
+const ProtocolTCP = "tcp"
 
 // Validate checks that the identity is usable for selection.
 func (id Identity) Validate() error {
@@ -84,6 +92,9 @@ func (id Identity) Validate() error {
 	case Sidecar, Gateway, Waypoint:
 	default:
 		return fmt.Errorf("proxy %q: metadata %s: unknown mode %q (want sidecar, gateway or waypoint)", id.ID, keyMode, id.Mode)
+	}
+	if id.Protocol != "" && id.Protocol != ProtocolTCP {
+		return fmt.Errorf("proxy %q: metadata %s: unknown protocol %q (want %s, or unset for HTTP)", id.ID, keyProtocol, id.Protocol, ProtocolTCP)
 	}
 	if id.Namespace == "" {
 		return fmt.Errorf("proxy %q: metadata %s: must not be empty", id.ID, keyNamespace)
@@ -118,7 +129,7 @@ func (id Identity) Node() *corev3.Node {
 		fields[keyUpstream] = structpb.NewStringValue(id.Upstream)
 	}
 	for k, v := range map[string]string{keyListen: id.Listen, keyInboundListen: id.InboundListen,
-		keyOutboundTarget: id.OutboundUpstream, keyTLSCert: id.TLSCert, keyTLSKey: id.TLSKey, keyTLSCA: id.TLSCA} {
+		keyOutboundTarget: id.OutboundUpstream, keyTLSCert: id.TLSCert, keyTLSKey: id.TLSKey, keyTLSCA: id.TLSCA, keyProtocol: id.Protocol} {
 		if v != "" {
 			fields[k] = structpb.NewStringValue(v)
 		}
@@ -156,6 +167,7 @@ func FromNode(n *corev3.Node) (Identity, error) {
 	id.TLSCert = f[keyTLSCert].GetStringValue()
 	id.TLSKey = f[keyTLSKey].GetStringValue()
 	id.TLSCA = f[keyTLSCA].GetStringValue()
+	id.Protocol = f[keyProtocol].GetStringValue()
 	if v, ok := f[keyServicePort]; ok {
 		id.ServicePort = servicePort(v)
 	}
