@@ -1,7 +1,7 @@
 // Command tcp is a Proxy-Wasm network (TCP) test guest in the shape of the Go SDK's network
 // example: it counts connections and bytes each direction in metrics, logs every event with
 // the data seen, tags each connection with its source and destination, and logs on close.
-// The plugin configuration may ask for more: "upper" upper-cases downstream data,
+// The words of the plugin configuration may ask for more: "upper" upper-cases downstream data,
 // "prefix" prepends "wasm:" to upstream data, "hold" stops downstream data until 8 bytes
 // arrived, "close-on-quit" closes the connection (proxy_close_stream) when the downstream
 // sends "quit".
@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"strings"
+	"unicode"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -25,16 +26,18 @@ func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginC
 
 type pluginContext struct {
 	types.DefaultPluginContext
-	opts                 map[string]bool
-	connections, closed  proxywasm.MetricCounter
-	downBytes, upBytes   proxywasm.MetricCounter
-	active               proxywasm.MetricGauge
+	opts                map[string]bool
+	connections, closed proxywasm.MetricCounter
+	downBytes, upBytes  proxywasm.MetricCounter
+	active              proxywasm.MetricGauge
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.opts = map[string]bool{}
 	if cfg, err := proxywasm.GetPluginConfiguration(); err == nil {
-		for _, o := range strings.Fields(string(cfg)) {
+		// Words of the configuration: plain text, or the JSON a TrafficExtension's pluginConfig
+		// becomes ({"mode": "upper prefix"}).
+		for _, o := range strings.FieldsFunc(string(cfg), func(r rune) bool { return !unicode.IsLetter(r) && r != '-' }) {
 			p.opts[o] = true
 		}
 	}
@@ -50,8 +53,8 @@ func (p *pluginContext) NewTcpContext(uint32) types.TcpContext { return &tcpCont
 
 type tcpContext struct {
 	types.DefaultTcpContext
-	p          *pluginContext
-	down, up   int
+	p        *pluginContext
+	down, up int
 }
 
 func property(path ...string) string {

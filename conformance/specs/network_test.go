@@ -1,0 +1,130 @@
+//go:build conformance
+
+package specs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/trafficext/trafficext/conformance/driver"
+	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
+)
+
+// Network (L4) extensions on raw-TCP proxies of each shape, in front of a TCP echo: the Go
+// SDK TCP guest (engine/wasm/testdata/guests/go/tcp) rewrites bytes by its configuration.
+
+// tcpProxy is the raw-TCP proxy of a mode (started by the driver on first use).
+func tcpProxy(m mode) driver.TCPProxy {
+	GinkgoHelper()
+	te, ok := env.(driver.TCPEnv)
+	if !ok {
+		Skip("the driver runs no raw-TCP proxies")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := te.TCP(ctx, m.name)
+	Expect(err).NotTo(HaveOccurred())
+	return p
+}
+
+// tcpConn is one client connection through a raw-TCP proxy.
+type tcpConn struct{ c net.Conn }
+
+func dialTCP(p driver.TCPProxy) *tcpConn {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := p.DialTCP(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return &tcpConn{c}
+}
+
+// roundTrip sends data and reads back n bytes (or what arrives before the proxy closes or a
+// second passes).
+func (t *tcpConn) roundTrip(data string, n int) string {
+	// The deadline is lifted at once: on the waypoint it is the TLS connection's, which an
+	// expired one would end (with every tunnel in it).
+	t.c.SetDeadline(time.Now().Add(time.Second))
+	defer t.c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(t.c, data); err != nil {
+		return "write: " + err.Error()
+	}
+	b := make([]byte, n)
+	got, _ := io.ReadFull(t.c, b)
+	return string(b[:got])
+}
+
+func (t *tcpConn) close() { t.c.Close() }
+
+// exchange is one connection sending data and reading the n bytes expected back.
+func exchange(p driver.TCPProxy, data string, n int) string {
+	c := dialTCP(p)
+	defer c.close()
+	return c.roundTrip(data, n)
+}
+
+func networkExt(m mode, name, words string) ext {
+	g := wasmtest.Go(GinkgoTB(), "tcp")
+	return m.ext(name).withWasm(fmt.Sprintf("    url: file://%s\n    sha256: %s\n    type: NETWORK\n    pluginConfig:\n      mode: %q\n", g.Path, g.SHA256, words))
+}
+
+var _ = Describe("Network (L4) Wasm extensions", Label("wasm", "network", "local-only"), func() {
+	BeforeEach(localOnly)
+	eachMode(func(m mode) {
+		It("see and modify the bytes of a TCP connection, each direction", func() {
+			p := tcpProxy(m)
+			Expect(exchange(p, "abc\n", 4)).To(Equal("abc\n"))
+			before, _ := p.Stat("dynamicmodulescustom.tcptest_connections_total")
+			apply("tcp.yaml", networkExt(m, "tcp-rewrite", "upper prefix"))
+			Eventually(exchange).WithArguments(p, "abc\n", 9).WithTimeout(within).Should(Equal("wasm:ABC\n"))
+			Expect(p.Stat("dynamicmodulescustom.tcptest_connections_total")).To(BeNumerically(">", before))
+			Expect(p.Stat("dynamicmodulescustom.tcptest_downstream_bytes_total")).To(BeNumerically(">=", 4))
+		})
+
+		It("updates over ECDS only: open connections keep their configuration and are not drained", func() {
+			p := tcpProxy(m)
+			apply("tcp.yaml", networkExt(m, "tcp-live", "upper"))
+			Eventually(exchange).WithArguments(p, "abc\n", 4).WithTimeout(within).Should(Equal("ABC\n"))
+			Eventually(func() int64 {
+				n, _ := p.Stat("listener_manager.total_listeners_warming")
+				return n
+			}).WithTimeout(within).Should(BeZero())
+			live := dialTCP(p)
+			defer live.close()
+			Expect(live.roundTrip("one\n", 4)).To(Equal("ONE\n"))
+			modified, err := p.Stat("listener_manager.listener_modified")
+			Expect(err).NotTo(HaveOccurred())
+			ecds, _ := p.Stat("extension_config_discovery.network_filter." + "extensions.istio.io/trafficextension/" + m.ns + ".tcp-live.config_reload")
+
+			apply("tcp.yaml", networkExt(m, "tcp-live", "prefix"))
+			Eventually(exchange).WithArguments(p, "abc\n", 9).WithTimeout(within).Should(Equal("wasm:abc\n"))
+			// A network filter instance lives as long as its connection: the open one keeps the
+			// configuration it started with, and still flows.
+			Expect(live.roundTrip("two\n", 4)).To(Equal("TWO\n"))
+			Expect(p.Stat("listener_manager.listener_modified")).To(Equal(modified))
+			Expect(p.Stat("listener_manager.total_filter_chains_draining")).To(BeZero())
+			reloads, _ := p.Stat("extension_config_discovery.network_filter." + "extensions.istio.io/trafficextension/" + m.ns + ".tcp-live.config_reload")
+			GinkgoWriter.Printf("%s: ECDS reloads %d → %d, listener_modified %d\n", m.name, ecds, reloads, modified)
+			Expect(reloads).To(BeNumerically(">", ecds))
+		})
+
+		It("refuses a bad NETWORK resource naming resource and field, and the last good keeps serving", func() {
+			p := tcpProxy(m)
+			apply("tcp.yaml", networkExt(m, "tcp-good", "upper"))
+			Eventually(exchange).WithArguments(p, "abc\n", 4).WithTimeout(within).Should(Equal("ABC\n"))
+			bad := networkExt(m, "tcp-good", "prefix")
+			bad.wasm = strings.Replace(bad.wasm, "    sha256: ", "    sha256: x", 1)
+			apply("tcp.yaml", bad)
+			Eventually(func() string { return strings.Join(env.Problems(), "\n") }).WithTimeout(within).
+				Should(And(ContainSubstring(m.ns+"/tcp-good"), ContainSubstring("spec.wasm.sha256")))
+			Consistently(exchange).WithArguments(p, "abc\n", 4).WithTimeout(time.Second).Should(Equal("ABC\n"))
+		})
+	})
+})
