@@ -182,7 +182,16 @@ func netScenarios(t *testing.T) []*netScenario {
 			}
 		}
 	}
+	cTCP := wasmtest.C(t, "tcp", "")
 	return []*netScenario{
+		{name: "c-buffers", guest: cTCP, conns: []netExchange{{chunks: []string{"hello\n"}}, {chunks: []string{"par", "tial\n"}}, {chunks: []string{"cut:abc\n"}}},
+			check: wantData("hello\n!", "partial\n!", "Cabc\n!")},
+		{name: "c-close-upstream", guest: cTCP, conns: []netExchange{{chunks: []string{"bye\n"}, keepOpen: true}},
+			check: func(t *testing.T, _ int, r netResult) {
+				if r.End != "eof" {
+					t.Errorf("proxy_close_stream(UPSTREAM) ended the connection with %q, want eof", r.End)
+				}
+			}},
 		{name: "go-plain", guest: goTCP, conns: []netExchange{{chunks: []string{"hello\n"}}, {chunks: []string{"one\n", "two\n"}}},
 			check: wantData("hello\n", "one\ntwo\n")},
 		{name: "go-rewrite", guest: goTCP, config: "upper prefix", conns: []netExchange{{chunks: []string{"abc\n"}}},
@@ -265,7 +274,7 @@ func TestEnvoy_NetworkDifferential(t *testing.T) {
 				t.Errorf("no guest log lines")
 			}
 			after := stats()
-			for _, m := range []string{"tcptest_connections_total", "tcptest_closed_total", "tcptest_downstream_bytes_total", "tcptest_upstream_bytes_total", "tcptest_active"} {
+			for _, m := range []string{"tcptest_connections_total", "tcptest_closed_total", "tcptest_downstream_bytes_total", "tcptest_upstream_bytes_total", "tcptest_active", "ctcp_connections_total", "ctcp_bytes_total"} {
 				o := statValue(after, "dynamicmodulescustom."+m) - max(statValue(before, "dynamicmodulescustom."+m), 0)
 				v := statValue(after, "wasmcustom."+m) - max(statValue(before, "wasmcustom."+m), 0)
 				if o != v {
@@ -280,7 +289,7 @@ func TestEnvoy_NetworkDifferential(t *testing.T) {
 func countDone(lines []string) int {
 	n := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "connection done") {
+		if strings.HasPrefix(l, "connection done") || l == "delete" {
 			n++
 		}
 	}

@@ -177,3 +177,48 @@ func TestNetwork_GoGuest(t *testing.T) {
 		})
 	}
 }
+
+// TestNetwork_CGuest: the raw-ABI guest's buffer rules and stream-call statuses, as V8 answers
+// them (conformance/wasm diffs the same guest against V8).
+func TestNetwork_CGuest(t *testing.T) {
+	g := wasmtest.C(t, "tcp", "")
+	e := New(Options{CacheDir: cacheDirForTests()})
+	p, h := load(t, e, g, nil)
+	c := runConnection(t, p, []netStep{
+		{event: "new"},
+		{event: "read", data: "cut:", want: core.NetworkStop},
+		{event: "read", data: "abc\n", after: func(t *testing.T, c *coretest.Connection) {
+			if got := string(c.Read.Data); got != "Cabc\n" {
+				t.Errorf("read data = %q, want drain 4 + prepend: %q", got, "Cabc\n")
+			}
+		}},
+		{event: "write", data: "xy", after: func(t *testing.T, c *coretest.Connection) {
+			if got := string(c.Write.Data); got != "xy!" {
+				t.Errorf("write data = %q, want %q (append; a write in the middle refused)", got, "xy!")
+			}
+		}},
+		{event: "read", data: "bye\n"},
+		{event: "close-remote"},
+	})
+	var lines []string
+	for _, l := range c.Logs {
+		lines = append(lines, l.Msg[strings.Index(l.Msg, ": ")+2:])
+	}
+	want := []string{
+		"context created", "new connection",
+		"downstream 4 eos 0 get 0: cut:", "status size 0 4 continue req 0 resp 0 up 12 bad 2", "pause",
+		"downstream 8 eos 0 get 0: cut:abc|", "cut 0",
+		"upstream 2 eos 0: xy", "append 0 middle 2",
+		"downstream 4 eos 0 get 0: bye|", "close upstream 0",
+		"downstream close 2", "done", "log", "delete",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("guest log:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if len(c.Closes) != 1 || c.Closes[0] != (coretest.Close{Flush: true, Details: "wasm_upstream_close"}) {
+		t.Errorf("closes = %+v, want one flush close wasm_upstream_close", c.Closes)
+	}
+	if got := c.Counters[h.ID("ctcp_bytes_total")]; got != 14 {
+		t.Errorf("ctcp_bytes_total = %d, want 14 (8 + 2 + 4)", got)
+	}
+}
