@@ -92,6 +92,8 @@ func netDo(t *testing.T, port int, x netExchange) netResult {
 		}
 	}
 	if !x.keepOpen {
+		// Apart from the data, so that the half-close is its own read on both hosts.
+		time.Sleep(100 * time.Millisecond)
 		c.(*net.TCPConn).CloseWrite()
 	}
 	var buf bytes.Buffer

@@ -103,7 +103,7 @@ EXPORT(proxy_on_downstream_data) u32 on_downstream_data(u32 ctx, u32 len, u32 eo
     flush();
     return 1;
   }
-  proxy_increment_metric(bytes, len);
+  if (len) proxy_increment_metric(bytes, len);
   if (n >= 4 && __builtin_memcmp(d, "cut:", 4) == 0) {
     put("cut ");
     putn(proxy_set_buffer_bytes(DOWNSTREAM_DATA, 0, 4, S("C")));
@@ -128,8 +128,8 @@ EXPORT(proxy_on_upstream_data) u32 on_upstream_data(u32 ctx, u32 len, u32 eos) {
   put(": ");
   putb(d, n);
   flush();
-  proxy_increment_metric(bytes, len);
   if (len > 0) {
+    proxy_increment_metric(bytes, len);
     put("append ");
     putn(proxy_set_buffer_bytes(UPSTREAM_DATA, len, 0, S("!")));
     put(" middle ");

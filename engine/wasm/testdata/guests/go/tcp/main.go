@@ -82,7 +82,9 @@ func (c *tcpContext) OnDownstreamData(size int, end bool) types.Action {
 		return types.ActionPause
 	}
 	c.down += size
-	c.p.downBytes.Increment(uint64(size))
+	if size > 0 { // a counter moves by a positive offset only
+		c.p.downBytes.Increment(uint64(size))
+	}
 	if c.p.opts["close-on-quit"] && bytes.Contains(data, []byte("quit")) {
 		if err := proxywasm.CloseDownstream(); err != nil {
 			proxywasm.LogErrorf("closing: %v", err)
@@ -104,7 +106,9 @@ func (c *tcpContext) OnUpstreamData(size int, end bool) types.Action {
 	}
 	proxywasm.LogInfof("upstream data (%d bytes, end %v): %q", size, end, data)
 	c.up += size
-	c.p.upBytes.Increment(uint64(size))
+	if size > 0 {
+		c.p.upBytes.Increment(uint64(size))
+	}
 	if c.p.opts["prefix"] && size > 0 {
 		if err := proxywasm.PrependUpstreamData([]byte("wasm:")); err != nil {
 			proxywasm.LogErrorf("prepending upstream data: %v", err)
