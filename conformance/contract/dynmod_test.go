@@ -21,7 +21,7 @@ import (
 	"github.com/trafficext/trafficext/internal/loopback"
 )
 
-// TestContractRealEnvoy runs the binding contract through a real Envoy 1.36.2 loading
+// TestContractRealEnvoy runs the binding contract through a real Envoy 1.39.3 loading
 // out/libtrafficext.so (make build) as a dynamic module: every case gets its own Envoy with
 // a static listener holding the case's extensions as dynamic-module filters, in front of an
 // upstream that answers as the case says and records what it received.

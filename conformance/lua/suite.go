@@ -1,5 +1,5 @@
 // Package lua is the differential suite of the Lua engine: every script of
-// conformance/testdata/lua runs in one Envoy 1.36.2 process twice, once under Envoy's native
+// conformance/testdata/lua runs in one Envoy 1.39.3 process twice, once under Envoy's native
 // envoy.filters.http.lua (inline code) and once through trafficext's dynamic module, on
 // listener pairs that differ only in that filter. The same requests go to both (HTTP/1.1 and
 // HTTP/2, bodies, trailers, gateway- and sidecar-shaped listeners) and the suite compares the
