@@ -7,6 +7,7 @@ import (
 	"github.com/trafficext/trafficext/core"
 	"github.com/trafficext/trafficext/core/coretest"
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
+	"github.com/trafficext/trafficext/extconfig"
 )
 
 // netStep is one event driven into a network context and what it must answer.
@@ -220,5 +221,43 @@ func TestNetwork_CGuest(t *testing.T) {
 	}
 	if got := c.Counters[h.ID("ctcp_bytes_total")]; got != 14 {
 		t.Errorf("ctcp_bytes_total = %d, want 14 (8 + 2 + 4)", got)
+	}
+}
+
+// TestNetwork_Trap: a trap closes the connection after flushing (fail-closed) or lets its data
+// pass from then on (fail-open), and the next connection gets a fresh VM.
+func TestNetwork_Trap(t *testing.T) {
+	g := wasmtest.C(t, "tcp", "")
+	e := New(Options{CacheDir: cacheDirForTests()})
+	for _, tc := range []struct {
+		name   string
+		open   bool
+		want   core.NetworkStatus
+		closes int
+	}{{"fail-close", false, core.NetworkStop, 1}, {"fail-open", true, core.NetworkContinue, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, h := load(t, e, g, func(x *extconfig.Extension) {
+				if tc.open {
+					x.FailStrategy = extconfig.FailOpen
+				}
+			})
+			c := runConnection(t, p, []netStep{
+				{event: "new"},
+				{event: "read", data: "trap\n", want: tc.want},
+				{event: "read", data: "more\n", want: tc.want},
+				{event: "close-remote"},
+			})
+			if len(c.Closes) != tc.closes {
+				t.Errorf("closes = %+v, want %d", c.Closes, tc.closes)
+			}
+			if got := c.Counters[h.ID(core.StatPrefix("extensions.istio.io/trafficextension/ns.wasmtest")+"wasm_vm_failed")]; got != 1 {
+				t.Errorf("wasm_vm_failed = %d, want 1", got)
+			}
+			// A fresh VM serves the next connection.
+			next := runConnection(t, p, []netStep{{event: "new"}, {event: "read", data: "ok\n"}, {event: "close-remote"}})
+			if len(next.Closes) != 0 || len(next.Messages("delete")) != 1 {
+				t.Errorf("next connection: closes %+v, logs %v", next.Closes, next.Logs)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@
  *   downstream "cut:..."  → proxy_set_buffer_bytes(DOWNSTREAM, 0, 4, "C") (drain 4, prepend);
  *   upstream data         → proxy_set_buffer_bytes(UPSTREAM, len, 0, "!") (append);
  *   downstream "bye..."   → proxy_close_stream(UPSTREAM);
+ *   downstream "trap..."  → traps (unreachable);
  * and on the first data, the statuses of proxy_continue_stream for each stream type and of
  * proxy_get_buffer_status. Counters: ctcp_connections_total, ctcp_bytes_total. */
 #include "../proxywasm.h"
@@ -98,6 +99,7 @@ EXPORT(proxy_on_downstream_data) u32 on_downstream_data(u32 ctx, u32 len, u32 eo
     putn(proxy_continue_stream(9));
     flush();
   }
+  if (n >= 4 && __builtin_memcmp(d, "trap", 4) == 0) __builtin_trap();
   if (!eos && !has(d, n, '\n')) {
     put("pause");
     flush();
