@@ -4,9 +4,11 @@ package specs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +90,22 @@ var _ = Describe("Network (L4) Wasm extensions", Label("wasm", "network", "local
 			Expect(p.Stat("dynamicmodulescustom.tcptest_downstream_bytes_total")).To(BeNumerically(">=", 4))
 		})
 
+		It("run before the HTTP connection manager on HTTP listeners, which keep serving", func() {
+			p := m.proxy()
+			before, _ := p.Stat("dynamicmodulescustom.tcptest_connections_total")
+			apply("tcp.yaml", networkExt(m, "tcp-count", "count"))
+			Eventually(func() int64 {
+				get(m.target(), "/", nil)
+				n, _ := p.Stat("dynamicmodulescustom.tcptest_connections_total")
+				return n
+			}).WithTimeout(within).Should(BeNumerically(">", before))
+			Expect(get(m.target(), "/", nil).Status).To(Equal(200))
+			dump, err := p.ConfigDump()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(filterChainsWith(dump, "extensions.istio.io/trafficextension/"+m.ns+".tcp-count")).To(
+				ContainElement([]string{"extensions.istio.io/trafficextension/" + m.ns + ".tcp-count", "envoy.filters.network.http_connection_manager"}))
+		})
+
 		It("updates over ECDS only: open connections keep their configuration and are not drained", func() {
 			p := tcpProxy(m)
 			apply("tcp.yaml", networkExt(m, "tcp-live", "upper"))
@@ -128,3 +146,38 @@ var _ = Describe("Network (L4) Wasm extensions", Label("wasm", "network", "local
 		})
 	})
 })
+
+// filterChainsWith lists the network filter names of every filter chain in a config dump that
+// holds a filter named name.
+func filterChainsWith(dump, name string) [][]string {
+	var root any
+	Expect(json.Unmarshal([]byte(dump), &root)).To(Succeed())
+	var out [][]string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if fs, ok := x["filters"].([]any); ok {
+				var names []string
+				for _, f := range fs {
+					if m, ok := f.(map[string]any); ok {
+						n, _ := m["name"].(string)
+						names = append(names, n)
+					}
+				}
+				if slices.Contains(names, name) {
+					out = append(out, names)
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(root)
+	return out
+}
