@@ -65,11 +65,19 @@ func (t *tcpConn) roundTrip(data string, n int) string {
 
 func (t *tcpConn) close() { t.c.Close() }
 
-// exchange is one connection sending data and reading the n bytes expected back.
+// exchange is one connection sending data and reading the n bytes expected back; a failed
+// dial is its result (while a listener warms, a waypoint answers CONNECT 503), so that
+// Eventually retries it.
 func exchange(p driver.TCPProxy, data string, n int) string {
-	c := dialTCP(p)
-	defer c.close()
-	return c.roundTrip(data, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := p.DialTCP(ctx)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	t := &tcpConn{c}
+	defer t.close()
+	return t.roundTrip(data, n)
 }
 
 func networkExt(m mode, name, words string) ext {
