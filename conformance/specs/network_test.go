@@ -141,6 +141,18 @@ var _ = Describe("Network (L4) Wasm extensions", Label("wasm", "network", "local
 			Expect(reloads).To(BeNumerically(">", ecds))
 		})
 
+		It("contain a Go panic in the extension: the connection is closed (fail-closed), Envoy and the next connection are fine", func() {
+			p := tcpProxy(m)
+			x := networkExt(m, "tcp-panic", "upper")
+			apply("tcp.yaml", x)
+			Eventually(exchange).WithArguments(p, "abc\n", 4).WithTimeout(within).Should(Equal("ABC\n"))
+			before, _ := p.Stat("dynamicmodulescustom.trafficext." + m.ns + ".tcp-panic.panic")
+			// The fault injection of every conformance proxy: read data naming the extension.
+			Expect(exchange(p, panicHeader+": "+m.ns+".tcp-panic\n", 1)).To(BeEmpty())
+			Expect(p.Stat("dynamicmodulescustom.trafficext." + m.ns + ".tcp-panic.panic")).To(BeNumerically(">", before))
+			Expect(exchange(p, "abc\n", 4)).To(Equal("ABC\n"))
+		})
+
 		It("refuses a bad NETWORK resource naming resource and field, and the last good keeps serving", func() {
 			p := tcpProxy(m)
 			apply("tcp.yaml", networkExt(m, "tcp-good", "upper"))
