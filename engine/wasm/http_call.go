@@ -95,11 +95,11 @@ func (v *vm) onStream(f *filter, fn func()) func() {
 	return func() { f.s.Post(fn) }
 }
 
-// anchor is the most recent live stream of the VM.
+// anchor is the most recent live HTTP stream of the VM (a network context has no callouts).
 func (v *vm) anchor() *filter {
 	var best *filter
 	for id, f := range v.filters {
-		if !f.failed && (best == nil || id > best.id) {
+		if !f.failed && f.net == nil && (best == nil || id > best.id) {
 			best = f
 		}
 	}

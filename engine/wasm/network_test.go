@@ -261,3 +261,20 @@ func TestNetwork_Trap(t *testing.T) {
 		})
 	}
 }
+
+// TestNetwork_NoAnchor: a root context's HTTP call never borrows a TCP connection (only HTTP
+// streams can make callouts).
+func TestNetwork_NoAnchor(t *testing.T) {
+	v := &vm{filters: map[uint32]*filter{
+		2: {id: 2, net: &netConn{}},
+		3: {id: 3},
+		4: {id: 4, net: &netConn{}},
+	}}
+	if a := v.anchor(); a == nil || a.id != 3 {
+		t.Fatalf("anchor = %+v, want the HTTP stream 3", a)
+	}
+	delete(v.filters, 3)
+	if a := v.anchor(); a != nil {
+		t.Fatalf("anchor = %+v, want none", a)
+	}
+}
