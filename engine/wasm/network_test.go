@@ -87,9 +87,9 @@ func TestNetwork_GoGuest(t *testing.T) {
 				}
 			},
 			logs: []string{
-				"new connection from 10.0.0.1:4000 to 10.0.0.2:9000",
+				"new connection from 10.0.0.1:4000 to 10.0.0.2:9000 (source port 8 bytes, connection_id 8 bytes, <nil>)",
 				`downstream data (5 bytes, end false): "hello"`,
-				`upstream data (5 bytes, end true): "hello"`,
+				`upstream data (5 bytes, end true) from -: "hello"`,
 				"upstream closed (peer type 0)",
 				"downstream closed (peer type 1)",
 				"connection done: 5 bytes downstream, 5 bytes upstream",

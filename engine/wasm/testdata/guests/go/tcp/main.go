@@ -68,7 +68,9 @@ func property(path ...string) string {
 func (c *tcpContext) OnNewConnection() types.Action {
 	c.p.connections.Increment(1)
 	c.p.active.Add(1)
-	proxywasm.LogInfof("new connection from %s to %s", property("source", "address"), property("destination", "address"))
+	id, err := proxywasm.GetProperty([]string{"connection_id"})
+	proxywasm.LogInfof("new connection from %s to %s (source port %d bytes, connection_id %d bytes, %v)", property("source", "address"), property("destination", "address"),
+		len(property("source", "port")), len(id), err)
 	return types.ActionContinue
 }
 
@@ -104,7 +106,7 @@ func (c *tcpContext) OnUpstreamData(size int, end bool) types.Action {
 	if err != nil && size > 0 {
 		proxywasm.LogErrorf("reading upstream data: %v", err)
 	}
-	proxywasm.LogInfof("upstream data (%d bytes, end %v): %q", size, end, data)
+	proxywasm.LogInfof("upstream data (%d bytes, end %v) from %s: %q", size, end, property("upstream", "address"), data)
 	c.up += size
 	if size > 0 {
 		c.p.upBytes.Increment(uint64(size))
