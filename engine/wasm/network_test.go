@@ -278,3 +278,15 @@ func TestNetwork_NoAnchor(t *testing.T) {
 		t.Fatalf("anchor = %+v, want none", a)
 	}
 }
+
+// TestNetwork_CallWithoutGateway: without a callout gateway a network context's HTTP call is
+// INTERNAL_FAILURE at once (the authz guest then lets the data pass).
+func TestNetwork_CallWithoutGateway(t *testing.T) {
+	g := wasmtest.C(t, "tcp", "")
+	e := New(Options{CacheDir: cacheDirForTests()})
+	p, _ := load(t, e, g, withConfig("authz web"))
+	c := runConnection(t, p, []netStep{{event: "new"}, {event: "read", data: "hi\n"}, {event: "close-remote"}})
+	if len(c.Messages("authz call 10")) != 1 {
+		t.Errorf("logs %v, want the call refused with INTERNAL_FAILURE (10)", c.Logs)
+	}
+}
