@@ -118,6 +118,9 @@ type ConnectionHandler struct {
 	filter   NetworkFilter
 	disabled bool
 	closed   bool // the fail strategy or a deny slot closed the connection
+	// initFailed: the extension panicked while starting; the fail strategy applies at the new
+	// connection (the connection cannot be closed before Envoy hands it to the filter).
+	initFailed bool
 }
 
 // NewConnection starts the extension for one connection.
@@ -131,7 +134,7 @@ func (c *Config) NewConnection(conn Connection) *ConnectionHandler {
 		defer func() {
 			if p := recover(); p != nil {
 				h.logPanic(p)
-				h.fail()
+				h.initFailed = true
 			}
 		}()
 		h.filter = np.NewNetworkFilter(conn)
@@ -155,6 +158,10 @@ func (h *ConnectionHandler) NewConnectionEvent() NetworkStatus {
 		h.closed, h.disabled = true, true
 		h.conn.Close(false, "trafficext_extension_unavailable")
 		return NetworkStop
+	}
+	if h.initFailed {
+		h.initFailed = false
+		return h.fail()
 	}
 	return h.call(func() NetworkStatus { return h.filter.OnNewConnection() })
 }

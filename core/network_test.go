@@ -13,9 +13,10 @@ import (
 // netEngine is a "wasm" engine whose plugins run onData as the network extension; lua is a
 // plugin without network support.
 type netEngine struct {
-	kind    string
-	loadErr error
-	onData  func(c core.Connection) core.NetworkStatus
+	kind         string
+	loadErr      error
+	onData       func(c core.Connection) core.NetworkStatus
+	panicAtStart bool
 }
 
 func (e *netEngine) Kind() string { return e.kind }
@@ -39,6 +40,9 @@ type netPlugin struct{ e *netEngine }
 func (netPlugin) NewFilter(core.Stream) core.Filter { return nil }
 func (netPlugin) Close()                            {}
 func (p netPlugin) NewNetworkFilter(c core.Connection) core.NetworkFilter {
+	if p.e.panicAtStart {
+		panic("no start")
+	}
 	return &netFunc{c: c, onData: p.e.onData}
 }
 
@@ -85,7 +89,11 @@ func TestConnectionHandler_FailStrategy(t *testing.T) {
 		wantData   []core.NetworkStatus // two reads
 		wantCloses []coretest.Close
 		wantCount  string
+		panicStart bool
 	}{
+		{name: "panic while starting: closed at the new connection, not before", panicStart: true,
+			wantNew: core.NetworkStop, wantData: []core.NetworkStatus{core.NetworkStop, core.NetworkStop},
+			wantCloses: []coretest.Close{{Flush: true, Details: "trafficext_extension_failed"}}, wantCount: "fail_close"},
 		{name: "passes through", onData: func(core.Connection) core.NetworkStatus { return core.NetworkStop },
 			wantData: []core.NetworkStatus{core.NetworkStop, core.NetworkStop}},
 		{name: "panic fail-close closes after flushing", onData: panicky,
@@ -101,7 +109,7 @@ func TestConnectionHandler_FailStrategy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rt := core.NewRuntime([]core.Engine{&netEngine{kind: "wasm", loadErr: tc.loadErr, onData: tc.onData}})
+			rt := core.NewRuntime([]core.Engine{&netEngine{kind: "wasm", loadErr: tc.loadErr, onData: tc.onData, panicAtStart: tc.panicStart}})
 			ext := tc.ext
 			ext.Name = netName
 			if ext.Deny == nil {
@@ -116,6 +124,9 @@ func TestConnectionHandler_FailStrategy(t *testing.T) {
 			c := coretest.NewConnection()
 			c.Read = &coretest.Buffer{Data: []byte("hi")}
 			h := cfg.NewConnection(c)
+			if len(c.Closes) != 0 {
+				t.Fatalf("closed before the new connection: %+v", c.Closes)
+			}
 			if got := h.NewConnectionEvent(); got != tc.wantNew {
 				t.Errorf("new connection: %v, want %v", got, tc.wantNew)
 			}
