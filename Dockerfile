@@ -26,6 +26,7 @@
 ARG GO_VERSION=1.26
 ARG ENVOY_VERSION=1.39.3
 ARG PROXY_BASE=envoyproxy/envoy:v${ENVOY_VERSION}
+ARG ISTIO_PROXY_BASE=docker.io/istio/proxyv2:1.30.0
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
@@ -59,3 +60,33 @@ ENTRYPOINT ["/usr/local/bin/echo"]
 FROM gcr.io/distroless/static-debian12:nonroot AS xds
 COPY --from=build /out/trafficext /usr/local/bin/trafficext
 ENTRYPOINT ["/usr/local/bin/trafficext", "xds", "--xds-address", "0.0.0.0:18000"]
+
+# --- istio-proxy: an Istio proxyv2 image plus the golang-filter library of its Envoy line ---
+#   docker build --target istio-proxy --build-arg ISTIO_PROXY_BASE=docker.io/istio/proxyv2:1.30.0 \
+#       -t <registry>/proxyv2:1.30.0-trafficext .
+# The library is built against the Envoy of the Istio line (1.28, 1.29, 1.30, 1.31 = Envoy 1.36,
+# 1.37, 1.38, 1.39; as make golang-filter) and lands at /usr/local/lib/trafficext_golang.so, the
+# path `trafficext istio render --binding golang` and `trafficext xds --binding golang` use.
+# The line comes from the image tag (major.minor); ISTIO_LINE overrides it (digests, own tags).
+# (The global ARG ISTIO_PROXY_BASE at the top exists only because FROM needs it there.)
+FROM golang:${GO_VERSION}-bookworm AS istio-proxy-library
+ARG ISTIO_PROXY_BASE
+ARG ISTIO_LINE=
+WORKDIR /src
+COPY go.mod go.sum ./
+COPY host/golang/lines/ host/golang/lines/
+RUN go mod download
+COPY . .
+RUN set -e; \
+    line="${ISTIO_LINE:-$(echo "${ISTIO_PROXY_BASE##*:}" | cut -d. -f1,2)}"; \
+    case "$line" in \
+      1.28) envoy=1.36 ;; 1.29) envoy=1.37 ;; 1.30) envoy=1.38 ;; 1.31) envoy=1.39 ;; \
+      *) echo "istio-proxy: Istio line '$line' (from ISTIO_PROXY_BASE=$ISTIO_PROXY_BASE) is not one of 1.28-1.31: set ISTIO_LINE" >&2; exit 1 ;; \
+    esac; \
+    mod=host/golang/lines/go.$envoy.mod; modflag=; [ -f "$mod" ] && modflag="-modfile=$mod"; \
+    echo "istio-proxy: Istio $line, Envoy $envoy (${modflag:-go.mod})"; \
+    CGO_ENABLED=1 go build -trimpath $modflag -tags "envoy_$(echo $envoy | tr . _)" -buildmode=c-shared \
+      -o /out/trafficext_golang.so ./cmd/trafficext_golang && rm -f /out/*.h
+
+FROM ${ISTIO_PROXY_BASE} AS istio-proxy
+COPY --from=istio-proxy-library /out/trafficext_golang.so /usr/local/lib/trafficext_golang.so

@@ -40,11 +40,23 @@ module:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/libtrafficext.so ./cmd/libtrafficext
 	@rm -f $(OUT)/libtrafficext.h
 
-## golang-filter: the golang-filter library out/trafficext_golang.so.
+## golang-filter: the golang-filter library once per Envoy line, out/golang/<line>/trafficext_golang.so
+## (Istio 1.28-1.31 = Envoy 1.36-1.39), and out/trafficext_golang.so: a copy of the line of $(ENVOY_VERSION).
+# Each line builds against its own github.com/envoyproxy/envoy (host/golang/lines/go.<line>.mod; 1.36
+# is the module's own go.mod) with the build tag envoy_<line> (API differences, e.g. envoy_1_38).
+GOLANG_LINES     ?= 1.36 1.37 1.38 1.39
+GOLANG_DEFAULT   := $(basename $(ENVOY_VERSION))
 golang-filter:
-	@mkdir -p $(OUT)
-	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/trafficext_golang.so ./cmd/trafficext_golang
-	@rm -f $(OUT)/trafficext_golang.h
+	@set -e; for line in $(GOLANG_LINES); do \
+	  mod=host/golang/lines/go.$$line.mod; [ -f $$mod ] && modflag=-modfile=$$mod || modflag=; \
+	  echo "golang-filter: Envoy $$line ($${modflag:-go.mod}) -> $(OUT)/golang/$$line/trafficext_golang.so"; \
+	  mkdir -p $(OUT)/golang/$$line; \
+	  CGO_ENABLED=1 nice -n 10 $(GO) build $(GOFLAGS_BUILD) $$modflag -tags envoy_$${line/./_} -buildmode=c-shared \
+	    -o $(OUT)/golang/$$line/trafficext_golang.so ./cmd/trafficext_golang; \
+	  rm -f $(OUT)/golang/$$line/trafficext_golang.h; \
+	done
+	@[ -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so ] || { echo "golang-filter: no line $(GOLANG_DEFAULT) (ENVOY_VERSION $(ENVOY_VERSION)) among $(GOLANG_LINES)"; exit 1; }
+	cp -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so $(OUT)/trafficext_golang.so
 
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:

@@ -2,7 +2,7 @@
 //
 //	trafficext run [--extensions DIR]   control plane + Envoy (ingress gateway) + demo upstream
 //	trafficext xds [--extensions DIR]   the control plane only
-//	trafficext validate FILE…           check TrafficExtension files, exit 1 on any error
+//	trafficext validate [--binding B] FILE…  check TrafficExtension files, exit 1 on any error
 //	trafficext publish MODULE.wasm REF  push a Wasm module as an image into a registry
 //
 // Without --extensions, run and xds serve the examples embedded in the binary.
@@ -45,7 +45,7 @@ func main() {
 const usage = `usage:
   trafficext run [--extensions DIR] [flags]   control plane + Envoy gateway + demo upstream
   trafficext xds [--extensions DIR] [flags]   the control plane only
-  trafficext validate FILE...                 check TrafficExtension files
+  trafficext validate [--binding B] FILE...   check TrafficExtension files (for binding B)
   trafficext publish MODULE.wasm REF          push a Wasm module as an image (REF: host/repo:tag)
   trafficext status [--address HOST:PORT]      status of a running control plane
   trafficext istio render FILE|DIR...         EnvoyFilters for Istio mode
@@ -84,12 +84,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdValidate(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: trafficext validate FILE...")
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	binding := fs.String("binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies (dynamic-modules or golang): what it cannot host is an error")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	errs := xds.ValidateFiles(files)
+	files := fs.Args()
+	if b := translate.Binding(*binding); b != translate.DynamicModules && b != translate.Golang {
+		fmt.Fprintf(stderr, "validate: unknown binding %q (want %s or %s)\n", b, translate.DynamicModules, translate.Golang)
+		return 2
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: trafficext validate [--binding dynamic-modules|golang] FILE...")
+		return 2
+	}
+	errs := xds.CheckFiles(files, xds.CheckOptions{Binding: translate.Binding(*binding)}).Errors
 	for _, e := range errs {
 		fmt.Fprintln(stderr, e)
 	}
