@@ -5,10 +5,15 @@ package wasm_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +23,7 @@ import (
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/internal/testpki"
 )
 
 // The network (L4) differential: every scenario gets two TCP listeners in one Envoy 1.39,
@@ -30,6 +36,8 @@ import (
 // netExchange is one client connection: it writes chunks (pausing between them), then
 // half-closes and reads until the proxy closes.
 type netExchange struct {
+	// tls, when set, makes the client speak TLS over the connection.
+	tls    *tls.Config
 	chunks []string
 	// keepOpen: do not half-close (the guest closes the connection itself).
 	keepOpen bool
@@ -45,6 +53,8 @@ type netScenario struct {
 	// diffFirst: only the first connection is diffed, and neither logs nor metrics (a
 	// documented difference follows it).
 	diffFirst bool
+	// mtls: the listeners terminate TLS and require a client certificate (netPKI).
+	mtls bool
 }
 
 // netResult is what a client saw: the bytes and how the connection ended.
@@ -86,6 +96,13 @@ func netDo(t *testing.T, port int, x netExchange) netResult {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if x.tls != nil {
+		tc := tls.Client(c, x.tls)
+		if err := tc.Handshake(); err != nil {
+			return netResult{End: "handshake: " + err.Error()}
+		}
+		c = tlsHalfCloser{tc}
+	}
 	for i, ch := range x.chunks {
 		if i > 0 {
 			time.Sleep(100 * time.Millisecond) // separate reads at the proxy
@@ -97,7 +114,7 @@ func netDo(t *testing.T, port int, x netExchange) netResult {
 	if !x.keepOpen {
 		// Apart from the data, so that the half-close is its own read on both hosts.
 		time.Sleep(100 * time.Millisecond)
-		c.(*net.TCPConn).CloseWrite()
+		c.(interface{ CloseWrite() error }).CloseWrite()
 	}
 	var buf bytes.Buffer
 	_, err = io.Copy(&buf, c)
@@ -109,6 +126,58 @@ func netDo(t *testing.T, port int, x netExchange) netResult {
 		}
 	}
 	return r
+}
+
+// tlsHalfCloser is a client TLS connection whose CloseWrite sends close_notify.
+type tlsHalfCloser struct{ *tls.Conn }
+
+// netPKI is the mTLS of the "mtls" scenarios: a server certificate for tcp.test, a client
+// certificate with a SPIFFE URI, their CA; the server's PEM files are in dir.
+type netPKI struct {
+	client             *tls.Config
+	cert, key, caFile string
+}
+
+func newNetPKI(t testing.TB) netPKI {
+	ca, err := testpki.NewCA(pkix.Name{CommonName: "net-test-ca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, srvKey, err := ca.Issue(testpki.Leaf{Serial: 2, Subject: pkix.Name{CommonName: "tcp.test"}, DNS: []string{"tcp.test"}, Usage: x509.ExtKeyUsageServerAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliCert, cliKey, err := ca.Issue(testpki.Leaf{Serial: 3, Subject: pkix.Name{CommonName: "client", Organization: []string{"apps"}},
+		URIs: []string{"spiffe://cluster.local/ns/apps/sa/client"}, Usage: x509.ExtKeyUsageClientAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := netPKI{cert: filepath.Join(dir, "tls.crt"), key: filepath.Join(dir, "tls.key"), caFile: filepath.Join(dir, "ca.crt")}
+	for f, b := range map[string][]byte{p.cert: srvCert, p.key: srvKey, p.caFile: ca.PEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pair, err := tls.X509KeyPair(cliCert, cliKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.client = &tls.Config{ServerName: "tcp.test", RootCAs: ca.Pool(), Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS13}
+	return p
+}
+
+// transportSocket is the listeners' downstream mTLS.
+func (p netPKI) transportSocket() map[string]any {
+	file := func(f string) map[string]any { return map[string]any{"filename": f} }
+	return map[string]any{"name": "envoy.transport_sockets.tls", "typed_config": map[string]any{
+		"@type":                      "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+		"require_client_certificate": true,
+		"common_tls_context": map[string]any{
+			"tls_certificates":   []any{map[string]any{"certificate_chain": file(p.cert), "private_key": file(p.key)}},
+			"validation_context": map[string]any{"trusted_ca": file(p.caFile)},
+		},
+	}}
 }
 
 // syncBuffer collects Envoy's whole log (the process keeps only its tail).
@@ -201,6 +270,8 @@ func netScenarios(t *testing.T) []*netScenario {
 		// and closes every connection, ours is replaced and serves the next one.
 		{name: "c-trap", guest: cTCP, diffFirst: true, conns: []netExchange{{chunks: []string{"trap\n"}}, {chunks: []string{"hello\n"}}},
 			check: wantData("", "hello\n!")},
+		{name: "go-mtls", guest: goTCP, mtls: true, conns: []netExchange{{chunks: []string{"secret\n"}}},
+			check: wantData("secret\n")},
 		{name: "go-plain", guest: goTCP, conns: []netExchange{{chunks: []string{"hello\n"}}, {chunks: []string{"one\n", "two\n"}}},
 			check: wantData("hello\n", "one\ntwo\n")},
 		{name: "go-rewrite", guest: goTCP, config: "upper prefix", conns: []netExchange{{chunks: []string{"abc\n"}}},
@@ -221,6 +292,7 @@ func TestEnvoy_NetworkDifferential(t *testing.T) {
 	scs := netScenarios(t)
 	up := tcpEcho(t)
 	adminPort := freePort(t)
+	pki := newNetPKI(t)
 	type pair struct{ ours, v8 int }
 	ports := map[*netScenario]pair{}
 	var listeners []any
@@ -228,11 +300,17 @@ func TestEnvoy_NetworkDifferential(t *testing.T) {
 		pr := pair{freePort(t), freePort(t)}
 		ports[sc] = pr
 		name := "extensions.istio.io/trafficextension/ns." + sc.name
+		ours := map[string]any{"filters": []any{ourNetworkFilter(t, name, sc.guest, sc.config), tcpProxy(sc.name + "_ours")}}
+		v8 := map[string]any{"filters": []any{v8NetworkFilter(name, sc.guest, sc.config), tcpProxy(sc.name + "_v8")}}
+		if sc.mtls {
+			ours["transport_socket"], v8["transport_socket"] = pki.transportSocket(), pki.transportSocket()
+			for i := range sc.conns {
+				sc.conns[i].tls = pki.client
+			}
+		}
 		listeners = append(listeners,
-			map[string]any{"name": sc.name + "-ours", "address": addr(pr.ours), "filter_chains": []any{map[string]any{
-				"filters": []any{ourNetworkFilter(t, name, sc.guest, sc.config), tcpProxy(sc.name + "_ours")}}}},
-			map[string]any{"name": sc.name + "-v8", "address": addr(pr.v8), "filter_chains": []any{map[string]any{
-				"filters": []any{v8NetworkFilter(name, sc.guest, sc.config), tcpProxy(sc.name + "_v8")}}}})
+			map[string]any{"name": sc.name + "-ours", "address": addr(pr.ours), "filter_chains": []any{ours}},
+			map[string]any{"name": sc.name + "-v8", "address": addr(pr.v8), "filter_chains": []any{v8}})
 	}
 	log := &syncBuffer{}
 	releasePorts()

@@ -300,6 +300,26 @@ func (c *conn) Attribute(name string) (any, bool) {
 		}
 		return gostr((*C.char)(unsafe.Pointer(b.ptr)), b.length), true
 	}
+	// The rest through the ABI's typed getters, each asked only for what it serves (the TLS
+	// attributes: connection.tls_version, the certificates' subjects, SANs and digest).
+	id, ok := attributeIDs[name]
+	if !ok {
+		return nil, false
+	}
+	switch attributeTypes[name] {
+	case attrString:
+		var b C.txn_buf
+		if !bool(C.envoy_dynamic_module_callback_network_filter_get_attribute_string(c.envoy, C.int(id), &b)) {
+			return nil, false
+		}
+		return gostr((*C.char)(unsafe.Pointer(b.ptr)), b.length), true
+	case attrInt:
+		var v C.uint64_t
+		if !bool(C.envoy_dynamic_module_callback_network_filter_get_attribute_int(c.envoy, C.int(id), &v)) {
+			return nil, false
+		}
+		return int64(v), true
+	}
 	return nil, false
 }
 

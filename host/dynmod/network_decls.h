@@ -36,6 +36,9 @@ bool envoy_dynamic_module_callback_network_filter_get_local_address(void* f, txn
 bool envoy_dynamic_module_callback_network_filter_get_upstream_host_address(void* f, txn_buf* addr, uint32_t* port);
 bool envoy_dynamic_module_callback_network_filter_get_requested_server_name(void* f, txn_buf* out);
 bool envoy_dynamic_module_callback_network_filter_is_ssl(void* f);
+// attribute_id: the ABI's envoy_dynamic_module_type_attribute_id (attributeIDs in attributes.go).
+bool envoy_dynamic_module_callback_network_filter_get_attribute_string(void* f, int attribute_id, txn_buf* out);
+bool envoy_dynamic_module_callback_network_filter_get_attribute_int(void* f, int attribute_id, uint64_t* out);
 
 // Metrics: defined on the filter configuration, emitted on a connection. Results are the
 // ABI's envoy_dynamic_module_type_metrics_result (0: success).

@@ -53,8 +53,9 @@ func (p *pluginContext) NewTcpContext(uint32) types.TcpContext { return &tcpCont
 
 type tcpContext struct {
 	types.DefaultTcpContext
-	p        *pluginContext
-	down, up int
+	p         *pluginContext
+	down, up  int
+	tlsLogged bool
 }
 
 func property(path ...string) string {
@@ -80,6 +81,13 @@ func (c *tcpContext) OnDownstreamData(size int, end bool) types.Action {
 		proxywasm.LogErrorf("reading downstream data: %v", err)
 	}
 	proxywasm.LogInfof("downstream data (%d bytes, end %v): %q", size, end, data)
+	if !c.tlsLogged {
+		c.tlsLogged = true
+		proxywasm.LogInfof("tls: version %q sni %q mtls %q peer %q local %q peer uri %q", property("connection", "tls_version"),
+			property("connection", "requested_server_name"), property("connection", "mtls"),
+			property("connection", "subject_peer_certificate"), property("connection", "subject_local_certificate"),
+			property("connection", "uri_san_peer_certificate"))
+	}
 	if c.p.opts["hold"] && size < 8 && !end {
 		return types.ActionPause
 	}
