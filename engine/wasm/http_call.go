@@ -105,7 +105,7 @@ func (v *vm) onStream(f *filter, fn func()) func() {
 func (v *vm) anchor() *filter {
 	var best *filter
 	for id, f := range v.filters {
-		if !f.failed && f.net == nil && (best == nil || id > best.id) {
+		if f.net == nil && !f.failed && (best == nil || id > best.id) {
 			best = f
 		}
 	}

@@ -206,11 +206,15 @@ func (v *vm) netBuffer(f *filter, t uint32) ([]byte, core.Buffer, status) {
 	if f == nil || f.net == nil {
 		return nil, nil, statusNotFound
 	}
+	if v.cur.offWorker {
+		// A call on an engine goroutine: Envoy may be appending to the buffer on the worker.
+		return nil, nil, statusOK
+	}
 	held, get := f.net.readHeld, f.net.c.ReadData
 	if t == bufferUpstreamData {
 		held, get = f.net.writeHeld, f.net.c.WriteData
 	}
-	if !held || v.cur.offWorker {
+	if !held {
 		return nil, nil, statusOK
 	}
 	b := get()
