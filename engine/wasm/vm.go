@@ -129,8 +129,8 @@ type vm struct {
 	// expressions (cel.go).
 	declared map[string]celPrototype
 	exprs    *celExprs
-	// logPrefix is Envoy's prefix of the guest's log lines (log).
-	logPrefix string
+	// logPrefixes are Envoy's prefixes of the guest's log lines by context (log).
+	logPrefixes logPrefixes
 	// tokens are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once;
 	// attrNames the attribute names built by property lookups (properties.go attrName).
 	tokens    [3]any
@@ -180,8 +180,8 @@ type callState struct {
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
-		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": ",
-		tokens:    [3]any{p.pluginName, p.rootID, p.w.VMID}}
+		logPrefixes: newLogPrefixes(p.pluginName, p.rootID, p.w.VMID),
+		tokens:      [3]any{p.pluginName, p.rootID, p.w.VMID}}
 	if p.c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
@@ -501,7 +501,7 @@ func (v *vm) logBytes(level core.LogLevel, msg []byte) {
 	if f != nil && !f.s.LogEnabled(level) {
 		return
 	}
-	line := v.logPrefix + string(msg)
+	line := v.logPrefixes.of(f != nil, v.rootID != 0) + string(msg)
 	if f != nil {
 		f.s.Log(level, line)
 		return
