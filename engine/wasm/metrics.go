@@ -251,7 +251,9 @@ func hostIncrementMetric(v *vm, id uint32, delta int64) status {
 	if mt == nil {
 		return statusNotFound
 	}
-	if mt.kind == metricHistogram || mt.kind == metricCounter && delta < 0 {
+	// A counter moves by a positive offset only (Envoy's Context::incrementMetric: 0 is
+	// BAD_ARGUMENT too).
+	if mt.kind == metricHistogram || mt.kind == metricCounter && delta <= 0 {
 		return statusBadArgument
 	}
 	mt.value.Add(delta)

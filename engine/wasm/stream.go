@@ -27,6 +27,9 @@ func hostContinueStream(_ context.Context, v *vm, _ api.Module, a []uint32) stat
 	if f == nil {
 		return statusNotFound
 	}
+	if f.net != nil {
+		return netStreamOp(v, f, a[0], false)
+	}
 	switch a[0] {
 	case streamRequest:
 		f.contReq = true
@@ -50,6 +53,9 @@ func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status 
 	f := v.currentFilter()
 	if f == nil {
 		return statusNotFound
+	}
+	if f.net != nil {
+		return netStreamOp(v, f, a[0], true)
 	}
 	if a[0] > streamResponse {
 		return statusUnimplemented

@@ -71,6 +71,9 @@ type env struct {
 	sidecar     *sidecar
 	other       *sidecar
 	waypoint    *waypoint
+	gwID        proxyid.Identity
+	// tcp are the raw-TCP proxies, started on first use (tcp.go).
+	tcp tcpProxies
 }
 
 func freePort() (int, error) { return loopback.FreePort() }
@@ -134,6 +137,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		return fmt.Errorf("control plane not ready")
 	}
 	xdsAddr := lis.Addr().String()
+	e.tcp.logw, e.tcp.xds = logw, xdsAddr
 
 	wpHost := driver.WaypointName + "." + driver.AppNamespace + ".svc." + translate.ClusterDomain
 	pki, err := hbone.NewPKI(e.pkiDir, wpHost)
@@ -154,6 +158,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 	if gw.Listen, err = freeAddr(); err != nil {
 		return err
 	}
+	e.gwID = gw
 	sc := func(ns, workload string) (proxyid.Identity, error) {
 		id := proxyid.Identity{
 			ID: "echo." + ns, Cluster: "echo." + ns, Mode: proxyid.Sidecar, Namespace: ns,
@@ -351,6 +356,7 @@ func (e *env) Reset() error {
 	for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
 		ps = append(ps, driver.AdminGetter{Name: p.name, Admin: p.p.Admin, Busy: func() bool { return draining(p.p) }})
 	}
+	ps = append(ps, e.tcp.adminGetters()...)
 	return driver.WaitNoExtensions(ps, 15*time.Second, 50*time.Millisecond)
 }
 
@@ -368,6 +374,7 @@ func (e *env) Problems() []string {
 }
 
 func (e *env) Close() error {
+	e.tcp.close()
 	var wg sync.WaitGroup
 	for _, p := range []*envoyproc.Process{e.gateway.proc(), e.sidecar.proc(), e.other.proc(), e.waypoint.proc()} {
 		if p != nil {
