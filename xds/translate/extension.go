@@ -13,6 +13,7 @@ import (
 
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/policy"
 )
 
 // Type URLs of the binding filter configs.
@@ -72,12 +73,19 @@ func extensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionCo
 	var cfg *corev3.TypedExtensionConfig
 	switch opts.Binding {
 	case DynamicModules:
+		if policy.IsNetwork(e) {
+			cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: networkTypedConfig(opts, payload)}
+			break
+		}
 		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(&dmfilterv3.DynamicModuleFilter{
 			DynamicModuleConfig: &dmv3.DynamicModuleConfig{Name: opts.ModuleName, DoNotClose: true},
 			FilterName:          opts.ModuleName,
 			FilterConfig:        payload,
 		})}
 	case Golang:
+		if policy.IsNetwork(e) {
+			return nil, networkBindingProblem(e, opts.Binding), false, nil
+		}
 		golang := &golangv3alpha.Config{
 			LibraryId:    opts.ModuleName,
 			LibraryPath:  opts.GolangLibraryPath,

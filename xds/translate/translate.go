@@ -18,6 +18,7 @@ package translate
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -170,7 +171,15 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 		l.Class = opts.ListenerClass
 	}
 	res := &Result{}
+	network, err := res.networkChain(id, exts, l, opts)
+	if err != nil {
+		return nil, err
+	}
+	tcp := id.Protocol == proxyid.ProtocolTCP
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
+		if tcp {
+			break // a raw TCP listener has no HTTP chain
+		}
 		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
@@ -185,9 +194,14 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 		res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
 		res.Chain = append(res.Chain, cfg.GetName())
 	}
-	lis, err := listener(opts, host, port, res.Chain)
+	httpChain := slices.DeleteFunc(slices.Clone(res.Chain), func(n string) bool { return slices.Contains(network, n) })
+	lis, err := listener(opts, host, port, httpChain)
 	if err != nil {
 		return nil, err
+	}
+	lis.FilterChains[0].Filters = listenerFilters(network, lis.FilterChains[0].Filters[0])
+	if tcp {
+		lis.FilterChains[0].Filters[len(network)] = tcpProxy(opts.ListenerName, UpstreamCluster)
 	}
 	upstream := id.Upstream
 	if upstream == "" {
@@ -199,7 +213,9 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	}
 	res.addChain(opts.ListenerName, res.Chain)
 	res.Listeners = []*listenerv3.Listener{lis}
-	res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
+	if !tcp {
+		res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
+	}
 	res.Clusters = []*clusterv3.Cluster{cl}
 	if err := res.addCalloutGateway(opts); err != nil {
 		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)

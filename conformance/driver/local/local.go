@@ -77,6 +77,9 @@ type env struct {
 	sidecar     *sidecar
 	other       *sidecar
 	waypoint    *waypoint
+	gwID        proxyid.Identity
+	// tcp are the raw-TCP proxies, started on first use (tcp.go).
+	tcp tcpProxies
 }
 
 func freePort() (int, error) { return loopback.FreePort() }
@@ -108,7 +111,7 @@ func (e *env) start(ctx context.Context, d Driver) error {
 		return err
 	}
 	up := map[string]*echo.Server{}
-	for _, n := range []string{"workload", "echo", "echo-other", driver.ServiceA, driver.ServiceB} {
+	for _, n := range []string{"workload", "echo", "echo-other", driver.ServiceA, driver.ServiceB, driver.ServiceEntryC} {
 		if up[n], err = e.startEcho(n); err != nil {
 			return err
 		}
@@ -142,6 +145,7 @@ func (e *env) start(ctx context.Context, d Driver) error {
 		return fmt.Errorf("control plane not ready")
 	}
 	xdsAddr := lis.Addr().String()
+	e.tcp.logw, e.tcp.xds = logw, xdsAddr
 
 	wpHost := driver.WaypointName + "." + driver.AppNamespace + ".svc." + translate.ClusterDomain
 	pki, err := hbone.NewPKI(e.pkiDir, wpHost)
@@ -162,6 +166,7 @@ func (e *env) start(ctx context.Context, d Driver) error {
 	if gw.Listen, err = freeAddr(); err != nil {
 		return err
 	}
+	e.gwID = gw
 	sc := func(ns, workload string) (proxyid.Identity, error) {
 		id := proxyid.Identity{
 			ID: "echo." + ns, Cluster: "echo." + ns, Mode: proxyid.Sidecar, Namespace: ns,
@@ -184,11 +189,12 @@ func (e *env) start(ctx context.Context, d Driver) error {
 	}
 	svcA := driver.AppNamespace + "/" + driver.ServiceA
 	svcB := driver.AppNamespace + "/" + driver.ServiceB
+	seC := driver.AppNamespace + "/" + driver.ServiceEntryC
 	wp := proxyid.Identity{
 		ID: "waypoint.apps", Cluster: "waypoint.apps", Mode: proxyid.Waypoint, Namespace: driver.AppNamespace,
 		GatewayName: driver.WaypointName, Labels: driver.WaypointLabels,
-		Services:  []string{svcA, svcB},
-		Endpoints: map[string]string{svcA: up[driver.ServiceA].Addr(), svcB: up[driver.ServiceB].Addr()},
+		Services: []string{svcA, svcB, seC}, ServiceEntries: []string{seC},
+		Endpoints: map[string]string{svcA: up[driver.ServiceA].Addr(), svcB: up[driver.ServiceB].Addr(), seC: up[driver.ServiceEntryC].Addr()},
 		TLSCert:   pki.Path(hbone.ServerCertFile), TLSKey: pki.Path(hbone.ServerKeyFile), TLSCA: pki.Path(hbone.CAFile),
 	}
 	if wp.Listen, err = freeAddr(); err != nil {
@@ -227,6 +233,7 @@ func (e *env) start(ctx context.Context, d Driver) error {
 		{"sidecar other", e.other, procs[2]},
 		{"waypoint " + svcA, e.waypoint.Service(driver.ServiceA), procs[3]},
 		{"waypoint " + svcB, e.waypoint.Service(driver.ServiceB), procs[3]},
+		{"waypoint " + seC, e.waypoint.Service(driver.ServiceEntryC), procs[3]},
 	} {
 		if err := waitServing(t.t); err != nil {
 			return fmt.Errorf("%s never answered: %w\n%s", t.name, err, t.p.Log())
@@ -357,6 +364,7 @@ func (e *env) Reset() error {
 	for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
 		ps = append(ps, driver.AdminGetter{Name: p.name, Admin: p.p.Admin, Busy: func() bool { return draining(p.p) }})
 	}
+	ps = append(ps, e.tcp.adminGetters()...)
 	return driver.WaitNoExtensions(ps, 15*time.Second, 50*time.Millisecond)
 }
 
@@ -374,6 +382,7 @@ func (e *env) Problems() []string {
 }
 
 func (e *env) Close() error {
+	e.tcp.close()
 	var wg sync.WaitGroup
 	for _, p := range []*envoyproc.Process{e.gateway.proc(), e.sidecar.proc(), e.other.proc(), e.waypoint.proc()} {
 		if p != nil {
