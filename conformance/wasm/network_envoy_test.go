@@ -133,7 +133,7 @@ type tlsHalfCloser struct{ *tls.Conn }
 // netPKI is the mTLS of the "mtls" scenarios: a server certificate for tcp.test, a client
 // certificate with a SPIFFE URI, their CA; the server's PEM files are in dir.
 type netPKI struct {
-	client             *tls.Config
+	client            *tls.Config
 	cert, key, caFile string
 }
 
