@@ -163,7 +163,11 @@ conformance: build envoy
 	  else \
 	    $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance $$pkg || status=1; \
 	  fi; \
-	done; exit $$status
+	done; \
+	echo "conformance: the catalogue again with -binding golang (trafficext_golang.so under the golang host)"; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance ./conformance/specs \
+	  -args -binding golang -ginkgo.junit-report=$(abspath $(OUT))/conformance-specs-golang.xml || status=1; \
+	exit $$status
 
 ## check: formatting (gofmt, goimports), go vet under both tags, staticcheck, go.mod tidy,
 ## and a clean git tree (generated or forgotten files fail it).
