@@ -7,6 +7,8 @@
 //	none        no extension filter (router only)
 //	lua         envoy.filters.http.lua with the parity script inline
 //	trafficext  our dynamic-module filter (libtrafficext.so) running the same script
+//	floor       (only when asked for) the same filter with both Lua hooks empty: the binding's
+//	            own cost per request, reported against none
 //
 // each proxying to an in-process fixed-response upstream, and for every connection count
 // drives closed-loop HTTP/1.1 keep-alive load from the built-in generator, checking every
