@@ -72,8 +72,11 @@ ENTRYPOINT ["/usr/local/bin/trafficext", "xds", "--xds-address", "0.0.0.0:18000"
 
 # Debian's docker-registry: the OCI registry the kind path's Wasm specs pull modules from.
 FROM ${DEBIAN_BASE} AS registry
+# Debian's default config asks for htpasswd credentials; this one is open (a test registry).
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry && \
-    rm -rf /var/lib/apt/lists/*
+    rm -rf /var/lib/apt/lists/* && \
+    printf 'version: 0.1\nlog: {level: warn}\nstorage:\n  filesystem: {rootdirectory: /var/lib/docker-registry}\n  delete: {enabled: true}\nhttp:\n  addr: :5000\n' \
+      > /etc/docker/registry/config.yml
 USER docker-registry
 EXPOSE 5000
 ENTRYPOINT ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]
