@@ -120,10 +120,14 @@ step_deploy() {
 
 step_test() {
   need go kubectl
+  local status=0
   run mkdir -p out
   run go test -count=1 -timeout 60m -tags conformance ./conformance/specs/ -args \
     -driver=kind -kube-context="$KUBE_CONTEXT" -ginkgo.v -ginkgo.label-filter="$LABEL_FILTER" \
-    -ginkgo.junit-report="$PWD/out/conformance-kind-junit.xml"
+    -ginkgo.junit-report="$PWD/out/conformance-kind-junit.xml" || status=$?
+  # The apiserver as a test subject: invalid resources through kubectl, a live edit.
+  run go test -count=1 -timeout 20m -tags conformance ./conformance/kubeapi/ -args -kube-context="$KUBE_CONTEXT" || status=$?
+  return $status
 }
 
 step_down() {
