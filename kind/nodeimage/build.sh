@@ -50,7 +50,7 @@ base() {
   have "$BASE_IMAGE" && return
   rootfs
   local kind_dir dir=$KIND_CACHE/base.tmp
-  kind_dir=$(cd "$KIND_CACHE" && GOFLAGS=-mod=mod $GO mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | jq -r .Dir)
+  kind_dir=$(cd "$KIND_CACHE" && GOFLAGS=-mod=mod $GO mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
   local f=$kind_dir/images/base/files
   rm -rf "$dir" && mkdir -p "$dir" && tar -C "$dir" -xf "$KIND_CACHE/rootfs-$DEBIAN_SUITE-node.tar"
   install -m 0755 "$f"/usr/local/bin/* "$dir/usr/local/bin/"
@@ -170,7 +170,7 @@ node() {
     for ref in $(ctr -n k8s.io images ls -q); do
       ctr -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
     done
-    ctr -n k8s.io images ls -q | grep -v "^import-" || true
+    ctr -n k8s.io images ls -q | grep -vE "^(import-|sha256:)" || true
     kill $pid; wait $pid || true
     rm -rf /kind/images /tmp/containerd.log'
   docker commit --change "LABEL trafficext.inputs=$(inputs)" \
