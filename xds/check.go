@@ -6,6 +6,7 @@ import (
 
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/source"
+	"github.com/trafficext/trafficext/xds/translate"
 	"github.com/trafficext/trafficext/xds/validate"
 )
 
@@ -24,6 +25,9 @@ type Report struct {
 type CheckOptions struct {
 	// RootNamespace is the config root namespace; "" means istio-system.
 	RootNamespace string
+	// Binding is the filter hosting trafficext in the proxies (translate.Options.Binding):
+	// what it cannot host is an error.
+	Binding translate.Binding
 }
 
 // ValidateFiles checks TrafficExtension files as the running control plane does and returns
@@ -41,7 +45,7 @@ func CheckFiles(paths []string, opts CheckOptions) Report {
 	for _, f := range snap.Files {
 		r.Notes = append(r.Notes, f.Notes...)
 	}
-	for _, v := range evaluate(snap, validate.Options{RootNamespace: opts.RootNamespace}) {
+	for _, v := range evaluate(snap, validate.Options{RootNamespace: opts.RootNamespace, Binding: opts.Binding}) {
 		if v.fileErr != nil {
 			r.Errors = append(r.Errors, v.fileErr)
 			continue

@@ -6,6 +6,7 @@ import (
 
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/source"
+	"github.com/trafficext/trafficext/xds/translate"
 	"github.com/trafficext/trafficext/xds/validate"
 )
 
@@ -142,5 +143,38 @@ func TestCheckFiles_Directory(t *testing.T) {
 	r := CheckFiles([]string{dir}, CheckOptions{})
 	if r.Valid != 1 || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0].Error(), dir+"/b.yml: default/y: ") {
 		t.Fatalf("report = %+v", r)
+	}
+}
+
+// TestLastGood_GolangBinding: under the golang binding an edit that calls httpCall() is refused
+// at validation and the previous version keeps serving; CheckFiles reports the same error.
+func TestLastGood_GolangBinding(t *testing.T) {
+	const calls = `function envoy_on_request(h) h:httpCall("authz", {}, "", 100) end`
+	opts := validate.Options{Binding: translate.Golang}
+	lg := newLastGood()
+	if got := served(lg.apply(snap(map[string]string{"a.yaml": doc("x", good)}), opts)); got != "x=req" {
+		t.Fatalf("served %s", got)
+	}
+	o := lg.apply(snap(map[string]string{"a.yaml": doc("x", calls)}), opts)
+	if got := served(o); got != "x=req" || len(o.stale) != 1 {
+		t.Errorf("served %s, stale %v: want the previous x kept", got, o.stale)
+	}
+	const want = "a.yaml: default/x: spec.lua.inlineCode: line 1: httpCall() is not available with the golang binding"
+	if len(o.problems) != 1 || !strings.HasPrefix(o.problems[0].Error(), want) {
+		t.Errorf("problems %v, want %q", o.problems, want)
+	}
+	if o := newLastGood().apply(snap(map[string]string{"a.yaml": doc("x", calls)}), validate.Options{}); served(o) != "x=req" || len(o.problems) != 0 {
+		t.Errorf("dynamic modules: served %s, problems %v", served(o), o.problems)
+	}
+
+	p := t.TempDir() + "/a.yaml"
+	if err := writeFile(p, doc("x", calls)); err != nil {
+		t.Fatal(err)
+	}
+	if r := CheckFiles([]string{p}, CheckOptions{Binding: translate.Golang}); len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "httpCall() is not available") {
+		t.Errorf("CheckFiles(golang) errors = %v", r.Errors)
+	}
+	if r := CheckFiles([]string{p}, CheckOptions{}); len(r.Errors) != 0 {
+		t.Errorf("CheckFiles(dynamic modules) errors = %v", r.Errors)
 	}
 }

@@ -116,7 +116,7 @@ func New(opts Options) (*ControlPlane, error) {
 		src:      src,
 		srv:      server.New(server.Options{Address: opts.Address, Translate: opts.Translate, Logger: log}),
 		lg:       newLastGood(),
-		vopts:    validate.Options{RootNamespace: opts.RootNamespace},
+		vopts:    validate.Options{RootNamespace: opts.RootNamespace, Binding: opts.Translate.Binding},
 		ready:    make(chan struct{}),
 		reported: map[string]bool{},
 		wasm:     wasm,

@@ -29,6 +29,8 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	fset.StringVar(&opts.Cluster, "cluster", istio.DefaultCluster, "name of the cluster added for it")
 	fset.StringVar(&opts.RootNamespace, "root-namespace", "istio-system", "mesh config root namespace")
 	fset.StringVar(&binding, "binding", string(translate.DynamicModules), "filter binding the control plane serves (dynamic-modules or golang)")
+	fset.StringVar(&opts.Istio, "istio", "", "Istio line of the proxies (1.28, 1.29, 1.30: golang binding only; 1.31: both); checks the binding and names the library the proxies need")
+	fset.StringVar(&opts.GolangLibraryPath, "golang-library-path", translate.DefaultGolangLibraryPath, "with --binding golang: the library path inside the proxies (as trafficext xds --golang-library-path)")
 	fset.StringVar(&authn, "authn-anchor", istio.AnchorAUTHN, "filter AUTHN extensions are inserted before")
 	fset.StringVar(&authz, "authz-anchor", istio.AnchorAUTHZ, "filter AUTHZ extensions are inserted before")
 	fset.StringVar(&opts.CalloutGateway, "callout-gateway", translate.IstioCalloutGateway, "address the rendered callout gateway listener binds ("+translate.NoCalloutGateway+": none); give `trafficext xds` the same --callout-gateway")
@@ -42,7 +44,7 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	opts.Anchors = map[v1alpha1.TrafficExtension_ExecutionPhase]string{
 		v1alpha1.TrafficExtension_AUTHN: authn, v1alpha1.TrafficExtension_AUTHZ: authz,
 	}
-	rep := xds.CheckFiles(fset.Args(), xds.CheckOptions{RootNamespace: opts.RootNamespace})
+	rep := xds.CheckFiles(fset.Args(), xds.CheckOptions{RootNamespace: opts.RootNamespace, Binding: opts.Binding})
 	for _, e := range rep.Errors {
 		fmt.Fprintln(stderr, e)
 	}
@@ -52,6 +54,9 @@ func cmdIstio(args []string, stdout, stderr io.Writer) error {
 	out, err := istio.Render(source.LoadFiles(expandPaths(fset.Args())).Extensions(), opts)
 	if err != nil {
 		return err
+	}
+	for _, n := range out.Notes {
+		fmt.Fprintln(stderr, "note:", n)
 	}
 	for _, w := range out.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)

@@ -2,7 +2,7 @@
 //
 //	trafficext run [--extensions DIR]   control plane + Envoy (ingress gateway) + demo upstream
 //	trafficext xds [--extensions DIR]   the control plane only
-//	trafficext validate FILE…           check TrafficExtension files, exit 1 on any error
+//	trafficext validate [--binding B] FILE…  check TrafficExtension files, exit 1 on any error
 //	trafficext publish MODULE.wasm REF  push a Wasm module as an image into a registry
 //
 // Without --extensions, run and xds serve the examples embedded in the binary.
@@ -45,7 +45,7 @@ func main() {
 const usage = `usage:
   trafficext run [--extensions DIR] [flags]   control plane + Envoy gateway + demo upstream
   trafficext xds [--extensions DIR] [flags]   the control plane only
-  trafficext validate FILE...                 check TrafficExtension files
+  trafficext validate [--binding B] FILE...   check TrafficExtension files (for binding B)
   trafficext publish MODULE.wasm REF          push a Wasm module as an image (REF: host/repo:tag)
   trafficext status [--address HOST:PORT]      status of a running control plane
   trafficext istio render FILE|DIR...         EnvoyFilters for Istio mode
@@ -84,12 +84,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdValidate(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: trafficext validate FILE...")
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	binding := fs.String("binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies (dynamic-modules or golang): what it cannot host is an error")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	errs := xds.ValidateFiles(files)
+	files := fs.Args()
+	if b := translate.Binding(*binding); b != translate.DynamicModules && b != translate.Golang {
+		fmt.Fprintf(stderr, "validate: unknown binding %q (want %s or %s)\n", b, translate.DynamicModules, translate.Golang)
+		return 2
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: trafficext validate [--binding dynamic-modules|golang] FILE...")
+		return 2
+	}
+	errs := xds.CheckFiles(files, xds.CheckOptions{Binding: translate.Binding(*binding)}).Errors
 	for _, e := range errs {
 		fmt.Fprintln(stderr, e)
 	}
@@ -105,6 +116,7 @@ type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
+	golangHost                                    bool
 	calloutGateway, statusAddr                    string
 	wasmStartCheck                                time.Duration
 	hardening                                     translate.Hardening
@@ -123,6 +135,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
+	fs.BoolVar(&c.golangHost, "golang-host", false, "with --binding golang: serve the golang filter config wrapped for the golang host dynamic module (libgolanghost.so), for stock Envoy without the contrib golang filter (run decides this by probing its Envoy)")
 	h := &c.hardening
 	fs.DurationVar(&h.RequestHeadersTimeout, "request-headers-timeout", translate.DefaultRequestHeadersTimeout, "listeners close a connection whose request headers are not complete this long after its first byte (slowloris); 0 disables")
 	fs.DurationVar(&h.StreamIdleTimeout, "stream-idle-timeout", translate.DefaultStreamIdleTimeout, "listeners reset a stream with no activity for this long; 0 disables")
@@ -204,7 +217,7 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		StatusAddress: c.statusAddr,
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
-			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
+			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary, GolangHost: c.golangHost,
 			CalloutGateway: c.calloutGateway, Hardening: c.translateHardening()},
 		Logger: log,
 		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}, Resolver: fetch.ResolverOptions{StartChecker: c.startChecker()}},
@@ -271,6 +284,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if c.binding == string(translate.Golang) {
+		if err := c.golangRun(fset, log); err != nil {
+			return err
+		}
+	}
 	opts, cleanup, err := c.options(log)
 	if err != nil {
 		return err

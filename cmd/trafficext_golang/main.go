@@ -1,7 +1,9 @@
 // Command trafficext_golang is the trafficext filter as a shared object for Envoy's contrib
-// golang HTTP filter (envoy.filters.http.golang). Build it with
+// golang HTTP filter (envoy.filters.http.golang). It must be built against the Envoy line it is
+// loaded into; make golang-filter builds every line (see host/golang), for example Envoy 1.38:
 //
-//	CGO_ENABLED=1 go build -buildmode=c-shared -o out/trafficext_golang.so ./cmd/trafficext_golang
+//	CGO_ENABLED=1 go build -modfile=host/golang/lines/go.1.38.mod -tags envoy_1_38 \
+//	  -buildmode=c-shared -o out/golang/1.38/trafficext_golang.so ./cmd/trafficext_golang
 //
 // and configure each extension as its own golang filter with library_id "trafficext",
 // library_path pointing at the .so, plugin_name "trafficext" and plugin_config an Any holding a

@@ -11,10 +11,11 @@ import (
 	glua "github.com/yuin/gopher-lua"
 )
 
-// publicKey is the object importPublicKey returns. As in Envoy v1.36.2 its get() returns the
-// key argument (as a C string: up to its first NUL byte) even when the key did not parse; the
-// bad key only shows in verifySignature, which takes that string and looks the parsed key up
-// in the stream handle's key storage.
+// publicKey is the object importPublicKey returns. As in Envoy 1.39 its get() returns the key
+// argument (as a C string: up to its first NUL byte) when the key parsed and nil when it did
+// not; verifySignature takes that string and looks the parsed key up in the stream handle's
+// key storage, which holds parsed keys only (so a bad key is an "invalid public key" error, or
+// a type error for the nil).
 type publicKey struct {
 	d   *direction
 	raw string
@@ -44,23 +45,22 @@ func importPublicKeyMethod(L *glua.LState) int {
 	if n >= 0 && n < len(der) {
 		der = der[:n]
 	}
-	var key any
-	if k, err := x509.ParsePKIXPublicKey([]byte(der)); err == nil {
-		key = k
-	}
-	id := cString(str)
-	if n >= 0 && n < len(id) {
-		id = id[:n]
-	}
-	if d.keys == nil {
-		d.keys = map[string]any{}
-	}
-	if _, ok := d.keys[id]; !ok {
-		d.keys[id] = key
+	raw := ""
+	if key, err := x509.ParsePKIXPublicKey([]byte(der)); err == nil {
+		id := cString(str)
+		if n >= 0 && n < len(id) {
+			id = id[:n]
+		}
+		if d.keys == nil {
+			d.keys = map[string]any{}
+		}
+		if _, ok := d.keys[id]; !ok {
+			d.keys[id] = key
+		}
+		raw = cString(str)
 	}
 	mt := L.CreateTable(0, 1)
 	idx := L.CreateTable(0, 1)
-	raw := cString(str)
 	idx.RawSetString("get", L.NewFunction(func(L *glua.LState) int {
 		ownerOf(L)
 		if raw == "" {

@@ -30,8 +30,9 @@
 // body, trailers or callout-completion event (then ContinueRequest / ContinueResponse when
 // the script lets go). gopher-lua cannot yield across a Go-called function, so generic for
 // loops are compiled as the equivalent while loops (so `for chunk in h:bodyChunks()` works),
-// and a yield inside pcall or a metamethod raises "attempt to yield across a C-call boundary"
-// (see rewrite.go).
+// pcall and xpcall run the protected function in a pooled coroutine whose yields they pass up
+// (pcall.go), and a yield inside a metamethod or a Go-called callback raises "attempt to
+// yield across a C-call boundary" (see rewrite.go).
 //
 // # Objects die at a yield
 //
@@ -97,8 +98,9 @@
 //
 // # Dynamic metadata on narrow hosts
 //
-// The dynamic-modules host cannot list a namespace and stores only strings and numbers. The
-// filter keeps a per-stream shadow of every value the script set (shared by both hooks):
+// A host may be unable to list a namespace or to store some values (the dynamic-modules host
+// of Envoy 1.39 lists namespaces but stores no tables). The filter keeps a per-stream shadow
+// of every value the script set (shared by both hooks):
 // dynamicMetadata():get(ns) returns a table of the shadowed keys (plus the host's keys when it
 // can list them) whose __index falls back to the host per key, so pairs lists at least what
 // this extension set; values the host refuses (tables, booleans) live on in the shadow.

@@ -105,6 +105,10 @@ func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 		return
 	}
 	if s == nil {
+		if cm, ok := p.host.(core.ConfigMetrics); ok {
+			p.emitConfig(cm, m, delta, hist)
+			return
+		}
 		if m.kind == metricHistogram {
 			p.metrics.mu.Lock()
 			if len(m.hist) < 1024 {
@@ -143,12 +147,41 @@ func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 	}
 }
 
+// emitConfig emits a change made outside any stream through a host that takes metric
+// changes from the configuration itself.
+func (p *plugin) emitConfig(cm core.ConfigMetrics, m *metric, delta int64, hist uint64) {
+	if m.late {
+		label := []string{m.name}
+		switch m.kind {
+		case metricCounter:
+			cm.ConfigCounterVec(m.id, label, uint64(delta))
+		case metricGauge:
+			cm.ConfigGaugeVec(m.id, label, delta)
+		default:
+			cm.ConfigHistogramVec(m.id, label, hist)
+		}
+		return
+	}
+	switch m.kind {
+	case metricCounter:
+		cm.ConfigCounter(m.id, uint64(delta))
+	case metricGauge:
+		cm.ConfigGauge(m.id, delta)
+	default:
+		cm.ConfigHistogram(m.id, hist)
+	}
+}
+
 // emitMetric emits a change made by the VM's current call: through its stream, or else
 // kept for a flush that is posted to a live stream of the VM.
 func (v *vm) emitMetric(m *metric, delta int64, hist uint64) {
 	s := v.stream()
 	v.p.emit(s, m, delta, hist)
 	if s != nil || !m.envoy || !v.p.metrics.posted.CompareAndSwap(false, true) {
+		return
+	}
+	if _, direct := v.p.host.(core.ConfigMetrics); direct {
+		v.p.metrics.posted.Store(false) // emitted already, nothing pending
 		return
 	}
 	for _, f := range v.filters {
@@ -218,7 +251,9 @@ func hostIncrementMetric(v *vm, id uint32, delta int64) status {
 	if mt == nil {
 		return statusNotFound
 	}
-	if mt.kind == metricHistogram || mt.kind == metricCounter && delta < 0 {
+	// A counter moves by a positive offset only (Envoy's Context::incrementMetric: 0 is
+	// BAD_ARGUMENT too).
+	if mt.kind == metricHistogram || mt.kind == metricCounter && delta <= 0 {
 		return statusBadArgument
 	}
 	mt.value.Add(delta)

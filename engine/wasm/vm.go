@@ -46,7 +46,9 @@ type exports struct {
 	onResponseHeaders, onResponseBody, onResponseTrailers api.Function
 	onDone, onLog, onDelete, onTick, onQueueReady         api.Function
 	onHTTPCallResponse, onForeignFunction                 api.Function
-	headersArity                                          int
+	// The network (TCP) context callbacks (network.go).
+	onNewConnection, onDownstreamData, onUpstreamData, onDownstreamClose, onUpstreamClose api.Function
+	headersArity                                                                          int
 }
 
 func resolveExports(m api.Module) exports {
@@ -72,6 +74,11 @@ func resolveExports(m api.Module) exports {
 		onHTTPCallResponse: f("proxy_on_http_call_response"),
 		onForeignFunction:  f("proxy_on_foreign_function"),
 		headersArity:       3,
+		onNewConnection:    f("proxy_on_new_connection"),
+		onDownstreamData:   f("proxy_on_downstream_data"),
+		onUpstreamData:     f("proxy_on_upstream_data"),
+		onDownstreamClose:  f("proxy_on_downstream_connection_close"),
+		onUpstreamClose:    f("proxy_on_upstream_connection_close"),
 	}
 	// proxy-wasm-cpp-host prefers malloc, then proxy_on_memory_allocate.
 	if x.malloc == nil {
@@ -122,8 +129,8 @@ type vm struct {
 	// expressions (cel.go).
 	declared map[string]celPrototype
 	exprs    *celExprs
-	// logPrefix is Envoy's prefix of the guest's log lines (log).
-	logPrefix string
+	// logPrefixes are Envoy's prefixes of the guest's log lines by context (log).
+	logPrefixes logPrefixes
 	// tokens are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once;
 	// attrNames the attribute names built by property lookups (properties.go attrName).
 	tokens    [3]any
@@ -173,8 +180,8 @@ type callState struct {
 // newVM instantiates the module and starts the root context. host is non-nil inside Load.
 func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
-		logPrefix: "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": ",
-		tokens:    [3]any{p.pluginName, p.rootID, p.w.VMID}}
+		logPrefixes: newLogPrefixes(p.pluginName, p.rootID, p.w.VMID),
+		tokens:      [3]any{p.pluginName, p.rootID, p.w.VMID}}
 	if p.c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
@@ -494,7 +501,7 @@ func (v *vm) logBytes(level core.LogLevel, msg []byte) {
 	if f != nil && !f.s.LogEnabled(level) {
 		return
 	}
-	line := v.logPrefix + string(msg)
+	line := v.logPrefixes.of(f != nil, v.rootID != 0) + string(msg)
 	if f != nil {
 		f.s.Log(level, line)
 		return

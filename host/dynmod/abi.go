@@ -12,10 +12,11 @@ import (
 	"unsafe"
 )
 
-// abiVersion is kAbiVersion of github.com/envoyproxy/envoy@v1.36.2
-// source/extensions/dynamic_modules/abi_version.h: the sha256 of the ABI headers. Envoy
-// refuses a module reporting any other value; TestABIVersion compares it with the header.
-const abiVersion = "ca2be3b80954d2a0e22b41d033b18eff9390c30261c8ec9ffe6e6bf971f41c27"
+// abiVersion is the dynamic-modules ABI version this binding speaks (Envoy 1.38 and later
+// compare it with their own at load and log it as matched, deprecated or mismatched; Envoy
+// 1.39 speaks v0.1.0). The conformance test TestABIVersionMatched loads the module into the
+// real binary and requires "matched".
+const abiVersion = "v0.1.0"
 
 // cstr passes a Go string to Envoy without copying; Envoy reads it during the call only.
 func cstr(s string) (*C.char, C.size_t) {
@@ -24,6 +25,30 @@ func cstr(s string) (*C.char, C.size_t) {
 	}
 	return (*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
 }
+
+// buf passes a Go string to Envoy as an ABI buffer, without copying (as cstr).
+func buf(s string) C.tx_buffer {
+	p, n := cstr(s)
+	return C.tx_buffer{ptr: p, length: n}
+}
+
+// bufValue is buf for a value Envoy must see as present even when empty: a valid pointer
+// with length 0 (a NULL pointer means "no value" to several callbacks).
+func bufValue(s string) C.tx_buffer {
+	b := buf(s)
+	if b.ptr == nil {
+		b.ptr = (*C.char)(unsafe.Pointer(&emptyByte))
+	}
+	return b
+}
+
+// bufBytes is buf for a byte slice.
+func bufBytes(b []byte) C.tx_buffer {
+	p, n := cbytes(b)
+	return C.tx_buffer{ptr: p, length: n}
+}
+
+var emptyByte byte
 
 // cbytes is cstr for a byte slice.
 func cbytes(b []byte) (*C.char, C.size_t) {

@@ -41,20 +41,16 @@ func envoy_dynamic_module_on_program_init() *C.char {
 	return abiVersionC
 }
 
-// configHost is the core.ConfigHost of one filter configuration being created.
-type configHost struct{ envoy unsafe.Pointer }
-
 func (h configHost) define(kind string, name string) (core.MetricID, error) {
-	n, nl := cstr(name)
 	var id C.size_t
 	var res C.int
 	switch kind {
 	case "counter":
-		res = C.envoy_dynamic_module_callback_http_filter_config_define_counter(h.envoy, n, nl, &id)
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_counter(h.envoy, buf(name), nil, 0, &id)
 	case "gauge":
-		res = C.envoy_dynamic_module_callback_http_filter_config_define_gauge(h.envoy, n, nl, &id)
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_gauge(h.envoy, buf(name), nil, 0, &id)
 	default:
-		res = C.envoy_dynamic_module_callback_http_filter_config_define_histogram(h.envoy, n, nl, &id)
+		res = C.envoy_dynamic_module_callback_http_filter_config_define_histogram(h.envoy, buf(name), nil, 0, &id)
 	}
 	if res != 0 {
 		return 0, fmt.Errorf("defining %s %q: metrics result %d", kind, name, int(res))
@@ -72,7 +68,7 @@ func (h configHost) DefineHistogram(name string) (core.MetricID, error) {
 func (h configHost) Log(level core.LogLevel, msg string) { logMsg(level, msg) }
 
 //export envoy_dynamic_module_on_http_filter_config_new
-func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, name *C.char, nameLen C.size_t, cfg *C.char, cfgLen C.size_t) (ret uintptr) {
+func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, name C.tx_buffer, cfg C.tx_buffer) (ret uintptr) {
 	defer func() {
 		if p := recover(); p != nil {
 			logMsg(core.LogError, fmt.Sprintf("trafficext: panic while creating a filter config: %v", p))
@@ -83,28 +79,34 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, nam
 		logMsg(core.LogError, "trafficext: filter config before program init")
 		return 0
 	}
-	raw := C.GoBytes(unsafe.Pointer(cfg), C.int(cfgLen))
-	c, err := rt.NewConfig("", raw, configHost{envoy: envoyCfg})
+	raw := C.GoBytes(unsafe.Pointer(cfg.ptr), C.int(cfg.length))
+	// The scheduler exists before the engine loads: a Wasm VM's start may change metrics.
+	host := newConfigHost(envoyCfg)
+	host.open()
+	c, err := rt.NewConfig("", raw, host)
 	if err != nil {
 		// Returning null makes Envoy reject this configuration (an ECDS NACK); the previous
 		// configuration of the filter keeps serving. (A Wasm config whose VM does not start
 		// with no previous one is not an error: the core applies its fail strategy.)
-		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name, nameLen)+": "+err.Error())
+		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name.ptr, name.length)+": "+err.Error())
+		host.close()
 		return 0
 	}
-	return uintptr(cgo.NewHandle(c))
+	return uintptr(cgo.NewHandle(&config{cfg: c, host: host}))
 }
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
 func envoy_dynamic_module_on_http_filter_config_destroy(cfg uintptr) {
 	defer recoverHook("config_destroy")
 	h := cgo.Handle(cfg)
-	h.Value().(*core.Config).Close()
+	c := h.Value().(*config)
+	c.cfg.Close()
+	c.host.close()
 	h.Delete()
 }
 
 //export envoy_dynamic_module_on_http_filter_per_route_config_new
-func envoy_dynamic_module_on_http_filter_per_route_config_new(name *C.char, nameLen C.size_t, cfg *C.char, cfgLen C.size_t) uintptr {
+func envoy_dynamic_module_on_http_filter_per_route_config_new(name C.tx_buffer, cfg C.tx_buffer) uintptr {
 	logMsg(core.LogError, "trafficext: per-route configuration is not supported")
 	return 0
 }
@@ -120,7 +122,7 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 			ret = 0
 		}
 	}()
-	c := cgo.Handle(cfg).Value().(*core.Config)
+	c := cgo.Handle(cfg).Value().(*config).cfg
 	s := newStream(envoy)
 	s.handler = c.NewStream(s)
 	h, ok := streams.add(s)
@@ -130,10 +132,32 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 		logMsg(core.LogError, "trafficext: too many live streams; filter not created")
 		return 0
 	}
+	s.handle = h
 	return h
 }
 
-func streamOf(h uintptr) *stream { return streams.get(h) }
+// enter returns the stream of handle h and marks one of its hooks as running; the caller
+// defers leave. A stream reset from inside a hook makes Envoy destroy the filter before the
+// hook returns: the destroy then waits for the outermost hook to end.
+func enter(h uintptr) *stream {
+	s := streams.get(h)
+	s.depth++
+	return s
+}
+
+func (s *stream) leave() {
+	s.depth--
+	if s.depth == 0 && s.destroyPending {
+		s.finish()
+	}
+}
+
+// finish releases the stream: the engine's filter, Envoy-side resources, the handle.
+func (s *stream) finish() {
+	s.handler.Destroy()
+	s.destroy()
+	streams.remove(s.handle)
+}
 
 // recoverHook is the last line of defence of every hook: the core already contains engine
 // panics, so reaching it means a bug in the binding; the event then continues.
@@ -184,56 +208,72 @@ func trailersStatus(st core.Status) C.int {
 //export envoy_dynamic_module_on_http_filter_request_headers
 func envoy_dynamic_module_on_http_filter_request_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_headers")
-	return headersStatus(streamOf(f).handler.RequestHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.RequestHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_body
 func envoy_dynamic_module_on_http_filter_request_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_body")
-	return bodyStatus(streamOf(f).handler.RequestBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.RequestBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_trailers
 func envoy_dynamic_module_on_http_filter_request_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("request_trailers")
-	return trailersStatus(streamOf(f).handler.RequestTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.RequestTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_response_headers
 func envoy_dynamic_module_on_http_filter_response_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_headers")
-	return headersStatus(streamOf(f).handler.ResponseHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.ResponseHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_body
 func envoy_dynamic_module_on_http_filter_response_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_body")
-	return bodyStatus(streamOf(f).handler.ResponseBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.ResponseBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_trailers
 func envoy_dynamic_module_on_http_filter_response_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("response_trailers")
-	return trailersStatus(streamOf(f).handler.ResponseTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.ResponseTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_stream_complete
 func envoy_dynamic_module_on_http_filter_stream_complete(envoy unsafe.Pointer, f uintptr) {
 	defer recoverHook("stream_complete")
-	streamOf(f).handler.StreamComplete()
+	s := enter(f)
+	defer s.leave()
+	s.handler.StreamComplete()
 }
 
 //export envoy_dynamic_module_on_http_filter_destroy
 func envoy_dynamic_module_on_http_filter_destroy(f uintptr) {
 	defer recoverHook("destroy")
 	s := streams.get(f)
-	s.handler.Destroy()
-	s.destroy()
-	streams.remove(f)
+	if s.depth > 0 {
+		s.destroyPending = true
+		return
+	}
+	s.finish()
 }
 
 //export envoy_dynamic_module_on_http_filter_http_callout_done
-func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer, f uintptr, id C.uint32_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {
+func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer, f uintptr, id C.uint64_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {
 	defer recoverHook("http_callout_done")
 	var hs []C.tx_header
 	if headers != nil && nh > 0 {
@@ -243,11 +283,85 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer,
 	if body != nil && nb > 0 {
 		bs = unsafe.Slice(body, int(nb))
 	}
-	streamOf(f).calloutDone(uint32(id), int(result), hs, bs)
+	s := enter(f)
+	defer s.leave()
+	s.calloutDone(uint64(id), int(result), hs, bs)
 }
 
 //export envoy_dynamic_module_on_http_filter_scheduled
 func envoy_dynamic_module_on_http_filter_scheduled(envoy unsafe.Pointer, f uintptr, id C.uint64_t) {
 	defer recoverHook("scheduled")
-	streamOf(f).runScheduled(uint64(id))
+	s := enter(f)
+	defer s.leave()
+	s.runScheduled(uint64(id))
+}
+
+// Hooks the 1.39 loader requires of every HTTP filter module but that serve features the
+// binding does not use: streamed callouts (it only starts one-shot callouts) and the
+// downstream write-buffer watermarks (they concern terminal filters; ours never is one).
+
+//export envoy_dynamic_module_on_http_filter_http_stream_headers
+func envoy_dynamic_module_on_http_filter_http_stream_headers(envoy unsafe.Pointer, f uintptr, id C.uint64_t, headers *C.tx_header, n C.size_t, end C.bool) {
+}
+
+//export envoy_dynamic_module_on_http_filter_http_stream_data
+func envoy_dynamic_module_on_http_filter_http_stream_data(envoy unsafe.Pointer, f uintptr, id C.uint64_t, data *C.tx_buffer, n C.size_t, end C.bool) {
+}
+
+//export envoy_dynamic_module_on_http_filter_http_stream_trailers
+func envoy_dynamic_module_on_http_filter_http_stream_trailers(envoy unsafe.Pointer, f uintptr, id C.uint64_t, trailers *C.tx_header, n C.size_t) {
+}
+
+//export envoy_dynamic_module_on_http_filter_http_stream_complete
+func envoy_dynamic_module_on_http_filter_http_stream_complete(envoy unsafe.Pointer, f uintptr, id C.uint64_t) {
+}
+
+//export envoy_dynamic_module_on_http_filter_http_stream_reset
+func envoy_dynamic_module_on_http_filter_http_stream_reset(envoy unsafe.Pointer, f uintptr, id C.uint64_t, reason C.int) {
+}
+
+//export envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark
+func envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(envoy unsafe.Pointer, f uintptr) {
+}
+
+//export envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark
+func envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(envoy unsafe.Pointer, f uintptr) {
+}
+
+// on_http_filter_config_scheduled runs metric changes made outside any stream
+// (config.go) on the main thread.
+//
+//export envoy_dynamic_module_on_http_filter_config_scheduled
+func envoy_dynamic_module_on_http_filter_config_scheduled(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t) {
+	defer recoverHook("config_scheduled")
+	cgo.Handle(cfg).Value().(*config).host.runQueued()
+}
+
+// Optional hooks of the filter configuration: the binding starts no configuration-level
+// callout or stream, so Envoy never calls them; they are exported so that the module's
+// surface matches the whole HTTP section of the ABI. (on_http_filter_local_reply, also
+// optional, is left out: every local reply would cross into Go for nothing.)
+
+//export envoy_dynamic_module_on_http_filter_config_http_callout_done
+func envoy_dynamic_module_on_http_filter_config_http_callout_done(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {
+}
+
+//export envoy_dynamic_module_on_http_filter_config_http_stream_headers
+func envoy_dynamic_module_on_http_filter_config_http_stream_headers(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, headers *C.tx_header, n C.size_t, end C.bool) {
+}
+
+//export envoy_dynamic_module_on_http_filter_config_http_stream_data
+func envoy_dynamic_module_on_http_filter_config_http_stream_data(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, data *C.tx_buffer, n C.size_t, end C.bool) {
+}
+
+//export envoy_dynamic_module_on_http_filter_config_http_stream_trailers
+func envoy_dynamic_module_on_http_filter_config_http_stream_trailers(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, trailers *C.tx_header, n C.size_t) {
+}
+
+//export envoy_dynamic_module_on_http_filter_config_http_stream_complete
+func envoy_dynamic_module_on_http_filter_config_http_stream_complete(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t) {
+}
+
+//export envoy_dynamic_module_on_http_filter_config_http_stream_reset
+func envoy_dynamic_module_on_http_filter_config_http_stream_reset(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, reason C.int) {
 }

@@ -1,27 +1,15 @@
 package dynmod
 
 /*
-#include <stdlib.h>
-#include <stdint.h>
-#include <stddef.h>
 #include <string.h>
-
-typedef struct { char* ptr; size_t length; } tx_label;
-
-int envoy_dynamic_module_callback_http_filter_config_define_counter_vec(void* c, char* n, size_t nl, tx_label* labels, size_t count, size_t* id);
-int envoy_dynamic_module_callback_http_filter_config_define_gauge_vec(void* c, char* n, size_t nl, tx_label* labels, size_t count, size_t* id);
-int envoy_dynamic_module_callback_http_filter_config_define_histogram_vec(void* c, char* n, size_t nl, tx_label* labels, size_t count, size_t* id);
-int envoy_dynamic_module_callback_http_filter_increment_counter_vec(void* f, size_t id, tx_label* values, size_t count, uint64_t v);
-int envoy_dynamic_module_callback_http_filter_increase_gauge_vec(void* f, size_t id, tx_label* values, size_t count, uint64_t v);
-int envoy_dynamic_module_callback_http_filter_decrease_gauge_vec(void* f, size_t id, tx_label* values, size_t count, uint64_t v);
-int envoy_dynamic_module_callback_http_filter_record_histogram_value_vec(void* f, size_t id, tx_label* values, size_t count, uint64_t v);
+#include "abi_decls.h"
 
 // tx_labels copies n strings (their bytes at data, lengths in lens) into one C allocation:
 // the label array followed by the bytes. The caller frees it.
-static tx_label* tx_labels(const char* data, const size_t* lens, size_t n) {
+static tx_buffer* tx_labels(const char* data, const size_t* lens, size_t n) {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++) total += lens[i];
-	tx_label* out = malloc(n * sizeof(tx_label) + total + 1);
+	tx_buffer* out = malloc(n * sizeof(tx_buffer) + total + 1);
 	if (out == NULL) return NULL;
 	char* p = (char*)(out + n);
 	for (size_t i = 0; i < n; i++) {
@@ -44,8 +32,8 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// Labeled (vec) metrics of the v1.36.2 ABI: core.LabeledMetricsHost and
-// core.LabeledMetricsStream.
+// Labeled metrics (core.LabeledMetricsHost and core.LabeledMetricsStream): the 1.39 ABI's
+// metric callbacks take the label names at definition and their values at each use.
 
 var (
 	_ core.LabeledMetricsHost   = configHost{}
@@ -53,7 +41,7 @@ var (
 )
 
 // withLabels runs fn with the strings in C memory (Envoy reads them during the call only).
-func withLabels(ss []string, fn func(*C.tx_label, C.size_t) C.int) C.int {
+func withLabels(ss []string, fn func(*C.tx_buffer, C.size_t) C.int) C.int {
 	if len(ss) == 0 {
 		return fn(nil, 0)
 	}
@@ -78,15 +66,16 @@ func withLabels(ss []string, fn func(*C.tx_label, C.size_t) C.int) C.int {
 func (h configHost) defineVec(kind, name string, labels []string) (core.MetricID, error) {
 	n := C.CString(name)
 	defer C.free(unsafe.Pointer(n))
+	nb := C.tx_buffer{ptr: n, length: C.size_t(len(name))}
 	var id C.size_t
-	res := withLabels(labels, func(l *C.tx_label, count C.size_t) C.int {
+	res := withLabels(labels, func(l *C.tx_buffer, count C.size_t) C.int {
 		switch kind {
 		case "counter":
-			return C.envoy_dynamic_module_callback_http_filter_config_define_counter_vec(h.envoy, n, C.size_t(len(name)), l, count, &id)
+			return C.envoy_dynamic_module_callback_http_filter_config_define_counter(h.envoy, nb, l, count, &id)
 		case "gauge":
-			return C.envoy_dynamic_module_callback_http_filter_config_define_gauge_vec(h.envoy, n, C.size_t(len(name)), l, count, &id)
+			return C.envoy_dynamic_module_callback_http_filter_config_define_gauge(h.envoy, nb, l, count, &id)
 		}
-		return C.envoy_dynamic_module_callback_http_filter_config_define_histogram_vec(h.envoy, n, C.size_t(len(name)), l, count, &id)
+		return C.envoy_dynamic_module_callback_http_filter_config_define_histogram(h.envoy, nb, l, count, &id)
 	})
 	if res != 0 {
 		return 0, fmt.Errorf("defining %s vec %q: metrics result %d", kind, name, int(res))
@@ -107,22 +96,22 @@ func (h configHost) DefineHistogramVec(name string, labels []string) (core.Metri
 }
 
 func (s *stream) CounterVec(id core.MetricID, values []string, delta uint64) {
-	withLabels(values, func(l *C.tx_label, n C.size_t) C.int {
-		return C.envoy_dynamic_module_callback_http_filter_increment_counter_vec(s.envoy, C.size_t(id), l, n, C.uint64_t(delta))
+	withLabels(values, func(l *C.tx_buffer, n C.size_t) C.int {
+		return C.envoy_dynamic_module_callback_http_filter_increment_counter(s.envoy, C.size_t(id), l, n, C.uint64_t(delta))
 	})
 }
 
 func (s *stream) GaugeVec(id core.MetricID, values []string, delta int64) {
-	withLabels(values, func(l *C.tx_label, n C.size_t) C.int {
+	withLabels(values, func(l *C.tx_buffer, n C.size_t) C.int {
 		if delta >= 0 {
-			return C.envoy_dynamic_module_callback_http_filter_increase_gauge_vec(s.envoy, C.size_t(id), l, n, C.uint64_t(delta))
+			return C.envoy_dynamic_module_callback_http_filter_increment_gauge(s.envoy, C.size_t(id), l, n, C.uint64_t(delta))
 		}
-		return C.envoy_dynamic_module_callback_http_filter_decrease_gauge_vec(s.envoy, C.size_t(id), l, n, C.uint64_t(-delta))
+		return C.envoy_dynamic_module_callback_http_filter_decrement_gauge(s.envoy, C.size_t(id), l, n, C.uint64_t(-delta))
 	})
 }
 
 func (s *stream) HistogramVec(id core.MetricID, values []string, value uint64) {
-	withLabels(values, func(l *C.tx_label, n C.size_t) C.int {
-		return C.envoy_dynamic_module_callback_http_filter_record_histogram_value_vec(s.envoy, C.size_t(id), l, n, C.uint64_t(value))
+	withLabels(values, func(l *C.tx_buffer, n C.size_t) C.int {
+		return C.envoy_dynamic_module_callback_http_filter_record_histogram_value(s.envoy, C.size_t(id), l, n, C.uint64_t(value))
 	})
 }

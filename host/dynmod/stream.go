@@ -10,38 +10,22 @@ package dynmod
 // (noescape needs nocallback: a callback could move the goroutine stack under C.) Calls
 // that may run filters (send_response, continue_decoding/encoding, http_callout) are not
 // listed, nor calls without pointers, for which the directives would gain nothing.
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_header
-#cgo noescape envoy_dynamic_module_callback_http_get_request_header
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailer
-#cgo noescape envoy_dynamic_module_callback_http_get_request_trailer
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_header
-#cgo noescape envoy_dynamic_module_callback_http_get_response_header
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailer
-#cgo noescape envoy_dynamic_module_callback_http_get_response_trailer
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_headers
-#cgo noescape envoy_dynamic_module_callback_http_get_request_headers
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_trailers
-#cgo noescape envoy_dynamic_module_callback_http_get_request_trailers
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_headers
-#cgo noescape envoy_dynamic_module_callback_http_get_response_headers
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_trailers
-#cgo noescape envoy_dynamic_module_callback_http_get_response_trailers
-#cgo nocallback envoy_dynamic_module_callback_http_set_request_header
-#cgo noescape envoy_dynamic_module_callback_http_set_request_header
-#cgo nocallback envoy_dynamic_module_callback_http_set_request_trailer
-#cgo noescape envoy_dynamic_module_callback_http_set_request_trailer
-#cgo nocallback envoy_dynamic_module_callback_http_set_response_header
-#cgo noescape envoy_dynamic_module_callback_http_set_response_header
-#cgo nocallback envoy_dynamic_module_callback_http_set_response_trailer
-#cgo noescape envoy_dynamic_module_callback_http_set_response_trailer
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector
-#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector
-#cgo nocallback envoy_dynamic_module_callback_http_get_request_body_vector_size
-#cgo noescape envoy_dynamic_module_callback_http_get_request_body_vector_size
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector
-#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector
-#cgo nocallback envoy_dynamic_module_callback_http_get_response_body_vector_size
-#cgo noescape envoy_dynamic_module_callback_http_get_response_body_vector_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_header
+#cgo noescape envoy_dynamic_module_callback_http_get_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_header_values
+#cgo noescape envoy_dynamic_module_callback_http_get_header_values
+#cgo nocallback envoy_dynamic_module_callback_http_get_headers
+#cgo noescape envoy_dynamic_module_callback_http_get_headers
+#cgo nocallback envoy_dynamic_module_callback_http_set_header
+#cgo noescape envoy_dynamic_module_callback_http_set_header
+#cgo nocallback envoy_dynamic_module_callback_http_add_header
+#cgo noescape envoy_dynamic_module_callback_http_add_header
+#cgo nocallback envoy_dynamic_module_callback_http_get_body_chunks
+#cgo noescape envoy_dynamic_module_callback_http_get_body_chunks
+#cgo nocallback envoy_dynamic_module_callback_http_get_body_size
+#cgo noescape envoy_dynamic_module_callback_http_get_body_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_body_chunks_size
+#cgo noescape envoy_dynamic_module_callback_http_get_body_chunks_size
 #cgo nocallback envoy_dynamic_module_callback_http_get_metadata_string
 #cgo noescape envoy_dynamic_module_callback_http_get_metadata_string
 #cgo nocallback envoy_dynamic_module_callback_http_get_metadata_number
@@ -52,6 +36,26 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
 #cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_filter_state_typed
+#cgo noescape envoy_dynamic_module_callback_http_get_filter_state_typed
 #cgo nocallback envoy_dynamic_module_callback_log
 #cgo noescape envoy_dynamic_module_callback_log
 */
@@ -71,6 +75,12 @@ import (
 type stream struct {
 	envoy   unsafe.Pointer // envoy_dynamic_module_type_http_filter_envoy_ptr
 	handler *core.StreamHandler
+	handle  uintptr // in the streams table
+
+	// depth counts the stream's hooks running (nested when Envoy re-enters); destroyPending
+	// is a destroy Envoy asked for meanwhile (event thread only, like the hooks).
+	depth          int
+	destroyPending bool
 
 	mu        sync.Mutex // guards the fields below, which Post may touch from other goroutines
 	scheduler unsafe.Pointer
@@ -78,8 +88,7 @@ type stream struct {
 	posted    map[uint64]func()
 	destroyed bool
 
-	nextCallout uint32
-	callouts    map[uint32]func(core.CalloutResponse)
+	callouts map[uint64]func(core.CalloutResponse)
 
 	// The views handed to engines, built once per stream so that handing them out does not
 	// allocate.
@@ -137,58 +146,52 @@ type headerMap struct {
 
 var _ core.HeaderViewer = (*headerMap)(nil)
 
-func (m *headerMap) getAt(key string, i int) (string, int) {
-	k, kl := cstr(key)
-	var v *C.char
-	var vl C.size_t
-	var n C.size_t
+// abiType is the ABI's header map selector for m.
+func (m *headerMap) abiType() C.int {
 	switch m.kind {
-	case requestHeaders:
-		n = C.envoy_dynamic_module_callback_http_get_request_header(m.f, k, kl, &v, &vl, C.size_t(i))
 	case requestTrailers:
-		n = C.envoy_dynamic_module_callback_http_get_request_trailer(m.f, k, kl, &v, &vl, C.size_t(i))
+		return C.tx_request_trailer
 	case responseHeaders:
-		n = C.envoy_dynamic_module_callback_http_get_response_header(m.f, k, kl, &v, &vl, C.size_t(i))
+		return C.tx_response_header
 	case responseTrailers:
-		n = C.envoy_dynamic_module_callback_http_get_response_trailer(m.f, k, kl, &v, &vl, C.size_t(i))
+		return C.tx_response_trailer
 	}
-	if int(n) <= i {
-		return "", int(n)
-	}
-	return gostr(v, vl), int(n)
+	return C.tx_request_header
 }
 
 func (m *headerMap) Get(key string) (string, bool) {
-	v, n := m.getAt(strings.ToLower(key), 0)
-	return v, n > 0
+	var v C.tx_buffer
+	if !C.envoy_dynamic_module_callback_http_get_header(m.f, m.abiType(), buf(strings.ToLower(key)), &v, 0, nil) {
+		return "", false
+	}
+	return gostr(v.ptr, v.length), true
 }
 
+// Values reads every value of key in two crossings whatever their number: the first value
+// with the count, then the rest in one batch.
 func (m *headerMap) Values(key string) []string {
-	key = strings.ToLower(key)
-	v, n := m.getAt(key, 0)
-	if n == 0 {
+	k := buf(strings.ToLower(key))
+	var first C.tx_buffer
+	var n C.size_t
+	if !C.envoy_dynamic_module_callback_http_get_header(m.f, m.abiType(), k, &first, 0, &n) || n == 0 {
 		return nil
 	}
-	out := make([]string, 1, n)
-	out[0] = v
-	for i := 1; i < n; i++ {
-		v, _ = m.getAt(key, i)
-		out = append(out, v)
+	if n == 1 {
+		return []string{gostr(first.ptr, first.length)}
+	}
+	vals := make([]C.tx_buffer, n)
+	if !C.envoy_dynamic_module_callback_http_get_header_values(m.f, m.abiType(), k, &vals[0]) {
+		return nil
+	}
+	out := make([]string, n)
+	for i, v := range vals {
+		out[i] = gostr(v.ptr, v.length)
 	}
 	return out
 }
 
 func (m *headerMap) Len() int {
-	switch m.kind {
-	case requestHeaders:
-		return int(C.envoy_dynamic_module_callback_http_get_request_headers_count(m.f))
-	case requestTrailers:
-		return int(C.envoy_dynamic_module_callback_http_get_request_trailers_count(m.f))
-	case responseHeaders:
-		return int(C.envoy_dynamic_module_callback_http_get_response_headers_count(m.f))
-	default:
-		return int(C.envoy_dynamic_module_callback_http_get_response_trailers_count(m.f))
-	}
+	return int(C.envoy_dynamic_module_callback_http_get_headers_size(m.f, m.abiType()))
 }
 
 func (m *headerMap) All() []core.Header {
@@ -228,61 +231,26 @@ func (m *headerMap) envoyEntries() []C.tx_header {
 		m.entries = make([]C.tx_header, n)
 	}
 	arr := m.entries[:n]
-	var ok C.bool
-	switch m.kind {
-	case requestHeaders:
-		ok = C.envoy_dynamic_module_callback_http_get_request_headers(m.f, &arr[0])
-	case requestTrailers:
-		ok = C.envoy_dynamic_module_callback_http_get_request_trailers(m.f, &arr[0])
-	case responseHeaders:
-		ok = C.envoy_dynamic_module_callback_http_get_response_headers(m.f, &arr[0])
-	case responseTrailers:
-		ok = C.envoy_dynamic_module_callback_http_get_response_trailers(m.f, &arr[0])
-	}
-	if !bool(ok) {
+	if !C.envoy_dynamic_module_callback_http_get_headers(m.f, m.abiType(), &arr[0]) {
 		return nil
 	}
 	return arr
 }
 
-func (m *headerMap) set(key string, value *string) {
-	k, kl := cstr(strings.ToLower(key))
-	var v *C.char
-	var vl C.size_t
-	if value != nil {
-		v, vl = cstr(*value)
-		if v == nil {
-			// An empty value is still a value: point at a valid byte.
-			v = (*C.char)(unsafe.Pointer(&emptyByte))
-		}
-	}
-	switch m.kind {
-	case requestHeaders:
-		C.envoy_dynamic_module_callback_http_set_request_header(m.f, k, kl, v, vl)
-	case requestTrailers:
-		C.envoy_dynamic_module_callback_http_set_request_trailer(m.f, k, kl, v, vl)
-	case responseHeaders:
-		C.envoy_dynamic_module_callback_http_set_response_header(m.f, k, kl, v, vl)
-	case responseTrailers:
-		C.envoy_dynamic_module_callback_http_set_response_trailer(m.f, k, kl, v, vl)
-	}
+// Set replaces every value of key. The 1.39 ABI removes the key when the value is empty (it
+// has no way to store an empty value); docs/architecture.md lists this limit.
+func (m *headerMap) Set(key, value string) {
+	C.envoy_dynamic_module_callback_http_set_header(m.f, m.abiType(), buf(strings.ToLower(key)), bufValue(value))
 }
 
-var emptyByte byte
+func (m *headerMap) Remove(key string) {
+	C.envoy_dynamic_module_callback_http_set_header(m.f, m.abiType(), buf(strings.ToLower(key)), C.tx_buffer{})
+}
 
-func (m *headerMap) Set(key, value string) { m.set(key, &value) }
-func (m *headerMap) Remove(key string)     { m.set(key, nil) }
-
-// Add appends a value. The v1.36.2 ABI can only replace a header, so a second value of an
-// existing header is folded into one comma-separated value (RFC 9110 §5.3); see
-// docs/architecture.md for this host's limits.
+// Add appends an entry, as Envoy's addCopy: a second value of a key is a second header line.
+// The ABI refuses an empty value (it has no way to store one); docs/architecture.md lists it.
 func (m *headerMap) Add(key, value string) {
-	old := m.Values(key)
-	if len(old) == 0 {
-		m.Set(key, value)
-		return
-	}
-	m.Set(key, strings.Join(append(old, value), ","))
+	C.envoy_dynamic_module_callback_http_add_header(m.f, m.abiType(), buf(strings.ToLower(key)), buf(value))
 }
 
 // Bodies.
@@ -297,38 +265,42 @@ type body struct {
 	chunks []C.tx_buffer
 }
 
-func (b *body) vector() []C.tx_buffer {
-	var n C.size_t
-	var ok C.bool
+// which selects the body an engine sees: what Envoy buffered for the filter when it buffers,
+// else the chunk of the current body event.
+func (b *body) which() C.int {
+	buffered, received := C.int(C.tx_buffered_request_body), C.int(C.tx_received_request_body)
 	if b.response {
-		ok = C.envoy_dynamic_module_callback_http_get_response_body_vector_size(b.f, &n)
-	} else {
-		ok = C.envoy_dynamic_module_callback_http_get_request_body_vector_size(b.f, &n)
+		buffered, received = C.tx_buffered_response_body, C.tx_received_response_body
 	}
-	if !bool(ok) || n == 0 {
+	if C.envoy_dynamic_module_callback_http_get_body_chunks_size(b.f, buffered) > 0 {
+		return buffered
+	}
+	// An empty buffered body still is the one to use; get_body_chunks tells it from none.
+	var probe C.tx_buffer
+	if C.envoy_dynamic_module_callback_http_get_body_chunks(b.f, buffered, &probe) {
+		return buffered
+	}
+	return received
+}
+
+func (b *body) vector() []C.tx_buffer {
+	t := b.which()
+	n := C.envoy_dynamic_module_callback_http_get_body_chunks_size(b.f, t)
+	if n == 0 {
 		return nil
 	}
 	if cap(b.chunks) < int(n) {
 		b.chunks = make([]C.tx_buffer, n)
 	}
 	arr := b.chunks[:n]
-	if b.response {
-		ok = C.envoy_dynamic_module_callback_http_get_response_body_vector(b.f, &arr[0])
-	} else {
-		ok = C.envoy_dynamic_module_callback_http_get_request_body_vector(b.f, &arr[0])
-	}
-	if !bool(ok) {
+	if !C.envoy_dynamic_module_callback_http_get_body_chunks(b.f, t, &arr[0]) {
 		return nil
 	}
 	return arr
 }
 
 func (b *body) Len() int {
-	n := 0
-	for _, v := range b.vector() {
-		n += int(v.length)
-	}
-	return n
+	return int(C.envoy_dynamic_module_callback_http_get_body_size(b.f, b.which()))
 }
 
 func (b *body) Bytes() []byte {
@@ -347,26 +319,17 @@ func (b *body) Bytes() []byte {
 }
 
 func (b *body) Append(data []byte) {
-	p, n := cbytes(data)
-	if n == 0 {
+	if len(data) == 0 {
 		return
 	}
-	if b.response {
-		C.envoy_dynamic_module_callback_http_append_response_body(b.f, p, n)
-	} else {
-		C.envoy_dynamic_module_callback_http_append_request_body(b.f, p, n)
-	}
+	C.envoy_dynamic_module_callback_http_append_body(b.f, b.which(), bufBytes(data))
 }
 
 func (b *body) Drain(n int) {
 	if n <= 0 {
 		return
 	}
-	if b.response {
-		C.envoy_dynamic_module_callback_http_drain_response_body(b.f, C.size_t(n))
-	} else {
-		C.envoy_dynamic_module_callback_http_drain_request_body(b.f, C.size_t(n))
-	}
+	C.envoy_dynamic_module_callback_http_drain_body(b.f, b.which(), C.size_t(n))
 }
 
 func (b *body) Set(data []byte) {
@@ -389,50 +352,101 @@ type metadata struct {
 	source C.int
 }
 
+// Get reads one value: a string, number, bool or a list of those (the ABI reads no struct).
+// Envoy logs each getter that finds another type at debug level, so the likely ones go first.
 func (m *metadata) Get(ns, key string) (any, bool) {
-	n, nl := cstr(ns)
-	k, kl := cstr(key)
-	var v *C.char
-	var vl C.size_t
-	if C.envoy_dynamic_module_callback_http_get_metadata_string(m.f, m.source, n, nl, k, kl, &v, &vl) {
-		return gostr(v, vl), true
+	return m.get(buf(ns), buf(key))
+}
+
+func (m *metadata) get(n, k C.tx_buffer) (any, bool) {
+	var v C.tx_buffer
+	if C.envoy_dynamic_module_callback_http_get_metadata_string(m.f, m.source, n, k, &v) {
+		return gostr(v.ptr, v.length), true
 	}
 	var d C.double
-	if C.envoy_dynamic_module_callback_http_get_metadata_number(m.f, m.source, n, nl, k, kl, &d) {
+	if C.envoy_dynamic_module_callback_http_get_metadata_number(m.f, m.source, n, k, &d) {
 		return float64(d), true
+	}
+	var b C.bool
+	if C.envoy_dynamic_module_callback_http_get_metadata_bool(m.f, m.source, n, k, &b) {
+		return bool(b), true
+	}
+	var size C.size_t
+	if C.envoy_dynamic_module_callback_http_get_metadata_list_size(m.f, m.source, n, k, &size) {
+		out := make([]any, 0, size)
+		for i := C.size_t(0); i < size; i++ {
+			switch {
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_string(m.f, m.source, n, k, i, &v)):
+				out = append(out, gostr(v.ptr, v.length))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_number(m.f, m.source, n, k, i, &d)):
+				out = append(out, float64(d))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_bool(m.f, m.source, n, k, i, &b)):
+				out = append(out, bool(b))
+			default:
+				out = append(out, nil) // a struct or list element: unreadable through the ABI
+			}
+		}
+		return out, true
 	}
 	return nil, false
 }
 
-func (m *metadata) Namespace(string) (map[string]any, bool, error) {
-	return nil, false, core.ErrUnsupported
+// Namespace lists a namespace through the ABI's key listing; keys whose value the ABI cannot
+// read (structs) are left out. Whether an empty namespace exists is told by the namespace list.
+func (m *metadata) Namespace(ns string) (map[string]any, bool, error) {
+	n := buf(ns)
+	count := C.envoy_dynamic_module_callback_http_get_metadata_keys_count(m.f, m.source, n)
+	if count == 0 {
+		return nil, m.hasNamespace(ns), nil
+	}
+	keys := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_keys(m.f, m.source, n, &keys[0]) {
+		return nil, false, nil
+	}
+	out := make(map[string]any, count)
+	for _, k := range keys {
+		if v, ok := m.get(n, k); ok {
+			out[gostr(k.ptr, k.length)] = v
+		}
+	}
+	return out, true, nil
+}
+
+func (m *metadata) hasNamespace(ns string) bool {
+	count := C.envoy_dynamic_module_callback_http_get_metadata_namespaces_count(m.f, m.source)
+	if count == 0 {
+		return false
+	}
+	names := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_namespaces(m.f, m.source, &names[0]) {
+		return false
+	}
+	for _, b := range names {
+		if cview(b.ptr, b.length) == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *metadata) Set(ns, key string, value any) error {
 	if m.source != sourceDynamic {
 		return fmt.Errorf("route metadata is read-only: %w", core.ErrUnsupported)
 	}
-	n, nl := cstr(ns)
-	k, kl := cstr(key)
-	var ok C.bool
+	n, k := buf(ns), buf(key)
 	switch v := value.(type) {
 	case string:
-		vp, vl := cstr(v)
-		if vp == nil {
-			vp = (*C.char)(unsafe.Pointer(&emptyByte))
-		}
-		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(m.f, n, nl, k, kl, vp, vl)
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(m.f, n, k, bufValue(v))
 	case float64:
-		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
 	case int:
-		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
 	case int64:
-		ok = C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, nl, k, kl, C.double(v))
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
+	case bool:
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(m.f, n, k, C.bool(v))
 	default:
 		return fmt.Errorf("dynamic metadata value of type %T: %w", value, core.ErrUnsupported)
-	}
-	if !bool(ok) {
-		return fmt.Errorf("setting dynamic metadata %s/%s: refused by Envoy", ns, key)
 	}
 	return nil
 }
@@ -441,23 +455,32 @@ func (s *stream) FilterState() core.FilterState { return &s.fstate }
 
 type filterState struct{ f unsafe.Pointer }
 
+var _ core.TypedFilterState = (*filterState)(nil)
+
+// Get reads a byte value, or any other object serialized (a typed object another filter or
+// SetTyped made).
 func (fs *filterState) Get(key string) ([]byte, bool) {
-	k, kl := cstr(key)
-	var v *C.char
-	var vl C.size_t
-	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, k, kl, &v, &vl) {
+	var v C.tx_buffer
+	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, buf(key), &v) &&
+		!C.envoy_dynamic_module_callback_http_get_filter_state_typed(fs.f, buf(key), &v) {
 		return nil, false
 	}
-	return C.GoBytes(unsafe.Pointer(v), C.int(vl)), true
+	return C.GoBytes(unsafe.Pointer(v.ptr), C.int(v.length)), true
+}
+
+func (fs *filterState) SetTyped(key string, value []byte) error {
+	if !C.envoy_dynamic_module_callback_http_set_filter_state_typed(fs.f, buf(key), bufValue(string(value))) {
+		return fmt.Errorf("setting typed filter state %q: refused by Envoy (no factory of that name, a value it rejects, or a read-only key)", key)
+	}
+	return nil
 }
 
 func (fs *filterState) Set(key string, value []byte) error {
-	k, kl := cstr(key)
-	v, vl := cbytes(value)
-	if v == nil {
-		v = (*C.char)(unsafe.Pointer(&emptyByte))
+	v := bufBytes(value)
+	if v.ptr == nil {
+		v.ptr = (*C.char)(unsafe.Pointer(&emptyByte))
 	}
-	if !C.envoy_dynamic_module_callback_http_set_filter_state_bytes(fs.f, k, kl, v, vl) {
+	if !C.envoy_dynamic_module_callback_http_set_filter_state_bytes(fs.f, buf(key), v) {
 		return fmt.Errorf("setting filter state %q: refused by Envoy", key)
 	}
 	return nil
@@ -470,10 +493,9 @@ func (s *stream) Attribute(name string) (any, bool) {
 	}
 	switch attributeTypes[name] {
 	case attrString:
-		var v *C.char
-		var vl C.size_t
-		if C.envoy_dynamic_module_callback_http_filter_get_attribute_string(s.envoy, C.int(id), &v, &vl) {
-			return gostr(v, vl), true
+		var v C.tx_buffer
+		if C.envoy_dynamic_module_callback_http_filter_get_attribute_string(s.envoy, C.int(id), &v) {
+			return gostr(v.ptr, v.length), true
 		}
 	case attrInt:
 		var n C.uint64_t
@@ -489,8 +511,7 @@ func (s *stream) Attribute(name string) (any, bool) {
 func (s *stream) SendLocalReply(r core.LocalReply) {
 	arr, n, free := cheaders(r.Headers)
 	defer free()
-	b, bl := cbytes(r.Body)
-	C.envoy_dynamic_module_callback_http_send_response(s.envoy, C.uint32_t(r.Status), arr, n, b, bl)
+	C.envoy_dynamic_module_callback_http_send_response(s.envoy, C.uint32_t(r.Status), arr, n, bufBytes(r.Body), buf(r.Details))
 }
 
 func (s *stream) ContinueRequest() {
@@ -513,33 +534,31 @@ var calloutInitErrors = [...]string{
 func (s *stream) HTTPCall(req core.CalloutRequest, done func(core.CalloutResponse)) error {
 	arr, n, free := cheaders(req.Headers)
 	defer free()
-	cl, cll := cstr(req.Cluster)
-	b, bl := cbytes(req.Body)
-	if s.callouts == nil {
-		s.callouts = make(map[uint32]func(core.CalloutResponse))
-	}
-	s.nextCallout++
-	id := s.nextCallout
-	s.callouts[id] = done
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	res := C.envoy_dynamic_module_callback_http_filter_http_callout(s.envoy, C.uint32_t(id), cl, cll, arr, n, b, bl, C.uint64_t(timeout.Milliseconds()))
+	// Envoy picks the id; a callout that fails while being started is reported by the result
+	// only, never through callout_done, so registering done afterwards misses nothing.
+	var id C.uint64_t
+	res := C.envoy_dynamic_module_callback_http_filter_http_callout(s.envoy, &id, buf(req.Cluster), arr, n, bufBytes(req.Body), C.uint64_t(timeout.Milliseconds()))
 	if res != 0 {
-		delete(s.callouts, id)
 		msg := "unknown error"
 		if int(res) < len(calloutInitErrors) {
 			msg = calloutInitErrors[res]
 		}
 		return fmt.Errorf("http callout to cluster %q: %s", req.Cluster, msg)
 	}
+	if s.callouts == nil {
+		s.callouts = make(map[uint64]func(core.CalloutResponse))
+	}
+	s.callouts[uint64(id)] = done
 	return nil
 }
 
 var calloutResults = [...]string{1: "reset", 2: "response exceeded the buffer limit"}
 
-func (s *stream) calloutDone(id uint32, result int, headers []C.tx_header, bodies []C.tx_buffer) {
+func (s *stream) calloutDone(id uint64, result int, headers []C.tx_header, bodies []C.tx_buffer) {
 	done, ok := s.callouts[id]
 	if !ok {
 		return
@@ -611,26 +630,34 @@ func (s *stream) Log(level core.LogLevel, msg string) { logMsg(level, msg) }
 func (s *stream) LogEnabled(level core.LogLevel) bool { return logEnabled(level) }
 
 func (s *stream) Counter(id core.MetricID, delta uint64) {
-	C.envoy_dynamic_module_callback_http_filter_increment_counter(s.envoy, C.size_t(id), C.uint64_t(delta))
+	C.envoy_dynamic_module_callback_http_filter_increment_counter(s.envoy, C.size_t(id), nil, 0, C.uint64_t(delta))
 }
 
 func (s *stream) Gauge(id core.MetricID, delta int64) {
 	if delta >= 0 {
-		C.envoy_dynamic_module_callback_http_filter_increase_gauge(s.envoy, C.size_t(id), C.uint64_t(delta))
+		C.envoy_dynamic_module_callback_http_filter_increment_gauge(s.envoy, C.size_t(id), nil, 0, C.uint64_t(delta))
 	} else {
-		C.envoy_dynamic_module_callback_http_filter_decrease_gauge(s.envoy, C.size_t(id), C.uint64_t(-delta))
+		C.envoy_dynamic_module_callback_http_filter_decrement_gauge(s.envoy, C.size_t(id), nil, 0, C.uint64_t(-delta))
 	}
 }
 
 func (s *stream) Histogram(id core.MetricID, value uint64) {
-	C.envoy_dynamic_module_callback_http_filter_record_histogram_value(s.envoy, C.size_t(id), C.uint64_t(value))
+	C.envoy_dynamic_module_callback_http_filter_record_histogram_value(s.envoy, C.size_t(id), nil, 0, C.uint64_t(value))
 }
 
 func logMsg(level core.LogLevel, msg string) {
-	m, ml := cstr(msg)
-	C.envoy_dynamic_module_callback_log(C.int(level), m, ml)
+	C.envoy_dynamic_module_callback_log(C.int(level), buf(msg))
 }
 
 func logEnabled(level core.LogLevel) bool {
 	return bool(C.envoy_dynamic_module_callback_log_enabled(C.int(level)))
+}
+
+var _ core.StreamResetter = (*stream)(nil)
+
+// ResetStream resets the stream (a local reset, as Envoy's Wasm filter does for
+// proxy_close_stream), recording details as the response code details.
+func (s *stream) ResetStream(details string) bool {
+	C.envoy_dynamic_module_callback_http_filter_reset_stream(s.envoy, C.tx_local_reset, buf(details))
+	return true
 }

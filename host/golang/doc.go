@@ -1,6 +1,17 @@
 // Package golang binds the host-agnostic filter core (core) to Envoy's contrib golang
-// HTTP filter (envoy.filters.http.golang, github.com/envoyproxy/envoy@v1.36.2
-// contrib/golang/common/go/api).
+// HTTP filter (envoy.filters.http.golang, contrib/golang/common/go/api of
+// github.com/envoyproxy/envoy).
+//
+// # Envoy lines
+//
+// The library must be built against the Envoy release it is loaded into: make golang-filter
+// builds one per line, out/golang/<line>/trafficext_golang.so, for Envoy 1.36 (go.mod,
+// v1.36.2), 1.37, 1.38 and 1.39 (lines/go.<line>.mod: v1.37.0, v1.38.1, v1.39.1), which
+// Istio 1.28-1.31 ship, each with the build tag envoy_<line> for API differences (1.38 added
+// StreamInfo.DrainConnectionUponCompletion and DownstreamSslConnection, and the C function
+// envoyGoFilterHttpSetDrainConnectionUponCompletion, which an older Envoy does not define).
+// TestLineModFiles keeps the line module files derived from go.mod; the conformance-tagged
+// symbol tests check each library against its line's dso.cc and cgo.cc.
 //
 // A Plugin is both the api.StreamFilterConfigParser and the api.StreamFilterFactory of the one
 // golang plugin, "trafficext", that cmd/trafficext_golang registers. Every TrafficExtension is
@@ -33,8 +44,11 @@
 //     empty value reads as absent.
 //   - Attribute maps onto GetProperty (Envoy CEL attribute names); well-known integer
 //     attributes (response.code, source.port, …) are returned as int64, others as strings.
-//   - HTTPCall returns core.ErrUnsupported: the golang filter has no Envoy-mediated HTTP
-//     callout API.
+//   - HTTPCall goes through the proxy's callout gateway (engine/callout), named by the
+//     extension's config (the control plane adds it for Wasm extensions): the golang filter
+//     has no Envoy-mediated HTTP callout API. The event that starts a call holds its
+//     direction; the answer arrives as a posted function. Without a gateway it returns
+//     core.ErrUnsupported, so the control plane refuses Lua httpCall() for this binding.
 //   - Histograms are not offered by the golang filter (a TODO upstream): DefineHistogram
 //     returns an id whose records are dropped. For route-level configs Envoy gives no config
 //     callbacks, so every metric id of such a config is a no-op.

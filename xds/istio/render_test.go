@@ -8,12 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"istio.io/api/extensions/v1alpha1"
 
+	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/istio"
 	"github.com/trafficext/trafficext/xds/istio/istiotest"
 	"github.com/trafficext/trafficext/xds/model"
 	"github.com/trafficext/trafficext/xds/source"
+	"github.com/trafficext/trafficext/xds/translate"
 	"github.com/trafficext/trafficext/xds/validate"
 )
 
@@ -65,6 +71,135 @@ func TestRender_Golden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "render.golden.yaml", y)
+}
+
+// TestRender_Lines_Golden: the EnvoyFilters for each Istio line: the golang filter (its
+// line's library, the plugin, ECDS with a default config by fail strategy) on every line, and
+// the dynamic module on 1.31.
+func TestRender_Lines_Golden(t *testing.T) {
+	for _, tc := range []struct {
+		istio   string
+		binding translate.Binding
+	}{
+		{"1.28", translate.Golang}, {"1.29", translate.Golang}, {"1.30", translate.Golang},
+		{"1.31", translate.Golang}, {"1.31", translate.DynamicModules},
+	} {
+		t.Run(tc.istio+"-"+string(tc.binding), func(t *testing.T) {
+			out, err := istio.Render(load(t), istio.Options{Istio: tc.istio, Binding: tc.binding})
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := out.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "render.istio-"+tc.istio+"-"+string(tc.binding)+".golden.yaml", y)
+		})
+	}
+}
+
+// TestRender_Lines_Refused: a line whose Envoy cannot host the binding, or an unknown line,
+// is an error naming the line.
+func TestRender_Lines_Refused(t *testing.T) {
+	for _, tc := range []struct {
+		istio   string
+		binding translate.Binding
+		err     string // "" for success
+	}{
+		{"1.28", translate.DynamicModules, "istio 1.28: its proxies (Envoy 1.36) cannot load trafficext's dynamic module: use the golang binding"},
+		{"1.29", "", "istio 1.29: its proxies (Envoy 1.37) cannot load"},
+		{"1.30", translate.DynamicModules, "istio 1.30: its proxies (Envoy 1.38) cannot load"},
+		{"1.31", translate.DynamicModules, ""},
+		{"1.27", translate.Golang, `istio "1.27": not a supported line (want one of 1.28, 1.29, 1.30, 1.31)`},
+		{"", translate.DynamicModules, ""},
+	} {
+		_, err := istio.Render(load(t), istio.Options{Istio: tc.istio, Binding: tc.binding})
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s %s: %v", tc.istio, tc.binding, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s %s: error %v, want %q", tc.istio, tc.binding, err, tc.err)
+		}
+	}
+}
+
+// TestRender_GolangDefaultConfig: the golang filter's default config names the library and
+// the plugin, and its plugin config denies for fail-closed extensions and passes for
+// fail-open ones.
+func TestRender_GolangDefaultConfig(t *testing.T) {
+	open := `apiVersion: extensions.istio.io/v1alpha1
+kind: TrafficExtension
+metadata: {name: open-lua, namespace: apps, annotations: {trafficext.io/fail-strategy: FAIL_OPEN}}
+spec:
+  lua: {inlineCode: "function envoy_on_request(h) end"}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: TrafficExtension
+metadata: {name: open-wasm, namespace: apps}
+spec:
+  wasm: {url: "oci://ghcr.io/a/b:1", failStrategy: FAIL_OPEN}
+`
+	extra, _, err := source.Decode("open.yaml", []byte(open))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := istio.Render(append(load(t), extra...), istio.Options{Istio: "1.30", Binding: translate.Golang, GolangLibraryPath: "/lib/x.so"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range out.Resources {
+		if r.For == (model.Key{}) {
+			continue
+		}
+		for _, p := range r.Spec.GetConfigPatches() {
+			f := &hcmv3.HttpFilter{}
+			b, err := protojson.Marshal(p.GetPatch().GetValue())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := (protojson.UnmarshalOptions{}).Unmarshal(b, f); err != nil {
+				t.Fatalf("%s: %v", r.For, err)
+			}
+			if err := f.ValidateAll(); err != nil {
+				t.Errorf("%s: the HTTP filter breaks Envoy's proto rules: %v", r.For, err)
+			}
+			cd := f.GetConfigDiscovery()
+			if got := cd.GetTypeUrls(); len(got) != 1 || got[0] != translate.GolangTypeURL {
+				t.Errorf("%s: type urls %v", r.For, got)
+			}
+			cfg := &golangv3alpha.Config{}
+			if err := cd.GetDefaultConfig().UnmarshalTo(cfg); err != nil {
+				t.Fatalf("%s: default config: %v", r.For, err)
+			}
+			if err := cfg.ValidateAll(); err != nil {
+				t.Errorf("%s: default config breaks Envoy's proto rules: %v", r.For, err)
+			}
+			if cfg.GetLibraryId() != "trafficext" || cfg.GetLibraryPath() != "/lib/x.so" || cfg.GetPluginName() != "trafficext" {
+				t.Errorf("%s: default config %v", r.For, cfg)
+			}
+			sv := &wrapperspb.StringValue{}
+			if err := cfg.GetPluginConfig().UnmarshalTo(sv); err != nil {
+				t.Fatal(err)
+			}
+			msg, err := extconfig.Unmarshal([]byte(sv.GetValue()))
+			if err != nil {
+				t.Fatalf("%s: %v", r.For, err)
+			}
+			if msg.Name != model.ResourceNamePrefix+r.For.Namespace+"."+r.For.Name {
+				t.Errorf("%s: default config for %q", r.For, msg.Name)
+			}
+			switch {
+			case r.For.Name == "open-lua" || r.For.Name == "open-wasm":
+				seen[r.For.Name] = msg.EffectiveFailStrategy() == extconfig.FailOpen && msg.Lua != nil && msg.Deny == nil
+			default:
+				seen["closed"] = msg.Deny != nil && msg.Deny.Status == 403
+			}
+		}
+	}
+	if !seen["open-lua"] || !seen["open-wasm"] || !seen["closed"] {
+		t.Errorf("default configs seen: %v, want a passing fail-open one and a denying fail-closed one", seen)
+	}
 }
 
 // TestRender_AppliedChains_Golden applies the rendered EnvoyFilters to istiod-shaped sidecar,

@@ -33,6 +33,7 @@ func (c *checker) lua(code string) {
 	if !definesHandler(chunk) {
 		c.warnf(field, "defines neither envoy_on_request nor envoy_on_response: the extension does nothing")
 	}
+	c.luaBinding(chunk)
 }
 
 // parseLua compiles the source to an AST; on failure it returns the line and the message.

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 // DefaultRootNamespace is Istio's default config root namespace.
@@ -24,6 +25,9 @@ const DefaultRootNamespace = "istio-system"
 type Options struct {
 	// RootNamespace is the config root namespace; "" means DefaultRootNamespace.
 	RootNamespace string
+	// Binding is the filter that hosts trafficext in the proxies: with translate.Golang, what
+	// the contrib golang filter cannot host is refused (binding.go); "" means dynamic modules.
+	Binding translate.Binding
 }
 
 func (o Options) rootNamespace() string {

@@ -1,7 +1,7 @@
 // Package kind is the conformance driver for a kind cluster prepared by `make conformance-kind`
 // (manifests in kind/manifests): the trafficext control plane in trafficext-system, fed by the
 // TrafficExtension CRs the driver applies with kubectl; proxies of the three shapes built from
-// the proxy image (Envoy 1.36.2 + libtrafficext.so) with the same topology as the local driver
+// the proxy image (Envoy 1.39.3 + libtrafficext.so) with the same topology as the local driver
 // (package driver); Istio installed beside them with istioctl.
 //
 // The driver reaches proxies through `kubectl port-forward` (the gateway also through the
