@@ -565,6 +565,7 @@ func scenarios(t *testing.T) []*scenario {
 			noDiff: func(int) bool { return true }})
 	}
 	out = append(out, abiScenarios(t)...)
+	out = append(out, vmScenarios(t)...)
 	return out
 }
 

@@ -42,6 +42,8 @@ type gatewayCall struct {
 	// response is the last message of a unary call.
 	response                  []byte
 	localClosed, remoteClosed bool
+	// root is the root context that made the call; its callbacks go there.
+	root *rootCtx
 }
 
 // grpcEvent is the gRPC callback being delivered: its metadata, message or status.
@@ -97,12 +99,13 @@ func (c *callouts) nextHTTPCallID() uint32 {
 }
 
 // gateway returns the plugin's callout gateway client (nil: none configured).
-func (v *vm) gateway() *gateway.Client { return v.p.gateway }
+func (v *vm) gateway() *gateway.Client { return v.cur.root.p.gateway }
 
 // gatewayHTTPCall sends a root context's proxy_http_call through the gateway.
 func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint32, status) {
 	ctx, cancel := context.WithCancel(context.Background())
-	id, ok := v.gw.add(kindHTTP, &gatewayCall{cancel: cancel})
+	root := v.cur.root
+	id, ok := v.gw.add(kindHTTP, &gatewayCall{cancel: cancel, root: root})
 	if !ok {
 		cancel()
 		return 0, statusInternalFailure
@@ -111,7 +114,7 @@ func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint3
 		defer cancel()
 		res, err := gw.Do(ctx, req)
 		r := core.CalloutResponse{Headers: res.Headers, Body: res.Body, Err: err}
-		v.rootCall(func() (uint64, error) {
+		root.rootCall(func() (uint64, error) {
 			if _, ok := v.gw.live[id]; !ok {
 				return 0, nil // cancelled
 			}
@@ -122,7 +125,7 @@ func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint3
 			}
 			v.cur.httpResp = &r
 			v.cur.httpTrailers = res.Trailers
-			return v.call(v.fns.onHTTPCallResponse, uint64(v.rootID), uint64(id), uint64(nh), uint64(len(r.Body)), uint64(len(res.Trailers)))
+			return v.call(v.fns.onHTTPCallResponse, uint64(root.id), uint64(id), uint64(nh), uint64(len(r.Body)), uint64(len(res.Trailers)))
 		})
 	}()
 	return id, statusOK
@@ -214,7 +217,7 @@ func (noSender) Cancel()           {}
 // addGRPC registers a gateway call of kind under a new token and starts it with the handler
 // made for that token; ok is false when no token is free.
 func (v *vm) addGRPC(kind int, target gateway.GRPCTarget, service, method string, handler func(id uint32) gateway.GRPCHandler) (*gatewayCall, uint32, bool) {
-	g := &gatewayCall{}
+	g := &gatewayCall{root: v.cur.root}
 	id, ok := v.gw.add(kind, g)
 	if !ok {
 		return nil, 0, false
@@ -299,7 +302,13 @@ func hostGRPCClose(ctx context.Context, v *vm, m api.Module, a []uint32) status 
 // deliverGRPC runs a gRPC callback on the root context if the token is still live. decide
 // runs under the VM lock and names the export to call and its last argument ("": drop it).
 func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (string, uint64)) {
-	v.rootCall(func() (uint64, error) {
+	v.mu.Lock()
+	g := v.gw.live[id]
+	v.mu.Unlock()
+	if g == nil || g.root == nil {
+		return // cancelled or closed
+	}
+	g.root.rootCall(func() (uint64, error) {
 		g, ok := v.gw.live[id]
 		if !ok {
 			return 0, nil // cancelled or closed
@@ -309,7 +318,7 @@ func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (
 			return 0, nil
 		}
 		v.cur.grpc = ev
-		return v.call(v.mod.ExportedFunction(export), uint64(v.rootID), uint64(id), n)
+		return v.call(v.mod.ExportedFunction(export), uint64(g.root.id), uint64(id), n)
 	})
 }
 
