@@ -26,9 +26,9 @@ func vmScenarios(t *testing.T) []*scenario {
 	return []*scenario{
 		{name: "vm-shared-go", plugins: []plug{{guest: g, pluginConfig: "a", vmID: "vmshare"}, {guest: g, pluginConfig: "b", vmID: "vmshare"}},
 			requests: reqs,
-			check: expect(map[string]string{"x-a-root": "1", "x-b-root": "2", "x-a-roots": "2", "x-b-roots": "2", "x-b-after-a": "1"})},
+			check:    expect(map[string]string{"x-a-root": "1", "x-b-root": "2", "x-a-roots": "2", "x-b-roots": "2", "x-b-after-a": "1"})},
 		{name: "vm-separate-go", plugins: []plug{{guest: g, pluginConfig: "a", vmID: "vmsep-a"}, {guest: g, pluginConfig: "b", vmID: "vmsep-b"}},
 			requests: reqs,
-			check: expect(map[string]string{"x-a-root": "1", "x-b-root": "1", "x-a-roots": "1", "x-b-roots": "1", "x-b-after-a": "0"})},
+			check:    expect(map[string]string{"x-a-root": "1", "x-b-root": "1", "x-a-roots": "1", "x-b-roots": "1", "x-b-after-a": "0"})},
 	}
 }

@@ -303,7 +303,9 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 		t.Errorf("early counter %v", fs.Counters)
 	}
 	// A second plugin joining the group later makes the known metrics plain stats of its
-	// own configuration.
+	// own configuration; one that was only a late stat so far catches up with its value at
+	// the first flush.
+	set.get(ids[0]).value.Store(7)
 	host2 := &labeledHost{fakeHost: &fakeHost{}}
 	p2 := &plugin{g: p.g}
 	if err := set.defineKnown(host2, p2); err != nil {
@@ -311,6 +313,15 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 	}
 	if _, ok := p2.ids.lookup(set.get(ids[0])); !ok {
 		t.Errorf("late_c is not a plain stat of the second plugin: %v", host2.Names)
+	}
+	fs2 := newFakeStream()
+	p2.flushMetrics(&labeledStream{Stream: fs2})
+	p2.flushMetrics(&labeledStream{Stream: fs2})
+	if got := fs2.Counters[host2.ID("late_c")]; got != 7 {
+		t.Errorf("late_c caught up to %d, want 7 (once)", got)
+	}
+	if got := fs2.Counters[host2.ID("early")]; got != 0 {
+		t.Errorf("early (plain from the start) caught up by %d, want 0", got)
 	}
 	// A host without labeled metrics keeps late metrics inside the engine.
 	plain := &plugin{g: &vmGroup{metrics: newMetricSet()}}

@@ -16,7 +16,7 @@ import (
 type vmGroup struct {
 	e       *Engine
 	key     string
-	c       *compiled      // the group holds one reference (released when the group ends)
+	c       *compiled       // the group holds one reference (released when the group ends)
 	w       *extconfig.Wasm // of the first plugin: its VM-wide fields (VMID, VMConfig, Env)
 	metrics *metricSet
 

@@ -80,3 +80,44 @@ func TestEngine_SharedVM(t *testing.T) {
 		}
 	}
 }
+
+// TestEngine_LateMetricPlainInNextConfig: a metric first defined on the request path is a
+// late (labeled) stat of the configuration that saw it; the next configuration of the same
+// VM group (an update) has it as a plain stat of its own name, which catches up with the
+// value reached so far at its first stream event.
+func TestEngine_LateMetricPlainInNextConfig(t *testing.T) {
+	e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1})
+	g := wasmtest.Go(t, "labelmetrics")
+	const late = "custom_header_value_counts_value=foo_reporter=wasmgosdk"
+	loadOn := func(cfg string) (*plugin, *labeledHost) {
+		h := &labeledHost{fakeHost: &fakeHost{}}
+		ext := &extconfig.Extension{Schema: extconfig.SchemaVersion, Name: "extensions.istio.io/trafficextension/ns.lm",
+			Wasm: &extconfig.Wasm{Path: g.Path, SHA256: g.SHA256, PluginName: "root", VMID: "lm", PluginConfig: []byte(cfg)}}
+		p, err := e.Load(ext, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p.(*plugin), h
+	}
+	v1, h1 := loadOn("v1")
+	for i := 0; i < 3; i++ {
+		drive(t, v1, request{headers: []string{"my-custom-header", "foo"}})
+	}
+	if id := h1.ID(late); id != 0 {
+		t.Fatalf("v1 defined %s as a plain stat (%d) after load", late, id)
+	}
+	v2, h2 := loadOn("v2")
+	if v2.g != v1.g {
+		t.Fatal("the update did not join the VM group")
+	}
+	v1.Close()
+	o := drive(t, v2, request{headers: []string{"my-custom-header", "foo"}})
+	id := h2.ID(late)
+	if id == 0 {
+		t.Fatalf("v2 has no plain stat %s: %v", late, h2.Names)
+	}
+	if got := o.s.Counters[id]; got != 4 {
+		t.Fatalf("v2's %s: %d, want 4 (3 caught up + 1)", late, got)
+	}
+}

@@ -23,6 +23,8 @@ type metricSet struct {
 	pending atomic.Bool
 	// posted: a flush is posted to a live stream (reset by every flush).
 	posted atomic.Bool
+	// hasCatchup: a metric has a catch-up delta (metric.catchup).
+	hasCatchup atomic.Bool
 }
 
 // pluginMetrics are one plugin's Envoy stats for the group's metrics: a plain stat for each
@@ -56,8 +58,9 @@ func (pm *pluginMetrics) defineLate(host core.ConfigHost) error {
 	return nil
 }
 
-// definePlain defines m as a plain stat of the plugin's configuration (host: while it loads).
-func (pm *pluginMetrics) definePlain(host core.ConfigHost, m *metric) error {
+// definePlain defines m as a plain stat of p's configuration (host: while it loads).
+func (s *metricSet) definePlain(host core.ConfigHost, p *plugin, m *metric) error {
+	pm := &p.ids
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
 	if _, ok := pm.plain[m]; ok {
@@ -80,6 +83,15 @@ func (pm *pluginMetrics) definePlain(host core.ConfigHost, m *metric) error {
 		pm.plain = map[*metric]core.MetricID{}
 	}
 	pm.plain[m] = id
+	if !m.plain.Swap(true) && m.kind != metricHistogram {
+		// The value emitted so far went to the late stats (pending changes are still to come).
+		// Stats of one name are one Envoy stat whichever configuration defined them, so the
+		// first plugin with the plain stat to flush emits it.
+		if v := m.value.Load() - m.pending.Load(); v != 0 {
+			m.catchup.Store(v)
+			s.hasCatchup.Store(true)
+		}
+	}
 	return nil
 }
 
@@ -91,8 +103,12 @@ func (pm *pluginMetrics) lookup(m *metric) (core.MetricID, bool) {
 }
 
 type metric struct {
-	kind    uint32
-	name    string
+	kind uint32
+	name string
+	// plain: some configuration has the metric as an Envoy stat of its own name; catchup is
+	// the value the metric had reached (in late stats) when it first did, not yet emitted.
+	plain   atomic.Bool
+	catchup atomic.Int64
 	value   atomic.Int64
 	pending atomic.Int64 // delta not yet emitted to Envoy
 	hist    []uint64     // histogram values not yet emitted (guarded by metricSet.mu)
@@ -125,7 +141,7 @@ func (s *metricSet) define(host core.ConfigHost, p *plugin, kind uint32, name st
 	}
 	s.mu.Unlock()
 	if host != nil && p != nil {
-		if err := p.ids.definePlain(host, m); err != nil {
+		if err := s.definePlain(host, p, m); err != nil {
 			return 0, err
 		}
 	}
@@ -139,7 +155,7 @@ func (s *metricSet) defineKnown(host core.ConfigHost, p *plugin) error {
 	list := append([]*metric(nil), s.list...)
 	s.mu.Unlock()
 	for _, m := range list {
-		if err := p.ids.definePlain(host, m); err != nil {
+		if err := s.definePlain(host, p, m); err != nil {
 			return fmt.Errorf("defining metric %q: %w", m.name, err)
 		}
 	}
@@ -212,6 +228,9 @@ func (v *vm) emitMetric(m *metric, delta int64, hist uint64) {
 func (p *plugin) flushMetrics(s core.Stream) {
 	set := p.g.metrics
 	set.posted.Store(false)
+	if set.hasCatchup.Load() {
+		set.flushCatchup(p, s)
+	}
 	if !set.pending.Load() || !set.pending.CompareAndSwap(true, false) {
 		return
 	}
@@ -306,4 +325,24 @@ func hostGetMetric(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		return statusInvalidMemory
 	}
 	return statusOK
+}
+
+// flushCatchup emits the catch-up deltas of the metrics that are plain stats of p.
+func (set *metricSet) flushCatchup(p *plugin, s core.Stream) {
+	set.hasCatchup.Store(false)
+	set.mu.Lock()
+	list := append([]*metric{}, set.list...)
+	set.mu.Unlock()
+	for _, m := range list {
+		if m.catchup.Load() == 0 {
+			continue
+		}
+		if _, ok := p.ids.lookup(m); !ok {
+			set.hasCatchup.Store(true) // left for a plugin that has it
+			continue
+		}
+		if d := m.catchup.Swap(0); d != 0 {
+			p.emit(s, m, d, 0)
+		}
+	}
 }

@@ -30,7 +30,7 @@ type plugin struct {
 	closed bool
 	// roots counts the plugin's live root contexts; the gateway is closed once the plugin is
 	// closed and none is left (a root context may outlive Close waiting for proxy_done).
-	roots  int
+	roots    int
 	closedGW bool
 }
 

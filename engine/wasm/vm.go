@@ -597,4 +597,3 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
-
