@@ -32,6 +32,9 @@ const (
 	// ServiceA and ServiceB are the services (in AppNamespace) bound to the waypoint.
 	ServiceA = "echo-a"
 	ServiceB = "echo-b"
+	// ServiceEntryC is a ServiceEntry (in AppNamespace) bound to the waypoint, on drivers whose
+	// Waypoint.Services lists it: targetRefs of kind ServiceEntry reach it, kind Service not.
+	ServiceEntryC = "echo-se"
 	// SidecarServicePort is the service port of the sidecar workload's service (outbound match
 	// ports compare with it); the target port is the driver's (Sidecar.TargetPort).
 	SidecarServicePort = 8080

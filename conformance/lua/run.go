@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +27,6 @@ type Case struct {
 	Index    int
 	Native   *Observation
 	Ours     *Observation
-	Err      error
 }
 
 // Name identifies the case in reports.
@@ -50,6 +50,11 @@ type Batch struct {
 	Envoy     *envoyproc.Process
 	PKI       *PKI
 	upstream  *http.Server
+	callouts  *http.Server
+	recorder  *Recorder
+	// calloutMu serialises the requests of httpCall scripts, so that what the recorder
+	// received between a request's start and its end is that request's callouts.
+	calloutMu sync.Mutex
 }
 
 // FreePort picks a free local port.
@@ -63,6 +68,11 @@ func StartBatch(ctx context.Context, scripts []*Script, log io.Writer) (*Batch, 
 		return nil, err
 	}
 	b := &Batch{Scripts: scripts, upstream: up}
+	var coPort int
+	if b.callouts, b.recorder, coPort, err = StartRecorder(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	// Hold every picked port until all are picked, so that none is handed out twice.
 	var held []net.Listener
 	pick := func() (int, error) {
@@ -86,7 +96,7 @@ func StartBatch(ctx context.Context, scripts []*Script, log io.Writer) (*Batch, 
 		b.Close()
 		return nil, err
 	}
-	boot, err := Bootstrap(b.Listeners, admin, upPort, b.PKI)
+	boot, err := Bootstrap(b.Listeners, admin, upPort, coPort, b.PKI)
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -107,6 +117,53 @@ func (b *Batch) Close() {
 	}
 	if b.upstream != nil {
 		b.upstream.Close()
+	}
+	if b.callouts != nil {
+		b.callouts.Close()
+	}
+}
+
+// pair sends r to the native and then to our listener, always both. For a script that calls
+// httpCall, each side's observation carries the callouts its request made.
+func (b *Batch) pair(s *Script, cn, co *Client, ports [2]int, r Request) (native, ours *Observation) {
+	do := func(c *Client, port int) *Observation {
+		o, err := c.Do(port, r)
+		if err != nil {
+			o = &Observation{Err: err}
+		}
+		return o
+	}
+	if !strings.Contains(s.Source, "httpCall") {
+		return do(cn, ports[0]), do(co, ports[1])
+	}
+	b.calloutMu.Lock()
+	defer b.calloutMu.Unlock()
+	b.recorder.Take()
+	side := func(c *Client, port int) *Observation {
+		o := do(c, port)
+		b.settle()
+		o.Callouts = b.recorder.Take()
+		// Concurrent (asynchronous) callouts arrive in any order.
+		sort.SliceStable(o.Callouts, func(i, j int) bool {
+			a, c := o.Callouts[i], o.Callouts[j]
+			return a.Method+" "+a.Path+" "+a.Body < c.Method+" "+c.Path+" "+c.Body
+		})
+		return o
+	}
+	return side(cn, ports[0]), side(co, ports[1])
+}
+
+// settle waits until no callout arrived for 50 ms (asynchronous calls may land after the
+// response), at most 2 s.
+func (b *Batch) settle() {
+	n, quiet := b.recorder.Len(), time.Now()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if m := b.recorder.Len(); m != n {
+			n, quiet = m, time.Now()
+		} else if time.Since(quiet) >= 50*time.Millisecond {
+			return
+		}
 	}
 }
 
@@ -146,10 +203,7 @@ func (b *Batch) Run(workers int) (*Result, error) {
 						cn, co := NewClient(proto, tlsc), NewClient(proto, tlsc)
 						for i, r := range s.Spec.Requests {
 							c := &Case{Script: s, Shape: shape, Protocol: proto, Index: i}
-							p := ports[s][shape]
-							if c.Native, c.Err = cn.Do(p[0], r); c.Err == nil {
-								c.Ours, c.Err = co.Do(p[1], r)
-							}
+							c.Native, c.Ours = b.pair(s, cn, co, ports[s][shape], r)
 							cases = append(cases, c)
 						}
 						cn.Close()
@@ -227,7 +281,7 @@ func StartGateway(ctx context.Context, s *Script, concurrency int) (envoy *envoy
 		return fail(err)
 	}
 	l := &Listener{Script: s, Shape: Gateway, Port: port, StatPrefix: "o_" + s.ID}
-	boot, err := Bootstrap([]*Listener{l}, admin, upPort, nil)
+	boot, err := Bootstrap([]*Listener{l}, admin, upPort, 0, nil)
 	if err != nil {
 		return fail(err)
 	}

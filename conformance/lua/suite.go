@@ -25,8 +25,14 @@
 // the JSON report), x-up-trailer ("name: value", repeatable) and x-up-chunks (write the body
 // in that many flushed pieces).
 //
+// The "callout" cluster's upstream records every request it receives: for scripts that call
+// httpCall the suite also compares what each side's callouts carried (method, path, host,
+// headers, body), requests of such scripts being sent one pair at a time.
+//
 // An aspect a difference skips is one of: status, headers, header:<name>, body, trailers,
-// upstream, upstream.header:<name>, upstream.body, upstream.trailers, errors.
+// upstream, upstream.header:<name>, upstream.body, upstream.trailers, callout,
+// callout.header:<name>, callout.body, errors. A request that fails on one side only is a
+// status difference.
 package lua
 
 import (
@@ -41,9 +47,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -275,14 +283,57 @@ func UpstreamHandler() http.Handler {
 }
 
 // StartUpstream serves UpstreamHandler (HTTP/1.1 and h2c) on a free port.
-func StartUpstream() (*http.Server, int, error) {
+func StartUpstream() (*http.Server, int, error) { return serve(UpstreamHandler()) }
+
+func serve(h http.Handler) (*http.Server, int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, 0, err
 	}
-	srv := &http.Server{Handler: h2c.NewHandler(UpstreamHandler(), &http2.Server{}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{}), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return srv, ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Recorder is the upstream of the "callout" cluster: UpstreamHandler that also keeps what
+// each callout request carried, so that the suite compares what httpCall sent on each side.
+type Recorder struct {
+	mu   sync.Mutex
+	seen []Report
+}
+
+// ServeHTTP records the request and answers as UpstreamHandler.
+func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, headers, trailers := echo.Capture(req)
+	r.mu.Lock()
+	r.seen = append(r.seen, Report{Method: req.Method, Path: req.URL.RequestURI(), Host: req.Host,
+		Headers: headers, Body: body, Trailers: trailers, Upstream: upstreamName})
+	r.mu.Unlock()
+	req.Body = io.NopCloser(strings.NewReader(body))
+	UpstreamHandler().ServeHTTP(w, req)
+}
+
+// Take returns the callouts recorded since the last Take.
+func (r *Recorder) Take() []Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.seen
+	r.seen = nil
+	return out
+}
+
+// Len is how many callouts are recorded.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+// StartRecorder serves a Recorder on a free port.
+func StartRecorder() (*http.Server, *Recorder, int, error) {
+	r := &Recorder{}
+	srv, port, err := serve(r)
+	return srv, r, port, err
 }
 
 // ---- bootstrap ----
@@ -335,8 +386,9 @@ func routeMetadata(filterName, kind string) map[string]any {
 }
 
 // Bootstrap is the Envoy bootstrap of a batch: every listener in front of the upstream (h2c),
-// plus the "callout" cluster (the same upstream) for httpCall. pki is needed for TLS listeners.
-func Bootstrap(ls []*Listener, adminPort, upstreamPort int, pki *PKI) (string, error) {
+// plus the "callout" cluster for httpCall, to calloutPort (0: the upstream). pki is needed
+// for TLS listeners.
+func Bootstrap(ls []*Listener, adminPort, upstreamPort, calloutPort int, pki *PKI) (string, error) {
 	var listeners []any
 	for _, l := range ls {
 		var filter map[string]any
@@ -459,13 +511,16 @@ func Bootstrap(ls []*Listener, adminPort, upstreamPort int, pki *PKI) (string, e
 		"@type":                "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 		"explicit_http_config": map[string]any{"http2_protocol_options": map[string]any{}},
 	}}
-	cluster := func(name string) map[string]any {
+	cluster := func(name string, port int) map[string]any {
 		return map[string]any{
 			"name": name, "type": "STATIC", "connect_timeout": "1s",
 			"typed_extension_protocol_options": h2,
 			"load_assignment": map[string]any{"cluster_name": name, "endpoints": []any{map[string]any{
-				"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{"address": addr(upstreamPort)}}}}}},
+				"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{"address": addr(port)}}}}}},
 		}
+	}
+	if calloutPort == 0 {
+		calloutPort = upstreamPort
 	}
 	// "dead" refuses connections (a failed callout).
 	dead := map[string]any{
@@ -475,9 +530,9 @@ func Bootstrap(ls []*Listener, adminPort, upstreamPort int, pki *PKI) (string, e
 	}
 	// One upstream cluster (so one upstream HTTP/2 connection) per listener: a stream error a
 	// script provokes upstream cannot reset another script's (or the other side's) requests.
-	clusters := []any{cluster("callout"), dead}
+	clusters := []any{cluster("callout", calloutPort), dead}
 	for _, l := range ls {
-		clusters = append(clusters, cluster("up_"+l.StatPrefix))
+		clusters = append(clusters, cluster("up_"+l.StatPrefix, upstreamPort))
 	}
 	b := map[string]any{
 		"admin":            map[string]any{"address": addr(adminPort)},
@@ -497,6 +552,11 @@ type Observation struct {
 	Body     string
 	Trailers map[string][]string
 	Upstream *Report // parsed from the body when it is the upstream's report
+	// Callouts are the requests the callout cluster's upstream received during the request
+	// (httpCall scripts only), ordered by method, path and body.
+	Callouts []Report
+	// Err is why the request failed (no response); the other fields are then empty.
+	Err error
 }
 
 // ignoredHeaders differ between two otherwise identical responses.
@@ -633,6 +693,29 @@ func Compare(a, b *Observation, skip map[string]string) []string {
 			d = append(d, aspect+": "+fmt.Sprintf(format, args...))
 		}
 	}
+	if a.Err != nil || b.Err != nil {
+		if ea, eb := errText(a.Err), errText(b.Err); ea != eb {
+			add("status", "native failed: %s; ours failed: %s", ea, eb)
+		}
+		if a.Err == nil || b.Err == nil {
+			return d
+		}
+	}
+	if _, all := skip["callout"]; !all {
+		if len(a.Callouts) != len(b.Callouts) {
+			add("callout", "native sent %d callouts, ours %d", len(a.Callouts), len(b.Callouts))
+		}
+		for i := range min(len(a.Callouts), len(b.Callouts)) {
+			ca, cb := a.Callouts[i], b.Callouts[i]
+			if ca.Method != cb.Method || ca.Path != cb.Path || ca.Host != cb.Host {
+				add("callout.request", "#%d native %s %s (%s), ours %s %s (%s)", i, ca.Method, ca.Path, ca.Host, cb.Method, cb.Path, cb.Host)
+			}
+			if ca.Body != cb.Body {
+				add("callout.body", "#%d native %q, ours %q", i, ca.Body, cb.Body)
+			}
+			cmpMaps(ca.Headers, cb.Headers, "callout.header:", skip, add)
+		}
+	}
 	if a.Status != b.Status || a.Reason != b.Reason {
 		add("status", "native %d %q, ours %d %q", a.Status, a.Reason, b.Status, b.Reason)
 	}
@@ -694,6 +777,17 @@ func cmpMaps(a, b map[string][]string, prefix string, skip map[string]string, ad
 			add(prefix+k, "native %q, ours %q", va, vb)
 		}
 	}
+}
+
+var addrRe = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+
+// errText is a failed request's error without the ports that differ between the two sides
+// ("none" when the request succeeded).
+func errText(err error) string {
+	if err == nil {
+		return "none"
+	}
+	return addrRe.ReplaceAllString(err.Error(), "127.0.0.1:*")
 }
 
 func without(m map[string][]string, key string) map[string][]string {

@@ -4,6 +4,7 @@ package specs
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -181,6 +182,24 @@ var _ = Describe("Selection on the waypoint", Label("waypoint", "targeting", "lu
 			a: {"svc-a", "svc-a-core"},
 			b: {"svc-b"},
 		}, []driver.Target{a, b})
+	})
+
+	It("applies a ServiceEntry targetRef to a bound ServiceEntry only, and a Service targetRef to Kubernetes Services only", func() {
+		wp := env.Waypoint()
+		apps := driver.AppNamespace
+		if !slices.Contains(wp.Services(), apps+"/"+driver.ServiceEntryC) {
+			Skip("this driver's waypoint serves no ServiceEntry")
+		}
+		a, se := wp.Service(driver.ServiceA), wp.Service(driver.ServiceEntryC)
+		ms := &marks{}
+		ms.add(named("se-c", apps, targetRefYAML("networking.istio.io", "ServiceEntry", driver.ServiceEntryC)))
+		ms.add(named("svc-named-se-c", apps, targetRefYAML("", "Service", driver.ServiceEntryC)))
+		ms.add(named("se-named-svc-a", apps, targetRefYAML("networking.istio.io", "ServiceEntry", driver.ServiceA)))
+		ms.add(named("svc-a", apps, targetRefYAML("", "Service", driver.ServiceA)))
+		ms.expect(map[driver.Target][]string{
+			a:  {"svc-a"},
+			se: {"se-c"},
+		}, []driver.Target{a, se})
 	})
 
 	It("applies its Gateway and the istio-waypoint GatewayClass (root namespace) to every service and ignores selectors", func() {

@@ -157,11 +157,15 @@ function envoy_on_request(r)
   r:logInfo("pcall " .. tostring(ok) .. " " .. tostring(err))
 end`)
 	s := newStream()
+	s.ReqBody = &fakeBuffer{Data: []byte("abc")}
 	f := p.NewFilter(s)
-	if st := f.OnRequestHeaders(false); st != core.Continue {
-		t.Fatalf("headers: %v", st)
+	if st := f.OnRequestHeaders(false); st != core.StopIteration {
+		t.Fatalf("headers: %v, logs:\n%s", st, s.LogText())
 	}
-	if !s.Logged("attempt to yield across a C-call boundary") || errorsCounted(s, h) != 0 {
+	if st := f.OnRequestBody(true); st != core.Continue {
+		t.Fatalf("body: %v", st)
+	}
+	if !s.Logged("pcall true userdata") || errorsCounted(s, h) != 0 {
 		t.Errorf("logs:\n%s", s.LogText())
 	}
 	f.OnDestroy()

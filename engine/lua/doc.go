@@ -30,8 +30,9 @@
 // body, trailers or callout-completion event (then ContinueRequest / ContinueResponse when
 // the script lets go). gopher-lua cannot yield across a Go-called function, so generic for
 // loops are compiled as the equivalent while loops (so `for chunk in h:bodyChunks()` works),
-// and a yield inside pcall or a metamethod raises "attempt to yield across a C-call boundary"
-// (see rewrite.go).
+// pcall and xpcall run the protected function in a pooled coroutine whose yields they pass up
+// (pcall.go), and a yield inside a metamethod or a Go-called callback raises "attempt to
+// yield across a C-call boundary" (see rewrite.go).
 //
 // # Objects die at a yield
 //

@@ -110,7 +110,7 @@ func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plug
 	if ms := ext.Lua.CallTimeoutMillis; ms > 0 {
 		opts.CallTimeout = time.Duration(ms) * time.Millisecond
 	}
-	p := &plugin{name: ext.Name, proto: proto, opts: opts}
+	p := &plugin{name: ext.Name, proto: proto, opts: opts, yieldingPcall: mayYield(ext.Lua.InlineCode)}
 	prefix := core.StatPrefix(ext.Name)
 	if p.stats.errors, err = host.DefineCounter(prefix + "script_error"); err != nil {
 		return nil, fmt.Errorf("defining counter %q: %w", prefix+"script_error", err)
@@ -172,6 +172,9 @@ type plugin struct {
 		errors, timeouts core.MetricID
 	}
 	hasRequest, hasResponse bool
+	// yieldingPcall: the script may call a blocking host function, so its pcall and xpcall
+	// are the yieldable ones (pcall.go).
+	yieldingPcall bool
 
 	mu     sync.Mutex
 	free   []*vm

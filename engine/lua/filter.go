@@ -407,7 +407,7 @@ func (d *direction) resumeAsync(args ...glua.LValue) {
 // yield suspends the coroutine until the event that moves it out of st.
 func (d *direction) yield(L *glua.LState, st state) int {
 	if !d.canYield(L) {
-		L.RaiseError("attempt to yield across a C-call boundary (body(), bodyChunks() or trailers() inside pcall or a metamethod)")
+		L.RaiseError("attempt to yield across a C-call boundary (body(), bodyChunks() or trailers() inside a metamethod, a sort comparator or a gsub callback)")
 	}
 	d.st = st
 	d.killObjects()
@@ -415,8 +415,12 @@ func (d *direction) yield(L *glua.LState, st state) int {
 }
 
 // canYield reports whether a host function called on thread L may yield the hook's coroutine:
-// L must be the hook's own thread (not a coroutine the script made) and no Go-called function
-// may sit in between.
+// L must be the hook's own thread or a pcall coroutine running (through pcalls) in it, not a
+// coroutine the script made, and no Go-called function may sit in between.
 func (d *direction) canYield(L *glua.LState) bool {
-	return d.vm != nil && L == d.vm.th && yieldable()
+	if d.vm == nil {
+		return false
+	}
+	th, hops := d.vm.hookThreadOf(L)
+	return th == d.vm.th && yieldableThrough(hops)
 }

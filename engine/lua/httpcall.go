@@ -148,14 +148,14 @@ func httpCallMethod(L *glua.LState) int {
 		return 0
 	}
 	if !d.canYield(L) {
-		// The call cannot wait here (inside pcall, an iterator or a metamethod). Envoy checks
+		// The call cannot wait here (inside a metamethod or a Go-called callback). Envoy checks
 		// the cluster first, so an unknown cluster still reads as such; otherwise the call
 		// goes out, its answer is dropped, and the script gets the yield error.
 		if err := d.f.s.HTTPCall(req, func(core.CalloutResponse) {}); err != nil {
 			d.log(core.LogDebug, "trafficext: httpCall: "+err.Error())
 			L.RaiseError("http call cluster invalid. Must be configured")
 		}
-		L.RaiseError("attempt to yield across a C-call boundary (synchronous httpCall inside pcall, an iterator or a metamethod)")
+		L.RaiseError("attempt to yield across a C-call boundary (synchronous httpCall inside a metamethod, a sort comparator or a gsub callback)")
 	}
 	d.callout = calloutState{inline: true, duplicates: duplicates}
 	if err := d.f.s.HTTPCall(req, d.onCallout); err != nil {

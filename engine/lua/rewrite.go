@@ -1,9 +1,6 @@
 package lua
 
 import (
-	"runtime"
-	"strings"
-
 	"github.com/yuin/gopher-lua/ast"
 )
 
@@ -145,27 +142,4 @@ func forAsWhile(st *ast.GenericForStmt) ast.Stmt {
 		at(n)
 	}
 	return block
-}
-
-// yieldable reports whether the calling host function may yield the coroutine: no nested
-// interpreter loop (LState.callR, used by Call/PCall/metamethods) runs between it and the
-// coroutine's loop (threadRun).
-func yieldable() bool {
-	var pcs [48]uintptr
-	n := runtime.Callers(3, pcs[:])
-	frames := runtime.CallersFrames(pcs[:n])
-	for {
-		f, more := frames.Next()
-		if strings.Contains(f.Function, "gopher-lua") {
-			switch {
-			case strings.HasSuffix(f.Function, ".callR"):
-				return false
-			case strings.HasSuffix(f.Function, ".threadRun"):
-				return true
-			}
-		}
-		if !more {
-			return false
-		}
-	}
 }

@@ -94,6 +94,7 @@ func (v *vm) openSandbox() {
 	// LuaJIT's message for resuming a dead coroutine.
 	co := L.GetGlobal("coroutine").(*glua.LTable)
 	origResume := co.RawGetString("resume").(*glua.LFunction)
+	v.rawResume = origResume // the yieldable pcall's, which must not run a nested loop
 	co.RawSetString("resume", L.NewFunction(func(L *glua.LState) int {
 		top := L.GetTop()
 		L.Insert(origResume, 1)

@@ -38,6 +38,12 @@ type vm struct {
 	spent     int64      // bytes library functions reserved during the current call (strlib.go)
 	sorter    *sorter    // table.sort's reusable sorter (strlib.go)
 	poisoned  bool       // the state must not be reused
+	rawResume *glua.LFunction
+	pco       struct { // pcall coroutines (pcall.go)
+		active  int
+		free    []*glua.LState
+		threads map[*glua.LState]struct{}
+	}
 }
 
 // metatables are the shared method tables of the host object types, built once per state.
@@ -56,6 +62,9 @@ func (p *plugin) newVM() (*vm, error) {
 		RegistryMaxSize: p.opts.RegistryMax,
 	})
 	v.openSandbox()
+	if p.yieldingPcall {
+		v.openYieldablePcall()
+	}
 	v.buildMetatables()
 	if err := v.runTopLevel(); err != nil {
 		v.close()
@@ -105,6 +114,7 @@ func (v *vm) thread() *glua.LState {
 	} else {
 		v.th.Dead = false
 	}
+	v.resetPcalls()
 	return v.th
 }
 

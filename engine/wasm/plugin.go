@@ -57,9 +57,9 @@ func newPlugin(e *Engine, ext *extconfig.Extension, host core.ConfigHost) (*plug
 
 func (p *plugin) log(level core.LogLevel, msg string) { p.host.Log(level, msg) }
 
-// logPrefix is Envoy's prefix of the plugin's guest log lines.
-func (p *plugin) logPrefix() string {
-	return "wasm log " + p.pluginName + " " + p.rootID + " " + p.w.VMID + ": "
+// logPrefixes are Envoy's prefixes of the plugin's guest log lines.
+func (p *plugin) logPrefixes() logPrefixes {
+	return newLogPrefixes(p.pluginName, p.rootID, p.w.VMID)
 }
 
 // NewFilter creates a stream context on one of the group's VMs, under the plugin's root

@@ -14,10 +14,10 @@ type rootCtx struct {
 	v  *vm
 	p  *plugin
 	id uint32
-	// logPrefix is Envoy's prefix of the guest's log lines (vm.log); tokens are the
-	// properties plugin_name, plugin_root_id and plugin_vm_id, boxed once.
-	logPrefix string
-	tokens    [3]any
+	// logPrefixes are Envoy's prefixes of the guest's log lines by context (vm.log); tokens
+	// are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once.
+	logPrefixes logPrefixes
+	tokens      [3]any
 	// declared: the root context's declared properties (declared.go); under the VM lock.
 	declared map[string]celPrototype
 	// donePending: the plugin went away and the root context returned false from

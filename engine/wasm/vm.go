@@ -192,7 +192,7 @@ func (g *vmGroup) instantiate(p *plugin) (*vm, error) {
 	// The start functions run under StartTimeout, and so does each root context's start.
 	defer v.startClock()()
 	// Logs of the start functions go to p's host (there is no root context yet).
-	v.cur = callState{root: &rootCtx{v: v, p: p, logPrefix: p.logPrefix()}}
+	v.cur = callState{root: &rootCtx{v: v, p: p, logPrefixes: p.logPrefixes()}}
 	defer func() { v.cur = callState{} }()
 	mod, err := c.rt.InstantiateModule(guestmem.WithLinearMemory(ctx), c.cm, cfg)
 	if err != nil {
@@ -267,7 +267,7 @@ func (v *vm) startRoot(p *plugin, host core.ConfigHost) (*rootCtx, error) {
 		return nil, errVMBroken
 	}
 	defer v.startClock()()
-	r := &rootCtx{v: v, p: p, id: v.nextID, logPrefix: p.logPrefix(),
+	r := &rootCtx{v: v, p: p, id: v.nextID, logPrefixes: p.logPrefixes(),
 		tokens: [3]any{p.pluginName, p.rootID, p.w.VMID}}
 	v.nextID++
 	ctx := v.ctx
@@ -555,7 +555,7 @@ func (v *vm) logBytes(level core.LogLevel, msg []byte) {
 	if f != nil && !f.s.LogEnabled(level) {
 		return
 	}
-	line := v.cur.root.logPrefix + string(msg)
+	line := v.cur.root.logPrefixes.of(f != nil, v.cur.root.id != 0) + string(msg)
 	if f != nil {
 		f.s.Log(level, line)
 		return

@@ -42,9 +42,10 @@ func TestOrder_Golden(t *testing.T) {
 	}{
 		{"sidecar apps, inbound 9080", proxyid.Identity{ID: "s", Mode: proxyid.Sidecar, Namespace: "apps"}, policy.Listener{Class: policy.ClassSidecarInbound, Port: 9080}},
 		{"gateway istio-system, 443", proxyid.Identity{ID: "g", Mode: proxyid.Gateway, Namespace: "istio-system"}, policy.Listener{Class: policy.ClassGateway, Port: 443}},
-		{"waypoint apps serving apps/reviews and shop/cart, all services", waypointID, policy.Listener{Class: policy.ClassSidecarInbound}},
+		{"waypoint apps serving apps/reviews, shop/cart and the ServiceEntry apps/httpbin, all services", waypointID, policy.Listener{Class: policy.ClassSidecarInbound}},
 		{"waypoint, chain of shop/cart", waypointID, policy.Listener{Class: policy.ClassSidecarInbound, Service: "shop/cart"}},
 		{"waypoint, chain of apps/reviews", waypointID, policy.Listener{Class: policy.ClassSidecarInbound, Service: "apps/reviews"}},
+		{"waypoint, chain of the ServiceEntry apps/httpbin", waypointID, policy.Listener{Class: policy.ClassSidecarInbound, Service: "apps/httpbin"}},
 	}
 	for _, c := range cases {
 		fmt.Fprintf(&b, "\n# %s\n", c.title)
@@ -72,4 +73,4 @@ func TestOrder_Golden(t *testing.T) {
 }
 
 var waypointID = proxyid.Identity{ID: "w", Mode: proxyid.Waypoint, Namespace: "apps", GatewayName: "waypoint",
-	Services: []string{"apps/reviews", "shop/cart"}}
+	Services: []string{"apps/httpbin", "apps/reviews", "shop/cart"}, ServiceEntries: []string{"apps/httpbin"}}

@@ -4,13 +4,15 @@
 //
 //   - candidates come from the proxy's namespace, the root namespace, and for waypoints the
 //     namespaces of the services they serve, visited in that order;
-//   - a proxy that is not a Gateway-API gateway (a sidecar, or a gateway without a gateway
-//     name) ignores resources with targetRefs and applies a selector by label subset; a
-//     Gateway-API gateway applies selectors too, while a waypoint only applies targetRefs
-//     (Gateway by name, GatewayClass istio-waypoint from the root namespace, Service and
-//     ServiceEntry it serves);
+//   - a proxy without the label gateway.networking.k8s.io/gateway-name (or GATEWAY_NAME),
+//     whatever its mode, ignores resources with targetRefs and applies a selector by label
+//     subset; a proxy with it applies selectors too unless it is a waypoint, and targetRefs:
+//     its Gateway by name (same namespace; a reference namespace other than that never
+//     matches), and on waypoints GatewayClass istio-waypoint from the root namespace, a bound
+//     Kubernetes Service by kind Service and a bound ServiceEntry by kind ServiceEntry (from
+//     the service's namespace; the reference's namespace is not read);
 //   - per listener, match selects by mode (gateway and outbound listeners are CLIENT, inbound
-//     and waypoint listeners SERVER) and port;
+//     and waypoint listeners SERVER) and port (a port 0 entry never matches);
 //   - resources are first sorted by creationTimestamp, name, namespace; then each phase list is
 //     stably sorted by priority, highest first, an unset priority counting as math.MinInt32;
 //     the chain is AUTHN, AUTHZ, STATS, UNSPECIFIED.
@@ -94,7 +96,7 @@ func Select(id proxyid.Identity, exts []*model.Extension, l Listener, opts Optio
 
 // ForService reports whether an extension attached to a waypoint applies to the traffic of
 // one of its bound services ("<namespace>/<name>"): Service and ServiceEntry references must
-// name that service, Gateway and GatewayClass references apply to every service.
+// name that service (with its kind), Gateway and GatewayClass references apply to every service.
 func ForService(id proxyid.Identity, e *model.Extension, service string, opts Options) bool {
 	var services []string
 	if slices.Contains(id.Services, service) {
@@ -108,29 +110,40 @@ func ForService(id proxyid.Identity, e *model.Extension, service string, opts Op
 	return false
 }
 
-// refAttaches: one target reference of e names the proxy (its own Gateway; on a waypoint the
-// waypoints' GatewayClass) or, on a waypoint, one of services.
+// refAttaches is one iteration of istiod's ShouldAttachPolicy loop over targetRefs: whether r
+// names one of services (waypoints only, the kind matching the service's registry), the
+// waypoints' GatewayClass, or the proxy's own Gateway-API gateway.
 func refAttaches(id proxyid.Identity, e *model.Extension, r *typev1beta1.PolicyTargetReference, services []string, opts Options) bool {
 	group, kind := canonicalGroup(r.GetGroup()), r.GetKind()
-	switch {
-	case isServiceRef(group, kind):
-		return id.Mode == proxyid.Waypoint && slices.Contains(services, e.Namespace+"/"+r.GetName())
-	case kind == "GatewayClass" && group == gatewayAPIGroup:
-		return id.Mode == proxyid.Waypoint && isWaypointClass(e, r, opts)
-	case kind == "Gateway" && group == gatewayAPIGroup:
-		return isOwnGateway(e, r, id)
+	waypoint := id.Mode == proxyid.Waypoint
+	// istiod compares the extension's namespace with the service's and never reads the
+	// reference's namespace for Service, ServiceEntry and GatewayClass references.
+	if waypoint {
+		var want proxyid.ServiceKind
+		switch {
+		case kind == "Service" && group == "core":
+			want = proxyid.KindService
+		case kind == "ServiceEntry" && group == "networking.istio.io":
+			want = proxyid.KindServiceEntry
+		}
+		if want != "" && slices.Contains(services, e.Namespace+"/"+r.GetName()) && id.ServiceKind(e.Namespace+"/"+r.GetName()) == want {
+			return true
+		}
+		if kind == "GatewayClass" && group == gatewayAPIGroup && isWaypointClass(e, r, opts) {
+			return true
+		}
 	}
-	return false
+	if e.Namespace != id.Namespace || (r.GetNamespace() != "" && r.GetNamespace() != id.Namespace) {
+		return false
+	}
+	name, _ := id.GatewayAPIName()
+	return kind == "Gateway" && group == gatewayAPIGroup && r.GetName() == name
 }
 
 const (
 	gatewayAPIGroup = "gateway.networking.k8s.io"
 	waypointClass   = "istio-waypoint"
 )
-
-func isServiceRef(group, kind string) bool {
-	return kind == "Service" && group == "core" || kind == "ServiceEntry" && group == "networking.istio.io"
-}
 
 // SortByCreation sorts extensions as Istio's sortConfigByCreationTime: creationTimestamp,
 // then name, then namespace.
@@ -194,8 +207,9 @@ func Attached(id proxyid.Identity, exts []*model.Extension, opts Options) []*mod
 // attaches is Istio's ShouldAttachPolicy for one resource and one proxy.
 func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
 	refs := e.Spec.GetTargetRefs()
-	gatewayAPI := id.Mode == proxyid.Waypoint || (id.Mode == proxyid.Gateway && id.GatewayName != "")
-	if !gatewayAPI {
+	// As istiod, the gateway-name label alone makes a proxy a Gateway-API gateway: a sidecar
+	// carrying it takes targetRefs, a waypoint without it takes selectors only.
+	if _, gatewayAPI := id.GatewayAPIName(); !gatewayAPI {
 		return len(refs) == 0 && selected(id, e)
 	}
 	if len(refs) == 0 {
@@ -215,11 +229,6 @@ func attaches(id proxyid.Identity, e *model.Extension, opts Options) bool {
 // isWaypointClass: a root-namespace reference to the waypoints' GatewayClass.
 func isWaypointClass(e *model.Extension, r *typev1beta1.PolicyTargetReference, opts Options) bool {
 	return e.Namespace == opts.root() && r.GetName() == waypointClass
-}
-
-// isOwnGateway: a reference to the proxy's own Gateway, from the Gateway's namespace.
-func isOwnGateway(e *model.Extension, r *typev1beta1.PolicyTargetReference, id proxyid.Identity) bool {
-	return e.Namespace == id.Namespace && r.GetName() == id.GatewayName && id.GatewayName != ""
 }
 
 func canonicalGroup(g string) string {
@@ -320,7 +329,8 @@ func Matches(e *model.Extension, l Listener) bool {
 			return true
 		}
 		for _, p := range m.GetPorts() {
-			if p.GetNumber() == l.Port {
+			// As istiod's matchPorts, a port 0 entry matches no listener, not even port 0.
+			if p.GetNumber() != 0 && p.GetNumber() == l.Port {
 				return true
 			}
 		}

@@ -50,6 +50,11 @@ func target(group, kind, name string) opt {
 		e.Spec.TargetRefs = append(e.Spec.TargetRefs, &typev1beta1.PolicyTargetReference{Group: group, Kind: kind, Name: name})
 	}
 }
+func targetIn(group, kind, name, namespace string) opt {
+	return func(e *model.Extension) {
+		e.Spec.TargetRefs = append(e.Spec.TargetRefs, &typev1beta1.PolicyTargetReference{Group: group, Kind: kind, Name: name, Namespace: namespace})
+	}
+}
 func match(mode typev1beta1.WorkloadMode, ports ...uint32) opt {
 	return func(e *model.Extension) {
 		ts := &v1alpha1.TrafficSelector{Mode: mode}
@@ -79,7 +84,7 @@ var (
 	sidecar = proxyid.Identity{ID: "sc", Mode: proxyid.Sidecar, Namespace: "apps",
 		Labels: map[string]string{"app": "reviews", "version": "v1"}}
 	waypoint = proxyid.Identity{ID: "wp", Mode: proxyid.Waypoint, Namespace: "apps", GatewayName: "waypoint",
-		Services: []string{"apps/reviews", "shop/cart"}}
+		Services: []string{"apps/httpbin", "apps/reviews", "shop/cart"}, ServiceEntries: []string{"apps/httpbin"}}
 )
 
 func names(exts []*model.Extension) string {
@@ -106,6 +111,8 @@ func TestSelect_Attachment(t *testing.T) {
 		ext("apps/svc-reviews", target("", "Service", "reviews")),
 		ext("apps/svc-ratings", target("core", "Service", "ratings")),
 		ext("apps/se-reviews", target("networking.istio.io", "ServiceEntry", "reviews")),
+		ext("apps/se-httpbin", target("networking.istio.io", "ServiceEntry", "httpbin")),
+		ext("apps/svc-httpbin", target("", "Service", "httpbin")),
 		ext("shop/svc-cart", target("", "Service", "cart")),
 		ext("shop/ns-wide"),
 		ext("other/ns-wide"),
@@ -128,7 +135,7 @@ func TestSelect_Attachment(t *testing.T) {
 		{"sidecar", sidecar, Options{},
 			"apps/ns-wide apps/reviews-v1 istio-system/mesh-wide"},
 		{"waypoint: targetRefs only, service namespaces", waypoint, Options{},
-			"apps/se-reviews apps/svc-reviews istio-system/root-gatewayclass shop/svc-cart"},
+			"apps/se-httpbin apps/svc-reviews istio-system/root-gatewayclass shop/svc-cart"},
 		{"other root namespace", sidecar, Options{RootNamespace: "other"},
 			"apps/ns-wide apps/reviews-v1 other/ns-wide"},
 		{"proxy that gets nothing", proxyid.Identity{ID: "x", Mode: proxyid.Sidecar, Namespace: "empty"}, Options{RootNamespace: "none"}, ""},

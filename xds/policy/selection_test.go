@@ -31,6 +31,10 @@ func TestSelect_Rules(t *testing.T) {
 		}
 		return proxyid.Identity{ID: "p", Mode: proxyid.Sidecar, Namespace: ns, Labels: l}
 	}
+	labelledGateway := proxyid.Identity{ID: "gw3", Mode: proxyid.Gateway, Namespace: "apps",
+		Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "web"}}
+	withGatewayName := func(id proxyid.Identity, name string) proxyid.Identity { id.GatewayName = name; return id }
+	anonymousWaypoint := withGatewayName(waypoint, "")
 	tests := []struct {
 		rule string
 		ext  *model.Extension
@@ -62,6 +66,17 @@ func TestSelect_Rules(t *testing.T) {
 		{rule: "Gateway ref: wrong group", ext: ext("apps/e", target("networking.istio.io", "Gateway", "web")), id: appGateway, l: gateway(80), want: false},
 		{rule: "Gateway ref: ignored by a sidecar", ext: ext("apps/e", target(gwGroup, "Gateway", "web")), id: sidecarIn("apps"), l: inbound(80), want: false},
 		{rule: "Gateway ref: ignored by a gateway without gateway name", ext: ext("istio-system/e", target(gwGroup, "Gateway", "ingressgateway")), id: classicIngress, l: gateway(80), want: false},
+		{rule: "Gateway ref: reference namespace equal to the gateway's", ext: ext("apps/e", targetIn(gwGroup, "Gateway", "web", "apps")), id: appGateway, l: gateway(80), want: true},
+		{rule: "Gateway ref: reference namespace other than the extension's never matches", ext: ext("apps/e", targetIn(gwGroup, "Gateway", "web", "istio-system")), id: appGateway, l: gateway(80), want: false},
+		{rule: "Gateway ref: the gateway-name label alone makes a gateway (GATEWAY_NAME unset)", ext: ext("apps/e", target(gwGroup, "Gateway", "web")), id: labelledGateway, l: gateway(80), want: true},
+		{rule: "Gateway ref: the label wins over GATEWAY_NAME", ext: ext("apps/e", target(gwGroup, "Gateway", "old")), id: withGatewayName(labelledGateway, "old"), l: gateway(80), want: false},
+		// istiod decides Gateway-API attachment from the gateway-name label, not from the mode.
+		{rule: "Gateway ref: a sidecar carrying the gateway-name label", ext: ext("apps/e", target(gwGroup, "Gateway", "web")), id: sidecarIn("apps", "gateway.networking.k8s.io/gateway-name", "web"), l: inbound(80), want: true},
+		{rule: "selector on a sidecar carrying the gateway-name label", ext: ext("apps/e", selector("app", "web")), id: sidecarIn("apps", "app", "web", "gateway.networking.k8s.io/gateway-name", "web"), l: inbound(80), want: true},
+		{rule: "selector on a sidecar carrying the gateway-name label, feature off", ext: ext("apps/e", selector("app", "web")), id: sidecarIn("apps", "app", "web", "gateway.networking.k8s.io/gateway-name", "web"), l: inbound(80), opts: Options{NoSelectorOnGateways: true}, want: false},
+		{rule: "waypoint without gateway name: Service refs ignored", ext: ext("apps/e", target("", "Service", "reviews")), id: anonymousWaypoint, l: wpListener, want: false},
+		{rule: "waypoint without gateway name: GatewayClass refs ignored", ext: ext("istio-system/e", target(gwGroup, "GatewayClass", "istio-waypoint")), id: anonymousWaypoint, l: wpListener, want: false},
+		{rule: "waypoint without gateway name: selectors apply", ext: ext("apps/e"), id: anonymousWaypoint, l: wpListener, want: true},
 		{rule: "Gateway ref: names the waypoint's Gateway", ext: ext("apps/e", target(gwGroup, "Gateway", "waypoint")), id: waypoint, l: wpListener, want: true},
 		// targetRefs: GatewayClass.
 		{rule: "GatewayClass istio-waypoint in the root namespace: every waypoint", ext: ext("istio-system/e", target(gwGroup, "GatewayClass", "istio-waypoint")), id: waypoint, l: wpListener, want: true},
@@ -76,7 +91,19 @@ func TestSelect_Rules(t *testing.T) {
 		{rule: "Service ref: only that service's chain", ext: ext("apps/e", target("", "Service", "reviews")), id: waypoint, l: wpService("apps/reviews"), want: true},
 		{rule: "Service ref: not another service's chain", ext: ext("apps/e", target("", "Service", "reviews")), id: waypoint, l: wpService("shop/cart"), want: false},
 		{rule: "GatewayClass ref: every service's chain", ext: ext("istio-system/e", target(gwGroup, "GatewayClass", "istio-waypoint")), id: waypoint, l: wpService("shop/cart"), want: true},
-		{rule: "ServiceEntry ref: waypoint serving it", ext: ext("apps/e", target("networking.istio.io", "ServiceEntry", "reviews")), id: waypoint, l: wpService("apps/reviews"), want: true},
+		{rule: "ServiceEntry ref: waypoint serving it", ext: ext("apps/e", target("networking.istio.io", "ServiceEntry", "httpbin")), id: waypoint, l: wpService("apps/httpbin"), want: true},
+		{rule: "ServiceEntry ref: not another service's chain", ext: ext("apps/e", target("networking.istio.io", "ServiceEntry", "httpbin")), id: waypoint, l: wpService("apps/reviews"), want: false},
+		// istiod matches a Service reference only to a service of registry Kubernetes and a
+		// ServiceEntry reference only to one of registry External.
+		{rule: "ServiceEntry ref: a bound Kubernetes Service of that name is not a ServiceEntry", ext: ext("apps/e", target("networking.istio.io", "ServiceEntry", "reviews")), id: waypoint, l: wpListener, want: false},
+		{rule: "Service ref: a bound ServiceEntry of that name is not a Service", ext: ext("apps/e", target("", "Service", "httpbin")), id: waypoint, l: wpListener, want: false},
+		{rule: "Service ref: not the ServiceEntry's chain", ext: ext("apps/e", target("", "Service", "httpbin")), id: waypoint, l: wpService("apps/httpbin"), want: false},
+		// istiod never reads the reference namespace of Service, ServiceEntry and GatewayClass
+		// references (validation rejects it; the policy function compares the extension's).
+		{rule: "Service ref: the reference namespace is not read", ext: ext("apps/e", targetIn("", "Service", "reviews", "shop")), id: waypoint, l: wpListener, want: true},
+		{rule: "Service ref: the reference namespace does not reach another namespace's service", ext: ext("apps/e", targetIn("", "Service", "cart", "shop")), id: waypoint, l: wpListener, want: false},
+		{rule: "ServiceEntry ref: the reference namespace is not read", ext: ext("apps/e", targetIn("networking.istio.io", "ServiceEntry", "httpbin", "other")), id: waypoint, l: wpListener, want: true},
+		{rule: "GatewayClass ref: the reference namespace is not read", ext: ext("istio-system/e", targetIn(gwGroup, "GatewayClass", "istio-waypoint", "apps")), id: waypoint, l: wpListener, want: true},
 		{rule: "ServiceEntry ref: wrong group", ext: ext("apps/e", target("", "ServiceEntry", "reviews")), id: waypoint, l: wpListener, want: false},
 		{rule: "Service ref: ignored by sidecars", ext: ext("apps/e", target("", "Service", "reviews")), id: sidecarIn("apps", "app", "reviews"), l: inbound(80), want: false},
 		{rule: "Service ref: ignored by gateways", ext: ext("apps/e", target("", "Service", "web")), id: appGateway, l: gateway(80), want: false},
@@ -99,6 +126,8 @@ func TestSelect_Rules(t *testing.T) {
 		{rule: "ports: mode and port must hold in the same entry", ext: ext("apps/e", match(server, 80), match(client, 9090)), id: sidecarIn("apps"), l: outbound(80), want: false},
 		{rule: "ports: inbound compares the target port", ext: ext("apps/e", match(server, 9080)), id: sidecarIn("apps"), l: inbound(9080), want: true},
 		{rule: "ports: waypoint port 0 never matches a port list", ext: ext("apps/e", target("", "Service", "reviews"), match(server, 80)), id: waypoint, l: wpListener, want: false},
+		{rule: "ports: a port 0 entry never matches, even a port 0 listener", ext: ext("apps/e", target("", "Service", "reviews"), match(server, 0)), id: waypoint, l: wpListener, want: false},
+		{rule: "ports: a port 0 entry beside the listener port", ext: ext("apps/e", match(server, 0, 9080)), id: sidecarIn("apps"), l: inbound(9080), want: true},
 		{rule: "ports: undefined class on port 0 matches anything", ext: ext("apps/e", match(server, 80)), id: sidecarIn("apps"), l: Listener{}, want: true},
 		// Chain type.
 		{rule: "Wasm NETWORK never enters an HTTP chain", ext: ext("apps/e", wasmType(v1alpha1.PluginType_NETWORK)), id: sidecarIn("apps"), l: inbound(80), want: false},

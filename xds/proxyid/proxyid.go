@@ -5,8 +5,10 @@ package proxyid
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -29,6 +31,9 @@ const (
 	keyGatewayName = "GATEWAY_NAME"
 	keyServices    = "SERVICES"
 	keyUpstream    = "TRAFFICEXT_UPSTREAM"
+	// Fields of a SERVICES entry given as a struct.
+	keyServiceName = "service"
+	keyServiceKind = "kind"
 	// Listener shapes (standalone proxies announce where their listeners bind).
 	keyListen         = "TRAFFICEXT_LISTEN"
 	keyInboundListen  = "TRAFFICEXT_INBOUND_LISTEN"
@@ -48,10 +53,16 @@ type Identity struct {
 	Namespace   string
 	// Labels are the workload labels (for selector matching).
 	Labels map[string]string
-	// GatewayName is the Gateway resource this proxy implements (targetRefs kind Gateway).
+	// GatewayName is the Gateway resource this proxy implements (targetRefs kind Gateway). It
+	// stands for the label gateway.networking.k8s.io/gateway-name when Labels lack it: the
+	// label, as in istiod, is what makes a proxy a Gateway-API gateway (see GatewayAPIName).
 	GatewayName string
-	// Services are the services a waypoint serves, as "<namespace>/<name>".
+	// Services are the services a waypoint serves, as "<namespace>/<name>": Kubernetes Services
+	// and ServiceEntries alike.
 	Services []string
+	// ServiceEntries are the entries of Services that are ServiceEntries (istiod's External
+	// registry); the other entries are Kubernetes Services.
+	ServiceEntries []string
 	// Upstream is the address ("host:port") the standalone proxy forwards to; optional. For a
 	// sidecar it is the workload: its port is the target port inbound match ports compare with.
 	Upstream string
@@ -76,6 +87,35 @@ type Identity struct {
 	// TLSCert, TLSKey and TLSCA are the PEM files (on the proxy's file system) of a waypoint's
 	// mTLS identity and the CA that signs its peers.
 	TLSCert, TLSKey, TLSCA string
+}
+
+// LabelGatewayName is the workload label istiod reads a Gateway-API gateway's name from.
+const LabelGatewayName = "gateway.networking.k8s.io/gateway-name"
+
+// ServiceKind is the registry a bound service comes from, named by its targetRefs kind.
+type ServiceKind string
+
+const (
+	KindService      ServiceKind = "Service"
+	KindServiceEntry ServiceKind = "ServiceEntry"
+)
+
+// GatewayAPIName is the Gateway-API gateway the proxy is an instance of: the value of the
+// label gateway.networking.k8s.io/gateway-name, or GatewayName when the labels lack it. ok is
+// false when neither is set (istiod then treats the proxy as a non-gateway, whatever its mode).
+func (id Identity) GatewayAPIName() (name string, ok bool) {
+	if name, ok = id.Labels[LabelGatewayName]; ok {
+		return name, true
+	}
+	return id.GatewayName, id.GatewayName != ""
+}
+
+// ServiceKind reports the kind of one of Services.
+func (id Identity) ServiceKind(service string) ServiceKind {
+	if slices.Contains(id.ServiceEntries, service) {
+		return KindServiceEntry
+	}
+	return KindService
 }
 
 // Validate checks that the identity is usable for selection.
@@ -108,11 +148,7 @@ func (id Identity) Node() *corev3.Node {
 		fields[keyGatewayName] = structpb.NewStringValue(id.GatewayName)
 	}
 	if len(id.Services) > 0 {
-		s := make([]*structpb.Value, len(id.Services))
-		for i, v := range id.Services {
-			s[i] = structpb.NewStringValue(v)
-		}
-		fields[keyServices] = structpb.NewListValue(&structpb.ListValue{Values: s})
+		fields[keyServices] = structpb.NewListValue(&structpb.ListValue{Values: id.servicesMetadata()})
 	}
 	if id.Upstream != "" {
 		fields[keyUpstream] = structpb.NewStringValue(id.Upstream)
@@ -165,11 +201,57 @@ func FromNode(n *corev3.Node) (Identity, error) {
 			id.Endpoints[k] = v.GetStringValue()
 		}
 	}
-	for _, v := range f[keyServices].GetListValue().GetValues() {
-		id.Services = append(id.Services, v.GetStringValue())
+	if err := id.readServices(f[keyServices].GetListValue()); err != nil {
+		return id, err
+	}
+	return id, id.Validate()
+}
+
+// servicesMetadata writes SERVICES: a Kubernetes Service as the bare string "<namespace>/<name>"
+// (the original format, which older control planes read), a ServiceEntry as
+// {"service": "<namespace>/<name>", "kind": "ServiceEntry"}.
+func (id Identity) servicesMetadata() []*structpb.Value {
+	out := make([]*structpb.Value, len(id.Services))
+	for i, s := range id.Services {
+		if id.ServiceKind(s) == KindService {
+			out[i] = structpb.NewStringValue(s)
+			continue
+		}
+		out[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			keyServiceName: structpb.NewStringValue(s), keyServiceKind: structpb.NewStringValue(string(KindServiceEntry)),
+		}})
+	}
+	return out
+}
+
+// readServices reads SERVICES: each entry a bare "<namespace>/<name>" (a Kubernetes Service) or
+// a struct with "service" and "kind" (Service or ServiceEntry; omitted means Service).
+func (id *Identity) readServices(l *structpb.ListValue) error {
+	for i, v := range l.GetValues() {
+		name, kind := v.GetStringValue(), KindService
+		if st := v.GetStructValue(); st != nil {
+			f := st.GetFields()
+			name = f[keyServiceName].GetStringValue()
+			if k := f[keyServiceKind].GetStringValue(); k != "" {
+				kind = ServiceKind(k)
+			}
+		}
+		ns, n, ok := strings.Cut(name, "/")
+		if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
+			return fmt.Errorf("proxy %q: metadata %s[%d]: service %q: want \"<namespace>/<name>\"", id.ID, keyServices, i, name)
+		}
+		switch kind {
+		case KindService:
+		case KindServiceEntry:
+			id.ServiceEntries = append(id.ServiceEntries, name)
+		default:
+			return fmt.Errorf("proxy %q: metadata %s[%d].%s: unknown kind %q (want Service or ServiceEntry)", id.ID, keyServices, i, keyServiceKind, kind)
+		}
+		id.Services = append(id.Services, name)
 	}
 	sort.Strings(id.Services)
-	return id, id.Validate()
+	sort.Strings(id.ServiceEntries)
+	return nil
 }
 
 // servicePort reads a port given as a number or as a decimal string (Envoy bootstraps written

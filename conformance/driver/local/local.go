@@ -101,7 +101,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		return err
 	}
 	up := map[string]*echo.Server{}
-	for _, n := range []string{"workload", "echo", "echo-other", driver.ServiceA, driver.ServiceB} {
+	for _, n := range []string{"workload", "echo", "echo-other", driver.ServiceA, driver.ServiceB, driver.ServiceEntryC} {
 		if up[n], err = e.startEcho(n); err != nil {
 			return err
 		}
@@ -176,11 +176,12 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 	}
 	svcA := driver.AppNamespace + "/" + driver.ServiceA
 	svcB := driver.AppNamespace + "/" + driver.ServiceB
+	seC := driver.AppNamespace + "/" + driver.ServiceEntryC
 	wp := proxyid.Identity{
 		ID: "waypoint.apps", Cluster: "waypoint.apps", Mode: proxyid.Waypoint, Namespace: driver.AppNamespace,
 		GatewayName: driver.WaypointName, Labels: driver.WaypointLabels,
-		Services:  []string{svcA, svcB},
-		Endpoints: map[string]string{svcA: up[driver.ServiceA].Addr(), svcB: up[driver.ServiceB].Addr()},
+		Services: []string{svcA, svcB, seC}, ServiceEntries: []string{seC},
+		Endpoints: map[string]string{svcA: up[driver.ServiceA].Addr(), svcB: up[driver.ServiceB].Addr(), seC: up[driver.ServiceEntryC].Addr()},
 		TLSCert:   pki.Path(hbone.ServerCertFile), TLSKey: pki.Path(hbone.ServerKeyFile), TLSCA: pki.Path(hbone.CAFile),
 	}
 	if wp.Listen, err = freeAddr(); err != nil {
@@ -219,6 +220,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		{"sidecar other", e.other, procs[2]},
 		{"waypoint " + svcA, e.waypoint.Service(driver.ServiceA), procs[3]},
 		{"waypoint " + svcB, e.waypoint.Service(driver.ServiceB), procs[3]},
+		{"waypoint " + seC, e.waypoint.Service(driver.ServiceEntryC), procs[3]},
 	} {
 		if err := waitServing(t.t); err != nil {
 			return fmt.Errorf("%s never answered: %w\n%s", t.name, err, t.p.Log())

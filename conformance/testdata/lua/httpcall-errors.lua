@@ -1,5 +1,7 @@
 --[[
 description: "httpCall() argument errors (exact messages)"
+differences:
+  - {id: LUA-D21, aspects: ["callout.header:x-envoy-expected-rq-timeout-ms"]}
 ]]
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end

@@ -1,5 +1,7 @@
 --[[
 description: "httpCall() options table, return_duplicate_headers"
+differences:
+  - {id: LUA-D21, aspects: ["callout.header:x-forwarded-for"]}
 ]]
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end
