@@ -682,7 +682,7 @@ func TestEnvoy_FailureSemantics(t *testing.T) {
 			tag, port := f.lang+"-"+fs.tag, freePort(t)
 			name := "extensions.istio.io/trafficextension/ns.fault-" + tag
 			listeners = append(listeners, map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
-				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail})}})}}}})
+				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail, vmID: tag})}})}}}}) // a VM each: they count requests per VM
 			cases = append(cases, tcase{f.lang + "/fail-" + fs.tag, port, fs.status})
 		}
 	}

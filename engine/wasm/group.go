@@ -30,7 +30,14 @@ type vmGroup struct {
 	byThread map[int]*vm // worker thread → its VM (see pick)
 	growing  bool
 	ended    bool
+	// main is the VM standing for Envoy's main-thread VM (nil: none, the first VM serves
+	// streams): started by the first Load, it has every root context and serves no stream
+	// (RATIONALE.md, "VMs and workers").
+	main *vm
 }
+
+// concurrencyHost is a ConfigHost that knows Envoy's worker count.
+type concurrencyHost interface{ Concurrency() int }
 
 // groupKey is what Envoy keys VMs on (vm_id, VM configuration, code), plus the environment
 // variables, which a VM shared by two configurations could not have both of.
@@ -74,6 +81,13 @@ func (g *vmGroup) join(p *plugin, host core.ConfigHost) error {
 	if err := g.metrics.defineKnown(host, p); err != nil {
 		return err
 	}
+	ch, envoy := host.(concurrencyHost)
+	envoy = envoy && ch.Concurrency() > 0
+	if envoy {
+		if err := g.canary(p, host); err != nil {
+			return err
+		}
+	}
 	g.mu.Lock()
 	vms := append([]*vm(nil), g.vms...)
 	g.mu.Unlock()
@@ -91,6 +105,7 @@ func (g *vmGroup) join(p *plugin, host core.ConfigHost) error {
 		}
 		started = append(started, r)
 	}
+	workers := 0
 	if len(started) == 0 {
 		v, err := g.newVM(p, host)
 		if err != nil {
@@ -98,11 +113,64 @@ func (g *vmGroup) join(p *plugin, host core.ConfigHost) error {
 		}
 		g.mu.Lock()
 		g.vms = append(g.vms, v)
+		if envoy && len(g.vms) == 1 {
+			// As Envoy: this VM is the main thread's, and each worker gets one at load.
+			g.main, workers = v, min(ch.Concurrency(), g.e.opts.MaxVMsPerPlugin)
+		}
 		g.mu.Unlock()
 	}
 	g.mu.Lock()
 	g.plugins = append(g.plugins, p)
 	g.mu.Unlock()
+	if workers > 0 {
+		go g.fill(p, workers)
+	}
+	return nil
+}
+
+// fill starts worker VMs in the background until the group has n (besides the main VM).
+func (g *vmGroup) fill(p *plugin, n int) {
+	for {
+		g.startMu.Lock()
+		g.mu.Lock()
+		done := len(g.plugins) == 0
+		g.mu.Unlock()
+		done = done || g.workerCount() >= n
+		if done {
+			g.startMu.Unlock()
+			return
+		}
+		v, err := g.newVM(nil, nil)
+		g.startMu.Unlock()
+		if err != nil {
+			p.log(core.LogWarn, "wasm: starting a worker VM for "+p.ext.Name+": "+err.Error())
+			return
+		}
+		g.add(v)
+	}
+}
+
+// canary starts p alone in a VM of its own and throws it away, as Envoy checks a plugin's
+// configuration in a clone of the base VM before starting it in the VMs that serve: a plugin
+// that refuses its configuration or traps is refused without touching the live VMs.
+func (g *vmGroup) canary(p *plugin, host core.ConfigHost) error {
+	v, err := g.instantiate(p)
+	if err != nil {
+		return err
+	}
+	r, err := v.startRoot(p, host)
+	if err != nil {
+		v.broken.Store(true)
+		v.close()
+		return err
+	}
+	v.run(r, nil, func() (uint64, error) {
+		if _, err := v.call(v.fns.onDone, uint64(r.id)); err != nil {
+			return 0, err
+		}
+		return v.call(v.fns.onDelete, uint64(r.id))
+	})
+	v.close()
 	return nil
 }
 
@@ -175,10 +243,12 @@ func (g *vmGroup) pick(p *plugin) (*vm, error) {
 		return v, nil
 	}
 	var best *vm
+	workers := 0
 	for _, v := range g.vms {
-		if v.broken.Load() {
+		if v.broken.Load() || v == g.main {
 			continue
 		}
+		workers++
 		if tid != 0 && v.thread == 0 {
 			v.thread = tid
 			g.byThread[tid] = v
@@ -191,7 +261,7 @@ func (g *vmGroup) pick(p *plugin) (*vm, error) {
 		}
 	}
 	if best != nil {
-		if len(g.vms) < g.e.opts.MaxVMsPerPlugin && !g.growing {
+		if workers < g.e.opts.MaxVMsPerPlugin && !g.growing {
 			g.growing = true
 			go g.grow(p)
 		}
@@ -200,9 +270,19 @@ func (g *vmGroup) pick(p *plugin) (*vm, error) {
 		return best, nil
 	}
 	g.mu.Unlock()
-	// No usable VM (the last one trapped): start a fresh one on this stream.
+	// No usable worker VM (the last one trapped, or they are still starting): wait for the
+	// start in progress, else start a fresh one on this stream.
 	g.startMu.Lock()
 	defer g.startMu.Unlock()
+	g.mu.Lock()
+	for _, v := range g.vms {
+		if v != g.main && !v.broken.Load() {
+			v.active.Add(1)
+			g.mu.Unlock()
+			return v, nil
+		}
+	}
+	g.mu.Unlock()
 	v, err := g.newVM(nil, nil)
 	if err != nil {
 		return nil, err
@@ -214,11 +294,18 @@ func (g *vmGroup) pick(p *plugin) (*vm, error) {
 
 func (g *vmGroup) grow(p *plugin) {
 	g.startMu.Lock()
-	v, err := g.newVM(nil, nil)
+	var v *vm
+	var err error
+	if g.workerCount() < g.e.opts.MaxVMsPerPlugin { // fill may have got there first
+		v, err = g.newVM(nil, nil)
+	}
 	g.startMu.Unlock()
 	g.mu.Lock()
 	g.growing = false
 	g.mu.Unlock()
+	if v == nil && err == nil {
+		return
+	}
 	if err != nil {
 		p.log(core.LogWarn, "wasm: starting one more VM for "+p.ext.Name+": "+err.Error())
 		return
@@ -242,6 +329,9 @@ func (g *vmGroup) remove(v *vm) {
 	defer g.mu.Unlock()
 	if v.thread != 0 && g.byThread[v.thread] == v {
 		delete(g.byThread, v.thread)
+	}
+	if g.main == v {
+		g.main = nil
 	}
 	for i, x := range g.vms {
 		if x == v {
@@ -311,4 +401,17 @@ func (g *vmGroup) snapshot() []*vm {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]*vm(nil), g.vms...)
+}
+
+// workerCount counts the usable VMs that are not the main one.
+func (g *vmGroup) workerCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, v := range g.vms {
+		if v != g.main && !v.broken.Load() {
+			n++
+		}
+	}
+	return n
 }

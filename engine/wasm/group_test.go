@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"testing"
+	"time"
 
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 	"github.com/trafficext/trafficext/extconfig"
@@ -119,5 +120,55 @@ func TestEngine_LateMetricPlainInNextConfig(t *testing.T) {
 	}
 	if got := o.s.Counters[id]; got != 4 {
 		t.Fatalf("v2's %s: %d, want 4 (3 caught up + 1)", late, got)
+	}
+}
+
+type concurrencyFake struct {
+	*fakeHost
+	n int
+}
+
+func (h concurrencyFake) Concurrency() int { return h.n }
+
+// TestEngine_VMPerWorkerAtLoad: with Envoy's worker count known, Load checks the plugin in a
+// throwaway canary VM, starts the main VM and, in the background, one VM per worker (within
+// the bound), so OnPluginStart runs 2 + workers times as on Envoy; streams run on the worker
+// VMs; a plugin joining later starts in a canary and all VMs.
+func TestEngine_VMPerWorkerAtLoad(t *testing.T) {
+	e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 4})
+	g := wasmtest.Go(t, "vmshare")
+	loadOn := func(name, cfg string) *plugin {
+		ext := &extconfig.Extension{Schema: extconfig.SchemaVersion, Name: "extensions.istio.io/trafficextension/ns." + name,
+			Wasm: &extconfig.Wasm{Path: g.Path, SHA256: g.SHA256, PluginName: "root", VMID: "workers", PluginConfig: []byte(cfg)}}
+		p, err := e.Load(ext, concurrencyFake{&fakeHost{}, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p.(*plugin)
+	}
+	s := loadOn("s", "s")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(s.g.snapshot()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d VMs, want the main one and 2 workers'", len(s.g.snapshot()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	o := drive(t, s, request{})
+	if got := header(o.respH, "x-s-starts"); got != "4" {
+		t.Errorf("x-s-starts %q, want 4 (canary, main, 2 workers)", got)
+	}
+	if len(s.g.snapshot()) != 3 {
+		t.Errorf("%d VMs after a stream, want 3", len(s.g.snapshot()))
+	}
+	f := s.NewFilter(newFakeStream()).(*filter)
+	if f.v == s.g.main {
+		t.Error("a stream ran on the main VM while worker VMs are up")
+	}
+	f.OnDestroy()
+	b := loadOn("b", "s")
+	if got := header(drive(t, b, request{}).respH, "x-s-starts"); got != "8" {
+		t.Errorf("after a second plugin joined: x-s-starts %q, want 8", got)
 	}
 }

@@ -42,8 +42,6 @@ type gatewayCall struct {
 	// response is the last message of a unary call.
 	response                  []byte
 	localClosed, remoteClosed bool
-	// root is the root context that made the call; its callbacks go there.
-	root *rootCtx
 }
 
 // grpcEvent is the gRPC callback being delivered: its metadata, message or status.
@@ -105,7 +103,7 @@ func (v *vm) gateway() *gateway.Client { return v.cur.root.p.gateway }
 func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint32, status) {
 	ctx, cancel := context.WithCancel(context.Background())
 	root := v.cur.root
-	id, ok := v.gw.add(kindHTTP, &gatewayCall{cancel: cancel, root: root})
+	id, ok := v.gw.add(kindHTTP, &gatewayCall{cancel: cancel})
 	if !ok {
 		cancel()
 		return 0, statusInternalFailure
@@ -147,7 +145,7 @@ func hostGRPCCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	g, id, ok := v.addGRPC(kindGRPCCall, target, service, method, func(id uint32) gateway.GRPCHandler { return &unaryHandler{v: v, id: id} })
+	g, id, ok := v.addGRPC(kindGRPCCall, target, service, method, func(id uint32) gateway.GRPCHandler { return &unaryHandler{v: v, r: v.cur.root, id: id} })
 	if !ok {
 		return statusInternalFailure
 	}
@@ -166,7 +164,7 @@ func hostGRPCStream(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	if _, id, ok := v.addGRPC(kindGRPCStream, target, service, method, func(id uint32) gateway.GRPCHandler { return &streamHandler{v: v, id: id} }); ok {
+	if _, id, ok := v.addGRPC(kindGRPCStream, target, service, method, func(id uint32) gateway.GRPCHandler { return &streamHandler{v: v, r: v.cur.root, id: id} }); ok {
 		return putU32(m, a[8], id)
 	}
 	return statusInternalFailure
@@ -217,7 +215,7 @@ func (noSender) Cancel()           {}
 // addGRPC registers a gateway call of kind under a new token and starts it with the handler
 // made for that token; ok is false when no token is free.
 func (v *vm) addGRPC(kind int, target gateway.GRPCTarget, service, method string, handler func(id uint32) gateway.GRPCHandler) (*gatewayCall, uint32, bool) {
-	g := &gatewayCall{root: v.cur.root}
+	g := &gatewayCall{}
 	id, ok := v.gw.add(kind, g)
 	if !ok {
 		return nil, 0, false
@@ -301,14 +299,8 @@ func hostGRPCClose(ctx context.Context, v *vm, m api.Module, a []uint32) status 
 
 // deliverGRPC runs a gRPC callback on the root context if the token is still live. decide
 // runs under the VM lock and names the export to call and its last argument ("": drop it).
-func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (string, uint64)) {
-	v.mu.Lock()
-	g := v.gw.live[id]
-	v.mu.Unlock()
-	if g == nil || g.root == nil {
-		return // cancelled or closed
-	}
-	g.root.rootCall(func() (uint64, error) {
+func (v *vm) deliverGRPC(root *rootCtx, id uint32, ev *grpcEvent, decide func(g *gatewayCall) (string, uint64)) {
+	root.rootCall(func() (uint64, error) {
 		g, ok := v.gw.live[id]
 		if !ok {
 			return 0, nil // cancelled or closed
@@ -318,13 +310,14 @@ func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (
 			return 0, nil
 		}
 		v.cur.grpc = ev
-		return v.call(v.mod.ExportedFunction(export), uint64(g.root.id), uint64(id), n)
+		return v.call(v.mod.ExportedFunction(export), uint64(root.id), uint64(id), n)
 	})
 }
 
 // unaryHandler turns a gateway stream into Envoy's unary call callbacks.
 type unaryHandler struct {
 	v  *vm
+	r  *rootCtx // the root context that made the call
 	id uint32
 }
 
@@ -341,7 +334,7 @@ func (h *unaryHandler) Message(msg []byte) {
 
 func (h *unaryHandler) Close(code uint32, msg string) {
 	ev := &grpcEvent{}
-	h.v.deliverGRPC(h.id, ev, func(g *gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, ev, func(g *gatewayCall) (string, uint64) {
 		h.v.gw.remove(h.id)
 		if code == gateway.CodeOK && g.response == nil {
 			code, msg = gateway.CodeInternal, ""
@@ -358,29 +351,30 @@ func (h *unaryHandler) Close(code uint32, msg string) {
 // streamHandler delivers a gateway stream's events.
 type streamHandler struct {
 	v  *vm
+	r  *rootCtx // the root context that opened the stream
 	id uint32
 }
 
 func (h *streamHandler) InitialMetadata(md []core.Header) {
-	h.v.deliverGRPC(h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive_initial_metadata", uint64(len(md))
 	})
 }
 
 func (h *streamHandler) Message(msg []byte) {
-	h.v.deliverGRPC(h.id, &grpcEvent{message: msg}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{message: msg}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive", uint64(len(msg))
 	})
 }
 
 func (h *streamHandler) TrailingMetadata(md []core.Header) {
-	h.v.deliverGRPC(h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive_trailing_metadata", uint64(len(md))
 	})
 }
 
 func (h *streamHandler) Close(code uint32, msg string) {
-	h.v.deliverGRPC(h.id, &grpcEvent{closing: true, code: code, msg: msg}, func(g *gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{closing: true, code: code, msg: msg}, func(g *gatewayCall) (string, uint64) {
 		g.remoteClosed = true
 		if g.localClosed {
 			h.v.gw.remove(h.id)
