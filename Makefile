@@ -17,7 +17,7 @@ TEST_TIMEOUT ?= 20m
 GOIMPORTS    ?= $(GO) run golang.org/x/tools/cmd/goimports@v0.49.0
 STATICCHECK  ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.1
 
-.PHONY: all help build cli module golang-filter envoy deps run xds test unit race conformance check lint fmt vet \
+.PHONY: all help build cli module golang-filter golanghost envoy deps run xds test unit race conformance check lint fmt vet \
 	staticcheck tidy clean-tree bench clean example-wasm registry publish-examples
 
 all: build
@@ -26,8 +26,8 @@ all: build
 help:
 	@grep -hE '^## [a-z-]+:' $(MAKEFILE_LIST) | sed 's/^## //' | awk '{t=$$1; sub(/^[^:]+: /, ""); printf "  %-18s %s\n", substr(t, 1, length(t)-1), $$0}'
 
-## build: the CLI, the dynamic module and the golang-filter library into out/.
-build: cli module golang-filter
+## build: the CLI, the dynamic module, the golang-filter library and its host into out/.
+build: cli module golang-filter golanghost
 
 ## cli: the trafficext command into out/.
 cli:
@@ -57,6 +57,13 @@ golang-filter:
 	done
 	@[ -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so ] || { echo "golang-filter: no line $(GOLANG_DEFAULT) (ENVOY_VERSION $(ENVOY_VERSION)) among $(GOLANG_LINES)"; exit 1; }
 	cp -f $(OUT)/golang/$(GOLANG_DEFAULT)/trafficext_golang.so $(OUT)/trafficext_golang.so
+
+## golanghost: the C++ dynamic module out/libgolanghost.so that runs a golang-filter library in stock Envoy.
+CXX ?= g++
+golanghost:
+	@mkdir -p $(OUT)
+	$(CXX) -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	  -o $(OUT)/libgolanghost.so host/golanghost/csrc/golanghost.cc -ldl -lpthread
 
 ## deps: system packages (C toolchain, python venv) when missing.
 deps:
@@ -156,7 +163,11 @@ conformance: build envoy
 	  else \
 	    $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance $$pkg || status=1; \
 	  fi; \
-	done; exit $$status
+	done; \
+	echo "conformance: the catalogue again with -binding golang (trafficext_golang.so under the golang host)"; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance ./conformance/specs \
+	  -args -binding golang -ginkgo.junit-report=$(abspath $(OUT))/conformance-specs-golang.xml || status=1; \
+	exit $$status
 
 ## check: formatting (gofmt, goimports), go vet under both tags, staticcheck, go.mod tidy,
 ## and a clean git tree (generated or forgotten files fail it).

@@ -44,7 +44,7 @@ spec:
 apiVersion: extensions.istio.io/v1alpha1
 kind: TrafficExtension
 metadata: {name: bad-network, namespace: istio-system}
-spec: {wasm: {url: "oci://r/x:1", type: NETWORK}}
+spec: {wasm: {url: "oci://r/x:1", type: NETWORK, sha256: abc}}
 ---
 apiVersion: extensions.istio.io/v1alpha1
 kind: TrafficExtension
@@ -114,7 +114,7 @@ spec: {url: "file://`+modPath+`", sha256: `+digest+`, phase: AUTHZ, priority: 1}
 	}
 	for name, want := range map[string]string{
 		"istio-system/bad-cel":     "mixed.yaml: istio-system/bad-cel: spec: only one of targetRefs or selector can be set",
-		"istio-system/bad-network": "mixed.yaml: istio-system/bad-network: spec.wasm.type: NETWORK (L4) Wasm plugins are not supported",
+		"istio-system/bad-network": `mixed.yaml: istio-system/bad-network: spec.wasm.sha256: "abc" must be 64 lower-case hex characters`,
 	} {
 		e := states[name]
 		if e.State != server.StateRejected || len(e.Errors) == 0 || !strings.Contains(e.Errors[0], want) || len(e.Proxies) != 0 {

@@ -7,6 +7,8 @@
 //	none        no extension filter (router only)
 //	lua         envoy.filters.http.lua with the parity script inline
 //	trafficext  our dynamic-module filter (libtrafficext.so) running the same script
+//	floor       (only when asked for) the same filter with both Lua hooks empty: the binding's
+//	            own cost per request, reported against none
 //
 // each proxying to an in-process fixed-response upstream, and for every connection count
 // drives closed-loop HTTP/1.1 keep-alive load from the built-in generator, checking every
@@ -82,12 +84,23 @@ type benchConfig struct {
 	Filter func() (map[string]any, error)
 	// Parity says whether responses must carry x-parity.
 	Parity bool
+	// Module says whether the configuration loads libtrafficext.so.
+	Module bool
 }
 
 var allConfigs = []benchConfig{
 	{Key: "none", Label: "(a) none (router only)"},
 	{Key: "lua", Label: "(b) native envoy.filters.http.lua", Parity: true, Filter: nativeLuaFilter},
-	{Key: "trafficext", Label: "(c) trafficext dynamic module", Parity: true, Filter: trafficextFilter},
+	{Key: "trafficext", Label: "(c) trafficext dynamic module", Parity: true, Filter: trafficextFilter, Module: true},
+	{Key: "floor", Label: "(d) trafficext, empty hooks (passthrough floor)", Filter: floorFilter, Module: true},
+}
+
+// FloorScript defines both hooks with empty bodies, so every request enters the module and
+// Lua twice and does nothing else: (d) minus (a) is the binding's own cost per request.
+const FloorScript = "function envoy_on_request(h)\nend\nfunction envoy_on_response(h)\nend\n"
+
+func floorFilter() (map[string]any, error) {
+	return luaModuleFilter("extensions.istio.io/trafficextension/bench.floor", FloorScript)
 }
 
 func nativeLuaFilter() (map[string]any, error) {
@@ -205,7 +218,7 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("trafficext-bench", flag.ContinueOnError)
 	conns := fs.String("conns", "1,16", "comma-separated connection counts")
-	configs := fs.String("configs", "none,lua,trafficext", "comma-separated configurations to run, in order: none, lua, trafficext")
+	configs := fs.String("configs", "none,lua,trafficext", "comma-separated configurations to run, in order: none, lua, trafficext, floor (empty Lua hooks in trafficext)")
 	o := &options{}
 	fs.IntVar(&o.concurrency, "concurrency", 2, "Envoy --concurrency (worker threads)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration per cell")
@@ -236,8 +249,13 @@ func parseFlags(args []string) (*options, error) {
 	if o.conns, err = positiveInts(*conns, "--conns"); err != nil {
 		return nil, err
 	}
-	if o.configs, err = pick(allConfigs, func(c benchConfig) string { return c.Key }, *configs, "--configs: unknown configuration %q (want none, lua, trafficext)"); err != nil {
+	if o.configs, err = pick(allConfigs, func(c benchConfig) string { return c.Key }, *configs, "--configs: unknown configuration %q (want none, lua, trafficext, floor)"); err != nil {
 		return nil, err
+	}
+	for _, c := range o.configs {
+		if c.Key == "floor" && o.matrix != nil {
+			return nil, fmt.Errorf("--configs floor: not a --matrix configuration (the matrix runs its own scripts)")
+		}
 	}
 	if o.concurrency < 1 || o.duration <= 0 || o.warmup < 0 || o.rounds < 1 {
 		return nil, errors.New("--concurrency, --duration and --rounds must be positive, --warmup not negative")
@@ -320,7 +338,7 @@ func run(o *options) error {
 
 	needModule := false
 	for _, c := range o.configs {
-		needModule = needModule || c.Key == "trafficext"
+		needModule = needModule || c.Module
 	}
 	if needModule {
 		dir, cleanup, err := moduleDir(o)
@@ -572,7 +590,7 @@ func reproduceCommand(o *options) string {
 	cmd := strings.Join(args, " ")
 	if !o.buildModule && o.moduleDir == "" {
 		for _, c := range o.configs {
-			if c.Key == "trafficext" {
+			if c.Module {
 				return "make module && " + cmd
 			}
 		}

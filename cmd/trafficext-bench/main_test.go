@@ -31,6 +31,9 @@ func TestBootstrapIsJSONWithFilter(t *testing.T) {
 		if c.Key == "trafficext" && !strings.Contains(bs, `\"inlineCode\":\"function envoy_on_request`) {
 			t.Errorf("trafficext bootstrap lacks the script in the extension config:\n%s", bs)
 		}
+		if c.Key == "floor" && !strings.Contains(bs, `bench.floor`) {
+			t.Errorf("floor bootstrap lacks the empty-hooks extension:\n%s", bs)
+		}
 		if c.Key == "lua" && !strings.Contains(bs, `"inline_string": "function envoy_on_request`) {
 			t.Errorf("lua bootstrap lacks the inline script:\n%s", bs)
 		}
@@ -76,5 +79,14 @@ func TestRenderDocKeepsHandWrittenText(t *testing.T) {
 	second := renderDoc(r, "NEW RESULTS\n")
 	if !strings.Contains(second, "hand-written") || !strings.Contains(second, "NEW RESULTS") || strings.Contains(second, "| 1 | req/s |") {
 		t.Fatalf("regenerated document:\n%s", second)
+	}
+}
+
+func TestParseFlags_FloorNotInMatrix(t *testing.T) {
+	if _, err := parseFlags([]string{"--configs", "none,floor"}); err != nil {
+		t.Fatalf("floor in the parity comparison: %v", err)
+	}
+	if _, err := parseFlags([]string{"--matrix", "--configs", "none,floor"}); err == nil || !strings.Contains(err.Error(), "floor") {
+		t.Fatalf("floor with --matrix: err %v, want one naming floor", err)
 	}
 }

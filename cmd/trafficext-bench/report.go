@@ -161,6 +161,38 @@ func renderReport(r *report) string {
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | **%s** |\n", n, m.name, r1, r2, r3)
 		}
 	}
+	if hasConfig(o, "floor") {
+		// The floor's absolute overhead over (a) is the binding's fixed cost per request; the
+		// last column is how much of (c)'s overhead that fixed cost is.
+		b.WriteString("\n### Passthrough floor (same run)\n\n")
+		b.WriteString("| conns | metric | (a) none | (d) floor | floor / none | floor − none | (c) − none |\n|--:|---|--:|--:|--:|--:|--:|\n")
+		for _, n := range o.conns {
+			none, floor, ours := find("none", n), find("floor", n), find("trafficext", n)
+			if none == nil || floor == nil {
+				continue
+			}
+			for _, m := range metrics[:4] {
+				a, d := val(none, m), val(floor, m)
+				diff := func(x float64) string {
+					if m.name == "req/s" {
+						return fmt.Sprintf("%+.0f", x)
+					}
+					return fmt.Sprintf("%+.1f µs", x/1e3)
+				}
+				cDiff := "n/a"
+				if ours != nil {
+					cDiff = diff(val(ours, m) - a)
+				}
+				show := func(x float64) string {
+					if m.name == "req/s" {
+						return fmt.Sprintf("%.0f", x)
+					}
+					return fmt.Sprintf("%.1f µs", x/1e3)
+				}
+				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", n, m.name, show(a), show(d), ratio(d, a), diff(d-a), cDiff)
+			}
+		}
+	}
 	b.WriteString("\nFor req/s higher is better; for the others lower is better. " +
 		"*Envoy CPU per req* is Envoy's user+system CPU over the window divided by the requests; " +
 		"*other CPU* is machine-wide busy time not accounted to Envoy or to this process (other load on the machine, kernel softirq work).\n")
@@ -197,7 +229,7 @@ func renderReport(r *report) string {
 		b.WriteString("\n### Failures and errors\n\n")
 		b.WriteString(issues.String())
 	} else {
-		b.WriteString("\nEvery response was checked (status 200; `x-parity` right for (b) and (c), absent for (a)): no errors.\n")
+		b.WriteString("\nEvery response was checked (status 200; `x-parity` right for (b) and (c), absent for (a) and (d)): no errors.\n")
 	}
 	return b.String()
 }
@@ -287,3 +319,12 @@ const docFooter = `
 - Configurations run one after another; ` + "`--rounds N`" + ` repeats the whole matrix (configurations
   alternate) and reports each cell's median round and the req/s range, to expose run-to-run noise.
 `
+
+func hasConfig(o *options, key string) bool {
+	for _, c := range o.configs {
+		if c.Key == key {
+			return true
+		}
+	}
+	return false
+}

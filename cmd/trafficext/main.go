@@ -116,6 +116,7 @@ type cpFlags struct {
 	extensions, xdsAddr, listen, upstream, rootNS string
 	wasmCache, source, kubeNamespace              string
 	binding, golangLibrary                        string
+	golangHost                                    bool
 	calloutGateway, statusAddr                    string
 	wasmStartCheck                                time.Duration
 	hardening                                     translate.Hardening
@@ -134,6 +135,7 @@ func (c *cpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeNamespace, "kube-namespace", "", "with --source kubernetes: watch only this namespace (default: all)")
 	fs.StringVar(&c.binding, "binding", string(translate.DynamicModules), "filter that hosts trafficext in the proxies: dynamic-modules (stock Envoy, libtrafficext.so) or golang (envoy-contrib, trafficext_golang.so)")
 	fs.StringVar(&c.golangLibrary, "golang-library-path", "/usr/local/lib/trafficext_golang.so", "with --binding golang: the library path inside the proxies")
+	fs.BoolVar(&c.golangHost, "golang-host", false, "with --binding golang: serve the golang filter config wrapped for the golang host dynamic module (libgolanghost.so), for stock Envoy without the contrib golang filter (run decides this by probing its Envoy)")
 	h := &c.hardening
 	fs.DurationVar(&h.RequestHeadersTimeout, "request-headers-timeout", translate.DefaultRequestHeadersTimeout, "listeners close a connection whose request headers are not complete this long after its first byte (slowloris); 0 disables")
 	fs.DurationVar(&h.StreamIdleTimeout, "stream-idle-timeout", translate.DefaultStreamIdleTimeout, "listeners reset a stream with no activity for this long; 0 disables")
@@ -215,7 +217,7 @@ func (c *cpFlags) options(log *slog.Logger) (xds.Options, func(), error) {
 		StatusAddress: c.statusAddr,
 		RootNamespace: c.rootNS,
 		Translate: translate.Options{ListenerAddress: c.listen, Upstream: c.upstream,
-			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary,
+			Binding: translate.Binding(c.binding), GolangLibraryPath: c.golangLibrary, GolangHost: c.golangHost,
 			CalloutGateway: c.calloutGateway, Hardening: c.translateHardening()},
 		Logger: log,
 		Wasm:   xds.WasmOptions{Fetch: fetch.Options{CacheDir: c.wasmCache}, Resolver: fetch.ResolverOptions{StartChecker: c.startChecker()}},
@@ -282,6 +284,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("cannot start:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if c.binding == string(translate.Golang) {
+		if err := c.golangRun(fset, log); err != nil {
+			return err
+		}
+	}
 	opts, cleanup, err := c.options(log)
 	if err != nil {
 		return err

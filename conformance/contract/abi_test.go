@@ -50,7 +50,7 @@ func TestABIVersionMatched(t *testing.T) {
 	go up.Serve(ln)
 	defer up.Close()
 	listenPort, adminPort := freePort(t), freePort(t)
-	boot, err := staticBootstrap([]extconfig.Extension{ext}, listenPort, adminPort, ln.Addr().(*net.TCPAddr).Port)
+	boot, err := staticBootstrap(dynmodFilter, []extconfig.Extension{ext}, listenPort, adminPort, ln.Addr().(*net.TCPAddr).Port)
 	if err != nil {
 		t.Fatal(err)
 	}

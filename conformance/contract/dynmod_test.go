@@ -32,10 +32,24 @@ func TestContractRealEnvoy(t *testing.T) {
 	if _, err := envoyproc.ModuleDir(); err != nil {
 		t.Fatal(err)
 	}
-	contract.Run(t, envoyDriver{})
+	contract.Run(t, envoyDriver{filter: dynmodFilter})
 }
 
-type envoyDriver struct{}
+// envoyDriver runs each case in its own Envoy; filter is the HTTP filter config of one
+// extension (raw is its extconfig message) for the binding under test.
+type envoyDriver struct {
+	filter func(name string, raw []byte) (map[string]any, error)
+}
+
+// dynmodFilter hosts an extension in the dynamic module libtrafficext.so.
+func dynmodFilter(name string, raw []byte) (map[string]any, error) {
+	return map[string]any{
+		"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+		"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
+		"filter_name":           "trafficext",
+		"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(raw)},
+	}, nil
+}
 
 // recorder is the upstream of one case.
 type recorder struct {
@@ -70,7 +84,7 @@ func freePort(t testing.TB) int {
 	return p
 }
 
-func (envoyDriver) Do(t testing.TB, c contract.Case) contract.Result {
+func (d envoyDriver) Do(t testing.TB, c contract.Case) contract.Result {
 	c = c.Normalize()
 	rec := &recorder{up: c.Upstream}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -82,7 +96,7 @@ func (envoyDriver) Do(t testing.TB, c contract.Case) contract.Result {
 	defer srv.Close()
 
 	listenPort, adminPort := freePort(t), freePort(t)
-	boot, err := staticBootstrap(c.Extensions, listenPort, adminPort, ln.Addr().(*net.TCPAddr).Port)
+	boot, err := staticBootstrap(d.filter, c.Extensions, listenPort, adminPort, ln.Addr().(*net.TCPAddr).Port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,23 +144,19 @@ func (envoyDriver) Do(t testing.TB, c contract.Case) contract.Result {
 }
 
 // staticBootstrap is an Envoy bootstrap with one listener whose chain holds exts (in order) as
-// dynamic-module filters, then the router to the upstream.
-func staticBootstrap(exts []extconfig.Extension, listenPort, adminPort, upstreamPort int) (string, error) {
+// the binding's filters, then the router to the upstream.
+func staticBootstrap(filter func(string, []byte) (map[string]any, error), exts []extconfig.Extension, listenPort, adminPort, upstreamPort int) (string, error) {
 	var filters []any
 	for i := range exts {
 		raw, err := extconfig.Marshal(&exts[i])
 		if err != nil {
 			return "", err
 		}
-		filters = append(filters, map[string]any{
-			"name": exts[i].Name,
-			"typed_config": map[string]any{
-				"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-				"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
-				"filter_name":           "trafficext",
-				"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(raw)},
-			},
-		})
+		cfg, err := filter(exts[i].Name, raw)
+		if err != nil {
+			return "", err
+		}
+		filters = append(filters, map[string]any{"name": exts[i].Name, "typed_config": cfg})
 	}
 	filters = append(filters, map[string]any{"name": "envoy.filters.http.router", "typed_config": map[string]any{
 		"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})

@@ -58,8 +58,10 @@ import (
 	"golang.org/x/net/http2/h2c"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trafficext/trafficext/conformance/golanghost"
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/echo"
+	"github.com/trafficext/trafficext/internal/envoyproc"
 )
 
 // Spec is a script's header.
@@ -406,15 +408,11 @@ func Bootstrap(ls []*Listener, adminPort, upstreamPort, calloutPort int, pki *PK
 			if err != nil {
 				return "", err
 			}
-			filter = map[string]any{
-				"name": l.Script.FilterName(),
-				"typed_config": map[string]any{
-					"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-					"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
-					"filter_name":           "trafficext",
-					"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(raw)},
-				},
+			cfg, err := oursFilter(raw)
+			if err != nil {
+				return "", err
 			}
+			filter = map[string]any{"name": l.Script.FilterName(), "typed_config": cfg}
 		}
 		route := map[string]any{
 			"name":     "default",
@@ -805,4 +803,22 @@ func clip(s string) string {
 		return s[:300] + "…"
 	}
 	return s
+}
+
+// oursFilter hosts one of our extensions: in the dynamic module, or, with
+// CONF_LUA_BINDING=golang, in the golang-filter library under the golang host module.
+func oursFilter(raw []byte) (map[string]any, error) {
+	if os.Getenv("CONF_LUA_BINDING") == "golang" {
+		lib, err := envoyproc.GolangLibrary()
+		if err != nil {
+			return nil, err
+		}
+		return golanghost.Filter(lib, raw)
+	}
+	return map[string]any{
+		"@type":                 "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+		"dynamic_module_config": map[string]any{"name": "trafficext", "do_not_close": true},
+		"filter_name":           "trafficext",
+		"filter_config":         map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(raw)},
+	}, nil
 }

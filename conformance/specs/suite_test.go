@@ -23,11 +23,13 @@ import (
 	"github.com/trafficext/trafficext/conformance/driver"
 	"github.com/trafficext/trafficext/conformance/driver/kind"
 	"github.com/trafficext/trafficext/conformance/driver/local"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 var (
 	driverName  = flag.String("driver", "local", "conformance driver: local or kind")
 	kubeContext = flag.String("kube-context", "kind-trafficext", "kind driver: kubectl context")
+	binding     = flag.String("binding", string(translate.DynamicModules), "local driver: the filter hosting trafficext: dynamic-modules, or golang (trafficext_golang.so: Envoy's own golang filter when the Envoy has it, else the golang host module)")
 )
 
 const panicHeader = driver.PanicHeader
@@ -44,7 +46,13 @@ var _ = BeforeSuite(func() {
 	timeout := 90 * time.Second
 	switch *driverName {
 	case "local":
-		d = local.Driver{Log: GinkgoWriter}
+		ld := local.Driver{Log: GinkgoWriter, Binding: translate.Binding(*binding)}
+		if ld.Binding == translate.Golang {
+			var err error
+			ld.GolangLibrary, ld.GolangHost, err = golangBinding()
+			Expect(err).NotTo(HaveOccurred())
+		}
+		d = ld
 	case "kind":
 		d = kind.Driver{Context: *kubeContext, Log: GinkgoWriter}
 		timeout = 10 * time.Minute

@@ -73,6 +73,9 @@ type Stream struct {
 
 	Replies                                   []core.LocalReply
 	ContinuedReq, ContinuedResp, RouteCleared int
+	// CanReset makes the stream a core.StreamResetter; Resets records the details of each reset.
+	CanReset bool
+	Resets   []string
 
 	Clusters      map[string]bool // the clusters HTTPCall knows; nil: every cluster
 	CalloutErr    error           // HTTPCall fails with it
@@ -140,9 +143,18 @@ func (s *Stream) Attribute(name string) (any, bool) {
 }
 
 func (s *Stream) SendLocalReply(r core.LocalReply) { s.Replies = append(s.Replies, r) }
-func (s *Stream) ContinueRequest()                 { s.ContinuedReq++ }
-func (s *Stream) ContinueResponse()                { s.ContinuedResp++ }
-func (s *Stream) ClearRouteCache()                 { s.RouteCleared++ }
+
+// ResetStream records a reset when CanReset is set, and reports whether it did.
+func (s *Stream) ResetStream(details string) bool {
+	if !s.CanReset {
+		return false
+	}
+	s.Resets = append(s.Resets, details)
+	return true
+}
+func (s *Stream) ContinueRequest()  { s.ContinuedReq++ }
+func (s *Stream) ContinueResponse() { s.ContinuedResp++ }
+func (s *Stream) ClearRouteCache()  { s.RouteCleared++ }
 
 // Reply is the last local reply sent, nil when none.
 func (s *Stream) Reply() *core.LocalReply {

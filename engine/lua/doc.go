@@ -98,8 +98,9 @@
 //
 // # Dynamic metadata on narrow hosts
 //
-// The dynamic-modules host cannot list a namespace and stores only strings and numbers. The
-// filter keeps a per-stream shadow of every value the script set (shared by both hooks):
+// A host may be unable to list a namespace or to store some values (the dynamic-modules host
+// of Envoy 1.39 lists namespaces but stores no tables). The filter keeps a per-stream shadow
+// of every value the script set (shared by both hooks):
 // dynamicMetadata():get(ns) returns a table of the shadowed keys (plus the host's keys when it
 // can list them) whose __index falls back to the host per key, so pairs lists at least what
 // this extension set; values the host refuses (tables, booleans) live on in the shadow.

@@ -14,8 +14,8 @@ const luaFilterName = "envoy.filters.http.lua"
 // Dynamic metadata.
 //
 // Envoy's dynamicMetadata() object reads and merges into the stream's dynamic metadata. Hosts
-// may be narrower: the dynamic-modules host cannot list a namespace and carries only strings
-// and numbers. So the filter keeps a per-stream shadow of every value its script set (shared
+// may be narrower: a host may not list a namespace, and the dynamic-modules host carries no
+// tables. So the filter keeps a per-stream shadow of every value its script set (shared
 // by the request and the response hooks): set() writes the host when it can and always the
 // shadow; get(ns) returns a table holding the shadowed keys of ns (and, when the host can
 // list the namespace, its other keys), whose __index falls back to the host for keys the

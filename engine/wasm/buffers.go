@@ -36,6 +36,10 @@ func (v *vm) buffer(t uint32) ([]byte, core.Buffer, status) {
 	case bufferGRPCMessage:
 		m, st := v.grpcMessage()
 		return m, nil, st
+	case bufferDownstreamData, bufferUpstreamData:
+		if f := v.currentFilter(); f != nil && f.net != nil {
+			return v.netBuffer(f, t)
+		}
 	case bufferVMConfiguration:
 		return v.g.w.VMConfig, nil, statusOK
 	case bufferPluginConfig:
@@ -73,6 +77,9 @@ func hostGetBufferBytes(ctx context.Context, v *vm, m api.Module, a []uint32) st
 // (0, 0) prepends; (0, ≥ length) replaces everything; start ≥ length appends; anything else
 // is BAD_ARGUMENT.
 func hostSetBufferBytes(_ context.Context, v *vm, m api.Module, a []uint32) status {
+	if f := v.currentFilter(); f != nil && f.net != nil && (a[0] == bufferDownstreamData || a[0] == bufferUpstreamData) {
+		return netSetBuffer(v, m, a)
+	}
 	data, ok := read(m, a[3], a[4])
 	if !ok {
 		return statusInvalidMemory

@@ -2,8 +2,9 @@ package wasm
 
 import "github.com/trafficext/trafficext/core"
 
-// Envoy's "set_envoy_filter_state" foreign function: the string-accessor factories are served
-// for real, the typed ones answer UNIMPLEMENTED (RATIONALE.md, "set_envoy_filter_state").
+// Envoy's "set_envoy_filter_state" foreign function: a host with typed filter state creates
+// every factory's object; on another, the string-accessor factories are served and the typed
+// ones answer UNIMPLEMENTED (RATIONALE.md, "set_envoy_filter_state").
 
 // filterStateFactory describes one ObjectFactory of Envoy 1.36.2.
 type filterStateFactory int
@@ -11,7 +12,7 @@ type filterStateFactory int
 const (
 	// factoryString: createFromBytes makes a Router::StringAccessorImpl of the bytes.
 	factoryString filterStateFactory = iota + 1
-	// factoryTyped: another object type the dynamic-modules ABI cannot create.
+	// factoryTyped: another object type, which needs a host with core.TypedFilterState.
 	factoryTyped
 )
 
@@ -41,12 +42,9 @@ func (v *vm) setEnvoyFilterState(args []byte) status {
 	if err != nil {
 		return statusBadArgument
 	}
-	switch filterStateFactories[a.path] {
-	case 0:
+	kind := filterStateFactories[a.path]
+	if kind == 0 {
 		return statusNotFound
-	case factoryTyped:
-		v.log(core.LogWarn, "set_envoy_filter_state: "+a.path+" objects cannot be created through Envoy's dynamic-modules ABI")
-		return statusUnimplemented
 	}
 	f := v.currentFilter()
 	if f == nil || !v.streamReachable(f, sideStream) {
@@ -55,6 +53,18 @@ func (v *vm) setEnvoyFilterState(args []byte) status {
 	fs := f.s.FilterState()
 	if fs == nil {
 		return statusNotFound
+	}
+	if tfs, ok := fs.(core.TypedFilterState); ok {
+		// The host creates the object with Envoy's own factory, as V8 does.
+		if err := tfs.SetTyped(a.path, []byte(a.value)); err != nil {
+			v.log(core.LogWarn, "set_envoy_filter_state: "+err.Error())
+			return statusInternalFailure
+		}
+		return statusOK
+	}
+	if kind == factoryTyped {
+		v.log(core.LogWarn, "set_envoy_filter_state: "+a.path+" objects cannot be created through this host")
+		return statusUnimplemented
 	}
 	if _, exists := fs.Get(a.path); exists {
 		// Envoy stores the ABI's objects read-only: a second write would be refused (an

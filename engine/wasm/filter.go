@@ -16,6 +16,8 @@ type filter struct {
 	s        core.Stream
 	id       uint32
 	startErr error
+	// net is set when this context serves a TCP connection (network.go).
+	net *netConn
 
 	created   bool
 	failed    bool // the fail strategy was applied; later events pass

@@ -32,7 +32,10 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	}
 	req := core.CalloutRequest{Cluster: cluster, Headers: hs, Body: append([]byte{}, body...), Timeout: time.Duration(a[8]) * time.Millisecond}
 	f := v.currentFilter()
-	if f == nil {
+	if f == nil || f.net != nil {
+		// A network context has no HTTP stream to call from: its calls go through the
+		// callout gateway as the root context's (the response reaches the root context, as in
+		// Envoy, and the guest switches to its connection's context from there).
 		if gw := v.gateway(); gw != nil {
 			id, st := v.gatewayHTTPCall(gw, req)
 			if st == statusOK && !writeU32(m, a[9], id) {
@@ -40,6 +43,9 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 			}
 			return st
 		}
+	}
+	if f != nil && f.net != nil {
+		return statusInternalFailure // no callout gateway
 	}
 	id := v.gw.nextHTTPCallID()
 	if f != nil && v.cur.offWorker {
@@ -96,11 +102,11 @@ func (v *vm) onStream(f *filter, fn func()) func() {
 	return func() { f.s.Post(fn) }
 }
 
-// anchor is the most recent live stream of the VM.
+// anchor is the most recent live HTTP stream of the VM (a network context has no callouts).
 func (v *vm) anchor() *filter {
 	var best *filter
 	for id, f := range v.filters {
-		if !f.failed && (best == nil || id > best.id) {
+		if f.net == nil && !f.failed && (best == nil || id > best.id) {
 			best = f
 		}
 	}

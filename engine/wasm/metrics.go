@@ -167,6 +167,10 @@ func (s *metricSet) defineKnown(host core.ConfigHost, p *plugin) error {
 func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 	set := p.g.metrics
 	if s == nil {
+		if cm, ok := p.host.(core.ConfigMetrics); ok {
+			p.emitConfig(cm, m, delta, hist)
+			return
+		}
 		if m.kind == metricHistogram {
 			set.mu.Lock()
 			if len(m.hist) < 1024 {
@@ -206,12 +210,45 @@ func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
 	}
 }
 
+// emitConfig emits a change made outside any stream through a host that takes metric
+// changes from the configuration itself, with p's stats.
+func (p *plugin) emitConfig(cm core.ConfigMetrics, m *metric, delta int64, hist uint64) {
+	id, plain := p.ids.lookup(m)
+	if !plain {
+		if !p.ids.lateOK {
+			return
+		}
+		id, label := p.ids.late[m.kind], []string{m.name}
+		switch m.kind {
+		case metricCounter:
+			cm.ConfigCounterVec(id, label, uint64(delta))
+		case metricGauge:
+			cm.ConfigGaugeVec(id, label, delta)
+		default:
+			cm.ConfigHistogramVec(id, label, hist)
+		}
+		return
+	}
+	switch m.kind {
+	case metricCounter:
+		cm.ConfigCounter(id, uint64(delta))
+	case metricGauge:
+		cm.ConfigGauge(id, delta)
+	default:
+		cm.ConfigHistogram(id, hist)
+	}
+}
+
 // emitMetric emits a change made by the VM's current call: through its stream, or else
 // kept for a flush that is posted to a live stream of the VM.
 func (v *vm) emitMetric(m *metric, delta int64, hist uint64) {
 	s := v.stream()
 	v.cur.root.p.emit(s, m, delta, hist)
 	if s != nil || !v.g.metrics.posted.CompareAndSwap(false, true) {
+		return
+	}
+	if _, direct := v.cur.root.p.host.(core.ConfigMetrics); direct {
+		v.g.metrics.posted.Store(false) // emitted already, nothing pending
 		return
 	}
 	for _, f := range v.filters {
@@ -285,7 +322,9 @@ func hostIncrementMetric(v *vm, id uint32, delta int64) status {
 	if mt == nil {
 		return statusNotFound
 	}
-	if mt.kind == metricHistogram || mt.kind == metricCounter && delta < 0 {
+	// A counter moves by a positive offset only (Envoy's Context::incrementMetric: 0 is
+	// BAD_ARGUMENT too).
+	if mt.kind == metricHistogram || mt.kind == metricCounter && delta <= 0 {
 		return statusBadArgument
 	}
 	mt.value.Add(delta)

@@ -27,6 +27,9 @@ func hostContinueStream(_ context.Context, v *vm, _ api.Module, a []uint32) stat
 	if f == nil {
 		return statusNotFound
 	}
+	if f.net != nil {
+		return netStreamOp(v, f, a[0], false)
+	}
 	switch a[0] {
 	case streamRequest:
 		f.contReq = true
@@ -39,17 +42,20 @@ func hostContinueStream(_ context.Context, v *vm, _ api.Module, a []uint32) stat
 	return statusOK
 }
 
-// proxy_close_stream(stream_type): Envoy resets the stream. The dynamic-modules ABI (Envoy
-// v1.36.2) has no reset; what it has is a local reply, which Envoy turns into a reset once the
+// proxy_close_stream(stream_type): Envoy resets the stream. A host that can reset
+// (core.StreamResetter: the dynamic module on Envoy 1.39) does the same; another answers with
+// a local reply 503 (details wasm_close_stream), which Envoy turns into a reset once the
 // response headers went downstream (DownstreamFilterManager::sendLocalReply: "Prior headers
-// have already been sent"). So the stream gets a local reply 503 with details
-// wasm_close_stream: a reset when the response has started (as V8), a 503 before (V8: a reset).
-// Request and response close the same HTTP stream; downstream/upstream (TCP) → UNIMPLEMENTED.
-// A second close is a no-op. See docs/wasm-compatibility.md.
+// have already been sent"). Request and response close the same HTTP stream;
+// downstream/upstream (TCP) → UNIMPLEMENTED. A second close is a no-op. See
+// docs/wasm-compatibility.md.
 func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status {
 	f := v.currentFilter()
 	if f == nil {
 		return statusNotFound
+	}
+	if f.net != nil {
+		return netStreamOp(v, f, a[0], true)
 	}
 	if a[0] > streamResponse {
 		return statusUnimplemented
@@ -59,6 +65,9 @@ func hostCloseStream(_ context.Context, v *vm, _ api.Module, a []uint32) status 
 	}
 	f.replied = true
 	v.deferred = append(v.deferred, v.onStream(f, func() {
+		if r, ok := f.s.(core.StreamResetter); ok && r.ResetStream("wasm_close_stream") {
+			return
+		}
 		f.s.SendLocalReply(core.LocalReply{Status: 503, Details: "wasm_close_stream"})
 	}))
 	return statusOK

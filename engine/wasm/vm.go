@@ -45,7 +45,9 @@ type exports struct {
 	onResponseHeaders, onResponseBody, onResponseTrailers api.Function
 	onDone, onLog, onDelete, onTick, onQueueReady         api.Function
 	onHTTPCallResponse, onForeignFunction                 api.Function
-	headersArity                                          int
+	// The network (TCP) context callbacks (network.go).
+	onNewConnection, onDownstreamData, onUpstreamData, onDownstreamClose, onUpstreamClose api.Function
+	headersArity                                                                          int
 }
 
 func resolveExports(m api.Module) exports {
@@ -71,6 +73,11 @@ func resolveExports(m api.Module) exports {
 		onHTTPCallResponse: f("proxy_on_http_call_response"),
 		onForeignFunction:  f("proxy_on_foreign_function"),
 		headersArity:       3,
+		onNewConnection:    f("proxy_on_new_connection"),
+		onDownstreamData:   f("proxy_on_downstream_data"),
+		onUpstreamData:     f("proxy_on_upstream_data"),
+		onDownstreamClose:  f("proxy_on_downstream_connection_close"),
+		onUpstreamClose:    f("proxy_on_upstream_connection_close"),
 	}
 	// proxy-wasm-cpp-host prefers malloc, then proxy_on_memory_allocate.
 	if x.malloc == nil {

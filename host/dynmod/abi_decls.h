@@ -31,6 +31,15 @@ int envoy_dynamic_module_callback_http_filter_increment_counter(void* f, size_t 
 int envoy_dynamic_module_callback_http_filter_increment_gauge(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
 int envoy_dynamic_module_callback_http_filter_decrement_gauge(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
 int envoy_dynamic_module_callback_http_filter_record_histogram_value(void* f, size_t id, tx_buffer* values, size_t n, uint64_t v);
+// The same changes from the configuration, outside any stream (main thread here: through the
+// configuration's scheduler, whose events arrive in envoy_dynamic_module_on_http_filter_config_scheduled).
+int envoy_dynamic_module_callback_http_filter_config_increment_counter(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_increment_gauge(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_decrement_gauge(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+int envoy_dynamic_module_callback_http_filter_config_record_histogram_value(void* cfg, size_t id, tx_buffer* values, size_t n, uint64_t v);
+void* envoy_dynamic_module_callback_http_filter_config_scheduler_new(void* cfg);
+void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(void* s, uint64_t id);
+void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(void* s);
 
 // Headers and trailers, selected by a tx_*_header/trailer value. get_header stores the number of
 // values of the key in *count (when not NULL); set_header with a NULL or empty value removes
@@ -57,8 +66,24 @@ void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(void* f, tx_
 void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* f, tx_buffer ns, tx_buffer key, tx_buffer v);
 bool envoy_dynamic_module_callback_http_get_metadata_number(void* f, int src, tx_buffer ns, tx_buffer key, double* v);
 bool envoy_dynamic_module_callback_http_get_metadata_string(void* f, int src, tx_buffer ns, tx_buffer key, tx_buffer* v);
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(void* f, tx_buffer ns, tx_buffer key, bool v);
+bool envoy_dynamic_module_callback_http_get_metadata_bool(void* f, int src, tx_buffer ns, tx_buffer key, bool* v);
+// A namespace's keys (keys_count 0: none or no such namespace) and the source's namespaces.
+size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(void* f, int src, tx_buffer ns);
+bool envoy_dynamic_module_callback_http_get_metadata_keys(void* f, int src, tx_buffer ns, tx_buffer* keys);
+size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(void* f, int src);
+bool envoy_dynamic_module_callback_http_get_metadata_namespaces(void* f, int src, tx_buffer* namespaces);
+// List values: their size (false: not a list) and elements by index and type.
+bool envoy_dynamic_module_callback_http_get_metadata_list_size(void* f, int src, tx_buffer ns, tx_buffer key, size_t* n);
+bool envoy_dynamic_module_callback_http_get_metadata_list_number(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, double* v);
+bool envoy_dynamic_module_callback_http_get_metadata_list_string(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, tx_buffer* v);
+bool envoy_dynamic_module_callback_http_get_metadata_list_bool(void* f, int src, tx_buffer ns, tx_buffer key, size_t i, bool* v);
 bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f, tx_buffer key, tx_buffer value);
 bool envoy_dynamic_module_callback_http_get_filter_state_bytes(void* f, tx_buffer key, tx_buffer* value);
+// Typed filter state: set builds the object of the ObjectFactory registered under key from
+// value; get serializes any object (serializeAsString).
+bool envoy_dynamic_module_callback_http_set_filter_state_typed(void* f, tx_buffer key, tx_buffer value);
+bool envoy_dynamic_module_callback_http_get_filter_state_typed(void* f, tx_buffer key, tx_buffer* value);
 
 void* envoy_dynamic_module_callback_http_filter_scheduler_new(void* f);
 void envoy_dynamic_module_callback_http_filter_scheduler_commit(void* s, uint64_t id);
@@ -71,5 +96,9 @@ bool envoy_dynamic_module_callback_http_filter_get_attribute_int(void* f, int id
 // envoy_dynamic_module_on_http_filter_http_callout_done with that id.
 int envoy_dynamic_module_callback_http_filter_http_callout(void* f, uint64_t* id, tx_buffer cluster, tx_header* h, size_t n, tx_buffer body, uint64_t timeout_ms);
 void envoy_dynamic_module_callback_http_filter_continue_decoding(void* f);
+// reset_stream resets the HTTP stream with a reason (the ABI's stream_reset_reason; 0 is a
+// local reset) and response-code details.
+enum { tx_local_reset = 0 };
+void envoy_dynamic_module_callback_http_filter_reset_stream(void* f, int reason, tx_buffer details);
 void envoy_dynamic_module_callback_http_filter_continue_encoding(void* f);
 #endif

@@ -11,9 +11,8 @@
 // whatever kinds of filters it serves.
 //
 // Known limits of the ABI that the binding works around or reports:
-//   - a second value of an existing header is folded into one comma-separated value, and a
-//     header cannot be set to the empty string (the setter removes it);
-//   - dynamic metadata carries only strings and numbers and a namespace cannot be listed
-//     (core.ErrUnsupported);
+//   - a header cannot be set to the empty string (the setter removes it, the adder refuses it);
+//   - metadata values are strings, numbers, booleans and lists of those: a struct cannot be
+//     read and no list or struct can be set (core.ErrUnsupported);
 //   - no per-route configuration.
 package dynmod

@@ -41,9 +41,6 @@ func envoy_dynamic_module_on_program_init() *C.char {
 	return abiVersionC
 }
 
-// configHost is the core.ConfigHost of one filter configuration being created.
-type configHost struct{ envoy unsafe.Pointer }
-
 func (h configHost) define(kind string, name string) (core.MetricID, error) {
 	var id C.size_t
 	var res C.int
@@ -83,22 +80,28 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyCfg unsafe.Pointer, nam
 		return 0
 	}
 	raw := C.GoBytes(unsafe.Pointer(cfg.ptr), C.int(cfg.length))
-	c, err := rt.NewConfig("", raw, configHost{envoy: envoyCfg})
+	// The scheduler exists before the engine loads: a Wasm VM's start may change metrics.
+	host := newConfigHost(envoyCfg)
+	host.open()
+	c, err := rt.NewConfig("", raw, host)
 	if err != nil {
 		// Returning null makes Envoy reject this configuration (an ECDS NACK); the previous
 		// configuration of the filter keeps serving. (A Wasm config whose VM does not start
 		// with no previous one is not an error: the core applies its fail strategy.)
 		logMsg(core.LogError, "trafficext: rejected filter config "+gostr(name.ptr, name.length)+": "+err.Error())
+		host.close()
 		return 0
 	}
-	return uintptr(cgo.NewHandle(c))
+	return uintptr(cgo.NewHandle(&config{cfg: c, host: host}))
 }
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
 func envoy_dynamic_module_on_http_filter_config_destroy(cfg uintptr) {
 	defer recoverHook("config_destroy")
 	h := cgo.Handle(cfg)
-	h.Value().(*core.Config).Close()
+	c := h.Value().(*config)
+	c.cfg.Close()
+	c.host.close()
 	h.Delete()
 }
 
@@ -119,7 +122,7 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 			ret = 0
 		}
 	}()
-	c := cgo.Handle(cfg).Value().(*core.Config)
+	c := cgo.Handle(cfg).Value().(*config).cfg
 	s := newStream(envoy)
 	s.handler = c.NewStream(s)
 	h, ok := streams.add(s)
@@ -129,10 +132,32 @@ func envoy_dynamic_module_on_http_filter_new(cfg uintptr, envoy unsafe.Pointer) 
 		logMsg(core.LogError, "trafficext: too many live streams; filter not created")
 		return 0
 	}
+	s.handle = h
 	return h
 }
 
-func streamOf(h uintptr) *stream { return streams.get(h) }
+// enter returns the stream of handle h and marks one of its hooks as running; the caller
+// defers leave. A stream reset from inside a hook makes Envoy destroy the filter before the
+// hook returns: the destroy then waits for the outermost hook to end.
+func enter(h uintptr) *stream {
+	s := streams.get(h)
+	s.depth++
+	return s
+}
+
+func (s *stream) leave() {
+	s.depth--
+	if s.depth == 0 && s.destroyPending {
+		s.finish()
+	}
+}
+
+// finish releases the stream: the engine's filter, Envoy-side resources, the handle.
+func (s *stream) finish() {
+	s.handler.Destroy()
+	s.destroy()
+	streams.remove(s.handle)
+}
 
 // recoverHook is the last line of defence of every hook: the core already contains engine
 // panics, so reaching it means a bug in the binding; the event then continues.
@@ -183,52 +208,68 @@ func trailersStatus(st core.Status) C.int {
 //export envoy_dynamic_module_on_http_filter_request_headers
 func envoy_dynamic_module_on_http_filter_request_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_headers")
-	return headersStatus(streamOf(f).handler.RequestHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.RequestHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_body
 func envoy_dynamic_module_on_http_filter_request_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("request_body")
-	return bodyStatus(streamOf(f).handler.RequestBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.RequestBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_trailers
 func envoy_dynamic_module_on_http_filter_request_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("request_trailers")
-	return trailersStatus(streamOf(f).handler.RequestTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.RequestTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_response_headers
 func envoy_dynamic_module_on_http_filter_response_headers(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_headers")
-	return headersStatus(streamOf(f).handler.ResponseHeaders(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return headersStatus(s.handler.ResponseHeaders(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_body
 func envoy_dynamic_module_on_http_filter_response_body(envoy unsafe.Pointer, f uintptr, end C.bool) (ret C.int) {
 	defer recoverHook("response_body")
-	return bodyStatus(streamOf(f).handler.ResponseBody(bool(end)))
+	s := enter(f)
+	defer s.leave()
+	return bodyStatus(s.handler.ResponseBody(bool(end)))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_trailers
 func envoy_dynamic_module_on_http_filter_response_trailers(envoy unsafe.Pointer, f uintptr) (ret C.int) {
 	defer recoverHook("response_trailers")
-	return trailersStatus(streamOf(f).handler.ResponseTrailers())
+	s := enter(f)
+	defer s.leave()
+	return trailersStatus(s.handler.ResponseTrailers())
 }
 
 //export envoy_dynamic_module_on_http_filter_stream_complete
 func envoy_dynamic_module_on_http_filter_stream_complete(envoy unsafe.Pointer, f uintptr) {
 	defer recoverHook("stream_complete")
-	streamOf(f).handler.StreamComplete()
+	s := enter(f)
+	defer s.leave()
+	s.handler.StreamComplete()
 }
 
 //export envoy_dynamic_module_on_http_filter_destroy
 func envoy_dynamic_module_on_http_filter_destroy(f uintptr) {
 	defer recoverHook("destroy")
 	s := streams.get(f)
-	s.handler.Destroy()
-	s.destroy()
-	streams.remove(f)
+	if s.depth > 0 {
+		s.destroyPending = true
+		return
+	}
+	s.finish()
 }
 
 //export envoy_dynamic_module_on_http_filter_http_callout_done
@@ -242,13 +283,17 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoy unsafe.Pointer,
 	if body != nil && nb > 0 {
 		bs = unsafe.Slice(body, int(nb))
 	}
-	streamOf(f).calloutDone(uint64(id), int(result), hs, bs)
+	s := enter(f)
+	defer s.leave()
+	s.calloutDone(uint64(id), int(result), hs, bs)
 }
 
 //export envoy_dynamic_module_on_http_filter_scheduled
 func envoy_dynamic_module_on_http_filter_scheduled(envoy unsafe.Pointer, f uintptr, id C.uint64_t) {
 	defer recoverHook("scheduled")
-	streamOf(f).runScheduled(uint64(id))
+	s := enter(f)
+	defer s.leave()
+	s.runScheduled(uint64(id))
 }
 
 // Hooks the 1.39 loader requires of every HTTP filter module but that serve features the
@@ -283,14 +328,19 @@ func envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_wate
 func envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(envoy unsafe.Pointer, f uintptr) {
 }
 
-// Optional hooks of the filter configuration: the binding starts no configuration-level
-// callout, stream or scheduled event, so Envoy never calls them; they are exported so that
-// the module's surface matches the whole HTTP section of the ABI. (on_http_filter_local_reply,
-// also optional, is left out: every local reply would cross into Go for nothing.)
-
+// on_http_filter_config_scheduled runs metric changes made outside any stream
+// (config.go) on the main thread.
+//
 //export envoy_dynamic_module_on_http_filter_config_scheduled
 func envoy_dynamic_module_on_http_filter_config_scheduled(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t) {
+	defer recoverHook("config_scheduled")
+	cgo.Handle(cfg).Value().(*config).host.runQueued()
 }
+
+// Optional hooks of the filter configuration: the binding starts no configuration-level
+// callout or stream, so Envoy never calls them; they are exported so that the module's
+// surface matches the whole HTTP section of the ABI. (on_http_filter_local_reply, also
+// optional, is left out: every local reply would cross into Go for nothing.)
 
 //export envoy_dynamic_module_on_http_filter_config_http_callout_done
 func envoy_dynamic_module_on_http_filter_config_http_callout_done(envoyCfg unsafe.Pointer, cfg uintptr, id C.uint64_t, result C.int, headers *C.tx_header, nh C.size_t, body *C.tx_buffer, nb C.size_t) {

@@ -18,6 +18,8 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_get_headers
 #cgo nocallback envoy_dynamic_module_callback_http_set_header
 #cgo noescape envoy_dynamic_module_callback_http_set_header
+#cgo nocallback envoy_dynamic_module_callback_http_add_header
+#cgo noescape envoy_dynamic_module_callback_http_add_header
 #cgo nocallback envoy_dynamic_module_callback_http_get_body_chunks
 #cgo noescape envoy_dynamic_module_callback_http_get_body_chunks
 #cgo nocallback envoy_dynamic_module_callback_http_get_body_size
@@ -34,6 +36,26 @@ package dynmod
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_string
 #cgo nocallback envoy_dynamic_module_callback_http_filter_get_attribute_int
 #cgo noescape envoy_dynamic_module_callback_http_filter_get_attribute_int
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_keys_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_namespaces_count
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_size
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_number
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_string
+#cgo nocallback envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo noescape envoy_dynamic_module_callback_http_get_metadata_list_bool
+#cgo nocallback envoy_dynamic_module_callback_http_get_filter_state_typed
+#cgo noescape envoy_dynamic_module_callback_http_get_filter_state_typed
 #cgo nocallback envoy_dynamic_module_callback_log
 #cgo noescape envoy_dynamic_module_callback_log
 */
@@ -53,6 +75,12 @@ import (
 type stream struct {
 	envoy   unsafe.Pointer // envoy_dynamic_module_type_http_filter_envoy_ptr
 	handler *core.StreamHandler
+	handle  uintptr // in the streams table
+
+	// depth counts the stream's hooks running (nested when Envoy re-enters); destroyPending
+	// is a destroy Envoy asked for meanwhile (event thread only, like the hooks).
+	depth          int
+	destroyPending bool
 
 	mu        sync.Mutex // guards the fields below, which Post may touch from other goroutines
 	scheduler unsafe.Pointer
@@ -219,15 +247,10 @@ func (m *headerMap) Remove(key string) {
 	C.envoy_dynamic_module_callback_http_set_header(m.f, m.abiType(), buf(strings.ToLower(key)), C.tx_buffer{})
 }
 
-// Add appends a value. A second value of an existing header is folded into one
-// comma-separated value (RFC 9110 §5.3); see docs/architecture.md for this host's limits.
+// Add appends an entry, as Envoy's addCopy: a second value of a key is a second header line.
+// The ABI refuses an empty value (it has no way to store one); docs/architecture.md lists it.
 func (m *headerMap) Add(key, value string) {
-	old := m.Values(key)
-	if len(old) == 0 {
-		m.Set(key, value)
-		return
-	}
-	m.Set(key, strings.Join(append(old, value), ","))
+	C.envoy_dynamic_module_callback_http_add_header(m.f, m.abiType(), buf(strings.ToLower(key)), buf(value))
 }
 
 // Bodies.
@@ -329,8 +352,13 @@ type metadata struct {
 	source C.int
 }
 
+// Get reads one value: a string, number, bool or a list of those (the ABI reads no struct).
+// Envoy logs each getter that finds another type at debug level, so the likely ones go first.
 func (m *metadata) Get(ns, key string) (any, bool) {
-	n, k := buf(ns), buf(key)
+	return m.get(buf(ns), buf(key))
+}
+
+func (m *metadata) get(n, k C.tx_buffer) (any, bool) {
 	var v C.tx_buffer
 	if C.envoy_dynamic_module_callback_http_get_metadata_string(m.f, m.source, n, k, &v) {
 		return gostr(v.ptr, v.length), true
@@ -339,11 +367,66 @@ func (m *metadata) Get(ns, key string) (any, bool) {
 	if C.envoy_dynamic_module_callback_http_get_metadata_number(m.f, m.source, n, k, &d) {
 		return float64(d), true
 	}
+	var b C.bool
+	if C.envoy_dynamic_module_callback_http_get_metadata_bool(m.f, m.source, n, k, &b) {
+		return bool(b), true
+	}
+	var size C.size_t
+	if C.envoy_dynamic_module_callback_http_get_metadata_list_size(m.f, m.source, n, k, &size) {
+		out := make([]any, 0, size)
+		for i := C.size_t(0); i < size; i++ {
+			switch {
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_string(m.f, m.source, n, k, i, &v)):
+				out = append(out, gostr(v.ptr, v.length))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_number(m.f, m.source, n, k, i, &d)):
+				out = append(out, float64(d))
+			case bool(C.envoy_dynamic_module_callback_http_get_metadata_list_bool(m.f, m.source, n, k, i, &b)):
+				out = append(out, bool(b))
+			default:
+				out = append(out, nil) // a struct or list element: unreadable through the ABI
+			}
+		}
+		return out, true
+	}
 	return nil, false
 }
 
-func (m *metadata) Namespace(string) (map[string]any, bool, error) {
-	return nil, false, core.ErrUnsupported
+// Namespace lists a namespace through the ABI's key listing; keys whose value the ABI cannot
+// read (structs) are left out. Whether an empty namespace exists is told by the namespace list.
+func (m *metadata) Namespace(ns string) (map[string]any, bool, error) {
+	n := buf(ns)
+	count := C.envoy_dynamic_module_callback_http_get_metadata_keys_count(m.f, m.source, n)
+	if count == 0 {
+		return nil, m.hasNamespace(ns), nil
+	}
+	keys := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_keys(m.f, m.source, n, &keys[0]) {
+		return nil, false, nil
+	}
+	out := make(map[string]any, count)
+	for _, k := range keys {
+		if v, ok := m.get(n, k); ok {
+			out[gostr(k.ptr, k.length)] = v
+		}
+	}
+	return out, true, nil
+}
+
+func (m *metadata) hasNamespace(ns string) bool {
+	count := C.envoy_dynamic_module_callback_http_get_metadata_namespaces_count(m.f, m.source)
+	if count == 0 {
+		return false
+	}
+	names := make([]C.tx_buffer, count)
+	if !C.envoy_dynamic_module_callback_http_get_metadata_namespaces(m.f, m.source, &names[0]) {
+		return false
+	}
+	for _, b := range names {
+		if cview(b.ptr, b.length) == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *metadata) Set(ns, key string, value any) error {
@@ -360,6 +443,8 @@ func (m *metadata) Set(ns, key string, value any) error {
 		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
 	case int64:
 		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(m.f, n, k, C.double(v))
+	case bool:
+		C.envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(m.f, n, k, C.bool(v))
 	default:
 		return fmt.Errorf("dynamic metadata value of type %T: %w", value, core.ErrUnsupported)
 	}
@@ -370,12 +455,24 @@ func (s *stream) FilterState() core.FilterState { return &s.fstate }
 
 type filterState struct{ f unsafe.Pointer }
 
+var _ core.TypedFilterState = (*filterState)(nil)
+
+// Get reads a byte value, or any other object serialized (a typed object another filter or
+// SetTyped made).
 func (fs *filterState) Get(key string) ([]byte, bool) {
 	var v C.tx_buffer
-	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, buf(key), &v) {
+	if !C.envoy_dynamic_module_callback_http_get_filter_state_bytes(fs.f, buf(key), &v) &&
+		!C.envoy_dynamic_module_callback_http_get_filter_state_typed(fs.f, buf(key), &v) {
 		return nil, false
 	}
 	return C.GoBytes(unsafe.Pointer(v.ptr), C.int(v.length)), true
+}
+
+func (fs *filterState) SetTyped(key string, value []byte) error {
+	if !C.envoy_dynamic_module_callback_http_set_filter_state_typed(fs.f, buf(key), bufValue(string(value))) {
+		return fmt.Errorf("setting typed filter state %q: refused by Envoy (no factory of that name, a value it rejects, or a read-only key)", key)
+	}
+	return nil
 }
 
 func (fs *filterState) Set(key string, value []byte) error {
@@ -554,4 +651,13 @@ func logMsg(level core.LogLevel, msg string) {
 
 func logEnabled(level core.LogLevel) bool {
 	return bool(C.envoy_dynamic_module_callback_log_enabled(C.int(level)))
+}
+
+var _ core.StreamResetter = (*stream)(nil)
+
+// ResetStream resets the stream (a local reset, as Envoy's Wasm filter does for
+// proxy_close_stream), recording details as the response code details.
+func (s *stream) ResetStream(details string) bool {
+	C.envoy_dynamic_module_callback_http_filter_reset_stream(s.envoy, C.tx_local_reset, buf(details))
+	return true
 }

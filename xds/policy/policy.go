@@ -264,11 +264,16 @@ var Phases = [...]v1alpha1.TrafficExtension_ExecutionPhase{
 // Chain filters attached extensions for one HTTP listener and orders them: by phase (AUTHN,
 // AUTHZ, STATS, UNSPECIFIED), and within a phase by priority descending (stable, unset last).
 func Chain(attached []*model.Extension, l Listener) []*model.Extension {
+	return chainOf(attached, l, isHTTP)
+}
+
+// chainOf is Chain for the extensions of one kind (keep: HTTP or network).
+func chainOf(attached []*model.Extension, l Listener, keep func(*model.Extension) bool) []*model.Extension {
 	var out []*model.Extension
 	for _, ph := range Phases {
 		var list []*model.Extension
 		for _, e := range attached {
-			if e.Spec.GetPhase() == ph && isHTTP(e) && Matches(e, l) {
+			if e.Spec.GetPhase() == ph && keep(e) && Matches(e, l) {
 				list = append(list, e)
 			}
 		}

@@ -43,6 +43,7 @@ const (
 	keyTLSCert        = "TRAFFICEXT_TLS_CERT"
 	keyTLSKey         = "TRAFFICEXT_TLS_KEY"
 	keyTLSCA          = "TRAFFICEXT_TLS_CA"
+	keyProtocol       = "TRAFFICEXT_PROTOCOL"
 )
 
 // Identity is what a proxy says about itself.
@@ -87,7 +88,14 @@ type Identity struct {
 	// TLSCert, TLSKey and TLSCA are the PEM files (on the proxy's file system) of a waypoint's
 	// mTLS identity and the CA that signs its peers.
 	TLSCert, TLSKey, TLSCA string
+	// Protocol is the application protocol of the proxy's listeners: "" (HTTP) or ProtocolTCP
+	// (raw TCP: a TCP proxy instead of the HTTP connection manager, so only network extensions
+	// apply, as on Istio's TCP listeners).
+	Protocol string
 }
+
+// ProtocolTCP is Identity.Protocol for raw TCP listeners.
+const ProtocolTCP = "tcp"
 
 // LabelGatewayName is the workload label istiod reads a Gateway-API gateway's name from.
 const LabelGatewayName = "gateway.networking.k8s.io/gateway-name"
@@ -125,6 +133,9 @@ func (id Identity) Validate() error {
 	default:
 		return fmt.Errorf("proxy %q: metadata %s: unknown mode %q (want sidecar, gateway or waypoint)", id.ID, keyMode, id.Mode)
 	}
+	if id.Protocol != "" && id.Protocol != ProtocolTCP {
+		return fmt.Errorf("proxy %q: metadata %s: unknown protocol %q (want %s, or unset for HTTP)", id.ID, keyProtocol, id.Protocol, ProtocolTCP)
+	}
 	if id.Namespace == "" {
 		return fmt.Errorf("proxy %q: metadata %s: must not be empty", id.ID, keyNamespace)
 	}
@@ -154,7 +165,7 @@ func (id Identity) Node() *corev3.Node {
 		fields[keyUpstream] = structpb.NewStringValue(id.Upstream)
 	}
 	for k, v := range map[string]string{keyListen: id.Listen, keyInboundListen: id.InboundListen,
-		keyOutboundTarget: id.OutboundUpstream, keyTLSCert: id.TLSCert, keyTLSKey: id.TLSKey, keyTLSCA: id.TLSCA} {
+		keyOutboundTarget: id.OutboundUpstream, keyTLSCert: id.TLSCert, keyTLSKey: id.TLSKey, keyTLSCA: id.TLSCA, keyProtocol: id.Protocol} {
 		if v != "" {
 			fields[k] = structpb.NewStringValue(v)
 		}
@@ -192,6 +203,7 @@ func FromNode(n *corev3.Node) (Identity, error) {
 	id.TLSCert = f[keyTLSCert].GetStringValue()
 	id.TLSKey = f[keyTLSKey].GetStringValue()
 	id.TLSCA = f[keyTLSCA].GetStringValue()
+	id.Protocol = f[keyProtocol].GetStringValue()
 	if v, ok := f[keyServicePort]; ok {
 		id.ServicePort = servicePort(v)
 	}

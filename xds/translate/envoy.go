@@ -46,7 +46,7 @@ func mustAny(m proto.Message) *anypb.Any {
 }
 
 func listener(opts Options, host string, port uint32, chain []string) (*listenerv3.Listener, error) {
-	typeURL, err := filterTypeURL(opts.Binding)
+	typeURL, err := opts.filterTypeURL()
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/xds/model"
+	"github.com/trafficext/trafficext/xds/policy"
 )
 
 // Type URLs of the binding filter configs.
@@ -33,6 +34,15 @@ func filterTypeURL(b Binding) (string, error) {
 		return GolangTypeURL, nil
 	}
 	return "", fmt.Errorf("unknown binding %q (want %s or %s)", b, DynamicModules, Golang)
+}
+
+// filterTypeURL is the type of the proxies' extension filters: the golang binding served to
+// stock Envoy through the golang host is a dynamic-module filter.
+func (o Options) filterTypeURL() (string, error) {
+	if o.Binding == Golang && o.GolangHost {
+		return DynamicModulesTypeURL, nil
+	}
+	return filterTypeURL(o.Binding)
 }
 
 // ExtensionConfig builds the ECDS resource of one valid extension. It returns a nil config when
@@ -63,18 +73,34 @@ func extensionConfig(e *model.Extension, opts Options) (*corev3.TypedExtensionCo
 	var cfg *corev3.TypedExtensionConfig
 	switch opts.Binding {
 	case DynamicModules:
+		if policy.IsNetwork(e) {
+			cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: networkTypedConfig(opts, payload)}
+			break
+		}
 		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(&dmfilterv3.DynamicModuleFilter{
 			DynamicModuleConfig: &dmv3.DynamicModuleConfig{Name: opts.ModuleName, DoNotClose: true},
 			FilterName:          opts.ModuleName,
 			FilterConfig:        payload,
 		})}
 	case Golang:
-		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(&golangv3alpha.Config{
+		if policy.IsNetwork(e) {
+			return nil, networkBindingProblem(e, opts.Binding), false, nil
+		}
+		golang := &golangv3alpha.Config{
 			LibraryId:    opts.ModuleName,
 			LibraryPath:  opts.GolangLibraryPath,
 			PluginName:   opts.ModuleName,
 			PluginConfig: payload,
-		})}
+		}
+		if !opts.GolangHost {
+			cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(golang)}
+			break
+		}
+		hosted, err := GolangHostFilter(golang)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("extension[%s]: %w", e.Key, err)
+		}
+		cfg = &corev3.TypedExtensionConfig{Name: msg.Name, TypedConfig: mustAny(hosted)}
 	default:
 		_, err := filterTypeURL(opts.Binding)
 		return nil, nil, false, err

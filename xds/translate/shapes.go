@@ -54,6 +54,10 @@ type httpListener struct {
 	cluster  string          // where its route forwards
 	chain    []string
 	internal bool
+	// network are the network extensions before the terminal filter; tcp makes that filter a
+	// TCP proxy to cluster instead of the HTTP connection manager (no route, no HTTP chain).
+	network []string
+	tcp     bool
 }
 
 // chain selects and translates the extensions of one listener, adding their ECDS resources
@@ -117,17 +121,18 @@ func sidecarProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*
 	res := &Result{}
 	outName := "outbound|" + strconv.Itoa(int(servicePort))
 	inName := "inbound|" + strconv.Itoa(int(targetPort))
-	outChain, err := res.chain(id, exts, policy.Listener{Class: policy.ClassSidecarOutbound, Port: servicePort}, opts)
+	outNet, outChain, err := res.chains(id, exts, policy.Listener{Class: policy.ClassSidecarOutbound, Port: servicePort}, opts)
 	if err != nil {
 		return nil, err
 	}
-	inChain, err := res.chain(id, exts, policy.Listener{Class: policy.ClassSidecarInbound, Port: targetPort}, opts)
+	inNet, inChain, err := res.chains(id, exts, policy.Listener{Class: policy.ClassSidecarInbound, Port: targetPort}, opts)
 	if err != nil {
 		return nil, err
 	}
+	tcp := id.Protocol == proxyid.ProtocolTCP
 	for _, l := range []httpListener{
-		{name: outName, address: socketAddress(outHost, outPort), cluster: outName, chain: outChain},
-		{name: inName, address: socketAddress(inHost, inPort), cluster: inName, chain: inChain},
+		{name: outName, address: socketAddress(outHost, outPort), cluster: outName, chain: outChain, network: outNet, tcp: tcp},
+		{name: inName, address: socketAddress(inHost, inPort), cluster: inName, chain: inChain, network: inNet, tcp: tcp},
 	} {
 		if err := res.addHTTPListener(l, opts); err != nil {
 			return nil, err
@@ -168,12 +173,13 @@ func waypointProxy(id proxyid.Identity, exts []*model.Extension, opts Options) (
 		}
 		one := id
 		one.Services = []string{svc}
-		chain, err := res.chain(one, exts, policy.DefaultListener(id, 0), opts)
+		network, chain, err := res.chains(one, exts, policy.DefaultListener(id, 0), opts)
 		if err != nil {
 			return nil, err
 		}
 		internal := "waypoint|" + svc
-		if err := res.addHTTPListener(httpListener{name: internal, cluster: "workload|" + svc, chain: chain, internal: true}, opts); err != nil {
+		l := httpListener{name: internal, cluster: "workload|" + svc, chain: chain, internal: true, network: network, tcp: id.Protocol == proxyid.ProtocolTCP}
+		if err := res.addHTTPListener(l, opts); err != nil {
 			return nil, err
 		}
 		c, err := namedCluster("workload|"+svc, ep)
@@ -265,7 +271,7 @@ func routerFilter() *hcmv3.HttpFilter {
 // addHTTPListener adds an HTTP listener with its extension chain and its route configuration
 // (served over RDS under the listener's name, forwarding everything to l.cluster).
 func (res *Result) addHTTPListener(l httpListener, opts Options) error {
-	typeURL, err := filterTypeURL(opts.Binding)
+	typeURL, err := opts.filterTypeURL()
 	if err != nil {
 		return err
 	}
@@ -283,26 +289,31 @@ func (res *Result) addHTTPListener(l httpListener, opts Options) error {
 		HttpFilters: append(filters, routerFilter()),
 	}
 	opts.Hardening.harden(hcm, false)
+	terminal := &listenerv3.Filter{
+		Name:       "envoy.filters.network.http_connection_manager",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+	}
+	if l.tcp {
+		terminal = tcpProxy(hcm.StatPrefix, l.cluster)
+	}
 	lis := &listenerv3.Listener{
-		Name:    l.name,
-		Address: l.address,
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       "envoy.filters.network.http_connection_manager",
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
+		Name:         l.name,
+		Address:      l.address,
+		FilterChains: []*listenerv3.FilterChain{{Filters: listenerFilters(l.network, terminal)}},
 	}
 	opts.Hardening.hardenListener(lis)
 	if l.internal {
 		lis.ListenerSpecifier = &listenerv3.Listener_InternalListener{InternalListener: &listenerv3.Listener_InternalListenerConfig{}}
 	}
+	res.Listeners = append(res.Listeners, lis)
+	res.addChain(l.name, append(slices.Clone(l.network), l.chain...))
+	if l.tcp {
+		return nil
+	}
 	route := routeConfig(Options{ListenerName: l.name, RouteTimeout: opts.RouteTimeout})
 	route.VirtualHosts[0].Name = l.cluster
 	route.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: l.cluster}
-	res.Listeners = append(res.Listeners, lis)
 	res.Routes = append(res.Routes, route)
-	res.addChain(l.name, l.chain)
 	return nil
 }
 

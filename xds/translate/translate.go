@@ -18,6 +18,7 @@ package translate
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,6 +78,10 @@ type Options struct {
 	ModuleName string
 	// GolangLibraryPath is the golang filter's shared library.
 	GolangLibraryPath string
+	// GolangHost, with Binding Golang, serves each golang filter config wrapped for the golang
+	// host (GolangHostFilter): stock Envoy without the contrib golang filter runs the same
+	// library through the libgolanghost.so dynamic module.
+	GolangHost bool
 	// Policy are the selection settings.
 	Policy policy.Options
 	// Wasm resolves Wasm module URLs to local files; nil means FileResolver.
@@ -166,7 +171,15 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 		l.Class = opts.ListenerClass
 	}
 	res := &Result{}
+	network, err := res.networkChain(id, exts, l, opts)
+	if err != nil {
+		return nil, err
+	}
+	tcp := id.Protocol == proxyid.ProtocolTCP
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
+		if tcp {
+			break // a raw TCP listener has no HTTP chain
+		}
 		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
 		if err != nil {
 			return nil, err
@@ -181,9 +194,14 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 		res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
 		res.Chain = append(res.Chain, cfg.GetName())
 	}
-	lis, err := listener(opts, host, port, res.Chain)
+	httpChain := slices.DeleteFunc(slices.Clone(res.Chain), func(n string) bool { return slices.Contains(network, n) })
+	lis, err := listener(opts, host, port, httpChain)
 	if err != nil {
 		return nil, err
+	}
+	lis.FilterChains[0].Filters = listenerFilters(network, lis.FilterChains[0].Filters[0])
+	if tcp {
+		lis.FilterChains[0].Filters[len(network)] = tcpProxy(opts.ListenerName, UpstreamCluster)
 	}
 	upstream := id.Upstream
 	if upstream == "" {
@@ -195,7 +213,9 @@ func Proxy(id proxyid.Identity, exts []*model.Extension, opts Options) (*Result,
 	}
 	res.addChain(opts.ListenerName, res.Chain)
 	res.Listeners = []*listenerv3.Listener{lis}
-	res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
+	if !tcp {
+		res.Routes = []*routev3.RouteConfiguration{routeConfig(opts)}
+	}
 	res.Clusters = []*clusterv3.Cluster{cl}
 	if err := res.addCalloutGateway(opts); err != nil {
 		return nil, fmt.Errorf("proxy %q: callout gateway: %w", id.ID, err)

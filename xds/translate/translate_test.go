@@ -56,7 +56,7 @@ func render(t *testing.T, res *translate.Result) []byte {
 	add := func(key string, msgs ...proto.Message) {
 		var list []any
 		for _, m := range msgs {
-			b, err := protojson.Marshal(m)
+			b, err := protojson.MarshalOptions{Resolver: networkResolver{}}.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
 			}

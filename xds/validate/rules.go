@@ -179,9 +179,6 @@ func (c *checker) wasm(w *v1alpha1.WasmConfig) {
 	if w.GetVerificationKey() != "" {
 		c.warnf("spec.wasm.verificationKey", "not implemented: the module signature is not verified")
 	}
-	if w.GetType() == v1alpha1.PluginType_NETWORK {
-		c.errorf("spec.wasm.type", "NETWORK (L4) Wasm plugins are not supported by trafficext: the resource is rejected; use type HTTP (or leave it unset)")
-	}
 	c.env(w.GetVmConfig().GetEnv())
 }
 

@@ -47,6 +47,12 @@ const PanicHeader = driver.PanicHeader
 type Driver struct {
 	// Log receives control-plane and Envoy output; nil discards it (the tails stay readable).
 	Log io.Writer
+	// Binding is the filter that hosts trafficext in the proxies ("" = dynamic modules). With
+	// translate.Golang, GolangLibrary is the golang-filter library and GolangHost serves it
+	// through the golang host module (Envoy without the contrib golang filter).
+	Binding       translate.Binding
+	GolangLibrary string
+	GolangHost    bool
 }
 
 var _ driver.Driver = Driver{}
@@ -54,7 +60,7 @@ var _ driver.Driver = Driver{}
 // Start brings up the control plane, the echo workloads and the four proxies.
 func (d Driver) Start(ctx context.Context) (driver.Env, error) {
 	e := &env{}
-	if err := e.start(ctx, d.Log); err != nil {
+	if err := e.start(ctx, d); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -71,6 +77,9 @@ type env struct {
 	sidecar     *sidecar
 	other       *sidecar
 	waypoint    *waypoint
+	gwID        proxyid.Identity
+	// tcp are the raw-TCP proxies, started on first use (tcp.go).
+	tcp tcpProxies
 }
 
 func freePort() (int, error) { return loopback.FreePort() }
@@ -89,7 +98,8 @@ func (e *env) startEcho(name string) (*echo.Server, error) {
 	return s, nil
 }
 
-func (e *env) start(ctx context.Context, logw io.Writer) error {
+func (e *env) start(ctx context.Context, d Driver) error {
+	logw := d.Log
 	if logw == nil {
 		logw = io.Discard
 	}
@@ -115,8 +125,9 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		Dir:     e.dir,
 		Address: lis.Addr().String(),
 		// Four Envoys share this host's network namespace: one callout gateway socket each.
-		Translate: translate.Options{Upstream: up["workload"].Addr(), CalloutGateway: translate.PerProxyCalloutGateway},
-		Logger:    log,
+		Translate: translate.Options{Upstream: up["workload"].Addr(), CalloutGateway: translate.PerProxyCalloutGateway,
+			Binding: d.Binding, GolangLibraryPath: d.GolangLibrary, GolangHost: d.GolangHost},
+		Logger: log,
 	})
 	if err != nil {
 		lis.Close()
@@ -134,6 +145,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 		return fmt.Errorf("control plane not ready")
 	}
 	xdsAddr := lis.Addr().String()
+	e.tcp.logw, e.tcp.xds = logw, xdsAddr
 
 	wpHost := driver.WaypointName + "." + driver.AppNamespace + ".svc." + translate.ClusterDomain
 	pki, err := hbone.NewPKI(e.pkiDir, wpHost)
@@ -154,6 +166,7 @@ func (e *env) start(ctx context.Context, logw io.Writer) error {
 	if gw.Listen, err = freeAddr(); err != nil {
 		return err
 	}
+	e.gwID = gw
 	sc := func(ns, workload string) (proxyid.Identity, error) {
 		id := proxyid.Identity{
 			ID: "echo." + ns, Cluster: "echo." + ns, Mode: proxyid.Sidecar, Namespace: ns,
@@ -351,6 +364,7 @@ func (e *env) Reset() error {
 	for _, p := range []*proxy{e.gateway, &e.sidecar.proxy, &e.other.proxy, &e.waypoint.proxy} {
 		ps = append(ps, driver.AdminGetter{Name: p.name, Admin: p.p.Admin, Busy: func() bool { return draining(p.p) }})
 	}
+	ps = append(ps, e.tcp.adminGetters()...)
 	return driver.WaitNoExtensions(ps, 15*time.Second, 50*time.Millisecond)
 }
 
@@ -368,6 +382,7 @@ func (e *env) Problems() []string {
 }
 
 func (e *env) Close() error {
+	e.tcp.close()
 	var wg sync.WaitGroup
 	for _, p := range []*envoyproc.Process{e.gateway.proc(), e.sidecar.proc(), e.other.proc(), e.waypoint.proc()} {
 		if p != nil {

@@ -1,8 +1,6 @@
 --[[
 description: "dynamicMetadata() set and get of strings and numbers, across hooks"
 listeners: [gateway, sidecar]
-differences:
-  - {id: LUA-D7, aspects: ["upstream.header:x-dm-absent"]}
 ]]
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end

@@ -1,7 +1,5 @@
 --[[
 description: "add() of a key that already exists (a second value)"
-differences:
-  - {id: LUA-D1, aspects: ["upstream.header:x-added", "header:x-resp-added", "header:x-num-values", "upstream.header:x-num-values"]}
 ]]
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end

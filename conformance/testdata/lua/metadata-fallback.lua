@@ -1,7 +1,5 @@
 --[[
 description: "metadata() keys only under envoy.filters.http.lua (not used when the filter's namespace exists)"
-differences:
-  - {id: LUA-D4, aspects: ["upstream.header:x-fallback", "header:x-resp-fallback"]}
 ]]
 local function msg(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
 local function s(v) if v == nil then return "nil" end return tostring(v) end

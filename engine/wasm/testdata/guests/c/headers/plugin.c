@@ -117,9 +117,20 @@ static const char *prop_headers[5] = {"x-prop-path", "x-prop-method", "x-prop-pl
 static u32 close_ctx, close_mode;
 #endif
 
+/* x-add-twice: the request gets a second x-twice entry (after the client's), the response a
+   second x-resp-added, and both two set-cookie entries: add appends entries, it does not fold. */
+static u32 twice_ctx;
+
 EXPORT(proxy_on_request_headers) u32 on_request_headers(HEADERS_PARAMS) {
   char *v = 0;
   u32 vs = 0;
+  if (proxy_get_header_map_value(REQ_HEADERS, S("x-add-twice"), &v, &vs) == 0 && vs > 0) {
+    twice_ctx = ctx;
+    proxy_add_header_map_value(REQ_HEADERS, S("x-twice"), S("guest"));
+    proxy_add_header_map_value(REQ_HEADERS, S("set-cookie"), S("a=1"));
+    proxy_add_header_map_value(REQ_HEADERS, S("set-cookie"), S("b=2; Path=/"));
+  }
+  v = 0; vs = 0;
 #ifndef ABI_0_1_0
   if (proxy_get_header_map_value(REQ_HEADERS, S("x-close"), &v, &vs) == 0) {
     if (seq(v, vs, "request")) {
@@ -168,6 +179,11 @@ EXPORT(proxy_on_response_headers) u32 on_response_headers(HEADERS_PARAMS) {
   }
 #endif
   proxy_add_header_map_value(RESP_HEADERS, S("x-resp-added"), S("guest"));
+  if (ctx == twice_ctx) {
+    proxy_add_header_map_value(RESP_HEADERS, S("x-resp-added"), S("second"));
+    proxy_add_header_map_value(RESP_HEADERS, S("set-cookie"), S("c=3"));
+    proxy_add_header_map_value(RESP_HEADERS, S("set-cookie"), S("d=4; HttpOnly"));
+  }
   proxy_replace_header_map_value(RESP_HEADERS, S("x-resp-replace"), S("replaced"));
   proxy_remove_header_map_value(RESP_HEADERS, S("x-resp-remove"));
   for (int i = 0; i < 5; i++) {
