@@ -604,6 +604,7 @@ func scenarios(t *testing.T) []*scenario {
 			noDiff: func(int) bool { return true }})
 	}
 	out = append(out, abiScenarios(t)...)
+	out = append(out, vmScenarios(t)...)
 	return out
 }
 
@@ -720,7 +721,7 @@ func TestEnvoy_FailureSemantics(t *testing.T) {
 			tag, port := f.lang+"-"+fs.tag, freePort(t)
 			name := "extensions.istio.io/trafficextension/ns.fault-" + tag
 			listeners = append(listeners, map[string]any{"name": tag, "address": addr(port), "filter_chains": []any{map[string]any{"filters": []any{
-				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail})}})}}}})
+				hcm(strings.ReplaceAll(tag, "-", "_"), []any{map[string]any{"name": name, "typed_config": ourFilter(t, name, plug{guest: f.guest, fail: fs.fail, vmID: tag})}})}}}}) // a VM each: they count requests per VM
 			cases = append(cases, tcase{f.lang + "/fail-" + fs.tag, port, fs.status})
 		}
 	}

@@ -122,7 +122,7 @@ func TestEnvoy_CalloutGateway(t *testing.T) {
 		{name: "go-v8", p: plug{guest: goGuest, pluginConfig: "http=web;grpc=grpc;tag=v8;tick=20"}, v8: true},
 		{name: "c-ours", p: plug{guest: cGuest, pluginConfig: "grpc", gateway: gw}},
 		{name: "c-v8", p: plug{guest: cGuest, pluginConfig: "grpc"}, v8: true},
-		{name: "go-nogw", p: plug{guest: goGuest, pluginConfig: "grpc=grpc;tag=nogw"}},
+		{name: "go-nogw", p: plug{guest: goGuest, pluginConfig: "grpc=grpc;tag=nogw", vmID: "nogw"}}, // its own VM: the guest keeps its plugin context in a global
 	}
 	// The C dispatch guest's tick (sides[5], sides[6]): HTTP dispatch from a root context
 	// with no stream of its VM ever existing.

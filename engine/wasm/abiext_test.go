@@ -267,20 +267,21 @@ func (s *labeledStream) HistogramVec(id core.MetricID, v []string, x uint64) {
 // made outside a stream wait for the next flush.
 func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 	host := &labeledHost{fakeHost: &fakeHost{}}
-	p := &plugin{metrics: newMetricSet()}
-	if err := p.metrics.defineLate(host); err != nil {
+	set := newMetricSet()
+	p := &plugin{g: &vmGroup{metrics: set}}
+	if err := p.ids.defineLate(host); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"wasm_late_counter/name", "wasm_late_gauge/name", "wasm_late_histogram/name"}; fmt.Sprint(host.vecs) != fmt.Sprint(want) {
 		t.Fatalf("labeled stats %v, want %v", host.vecs, want)
 	}
-	early, err := p.metrics.define(host, metricCounter, "early")
+	early, err := set.define(host, p, metricCounter, "early")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []uint32
 	for kind, name := range []string{"late_c", "late_g", "late_h"} {
-		id, err := p.metrics.define(nil, uint32(kind), name)
+		id, err := set.define(nil, nil, uint32(kind), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,11 +289,11 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 	}
 	fs := newFakeStream()
 	s := &labeledStream{Stream: fs}
-	p.emit(s, p.metrics.get(early), 1, 0)
-	p.emit(s, p.metrics.get(ids[0]), 2, 0)
-	p.emit(s, p.metrics.get(ids[1]), -3, 0)
-	p.emit(s, p.metrics.get(ids[2]), 0, 9)
-	p.emit(nil, p.metrics.get(ids[0]), 5, 0) // outside a stream: pending
+	p.emit(s, set.get(early), 1, 0)
+	p.emit(s, set.get(ids[0]), 2, 0)
+	p.emit(s, set.get(ids[1]), -3, 0)
+	p.emit(s, set.get(ids[2]), 0, 9)
+	p.emit(nil, set.get(ids[0]), 5, 0) // outside a stream: pending
 	p.flushMetrics(s)
 	want := []string{"counter 1001 [late_c] 2", "gauge 1002 [late_g] -3", "histogram 1003 [late_h] 9", "counter 1001 [late_c] 5"}
 	if fmt.Sprint(s.got) != fmt.Sprint(want) {
@@ -301,14 +302,37 @@ func TestMetrics_LateDefinitionIsLabeled(t *testing.T) {
 	if fs.Counters[host.ID("early")] != 1 {
 		t.Errorf("early counter %v", fs.Counters)
 	}
-	// A host without labeled metrics keeps late metrics inside the engine.
-	plain := &plugin{metrics: newMetricSet()}
-	if err := plain.metrics.defineLate(&fakeHost{}); err != nil {
+	// A second plugin joining the group later makes the known metrics plain stats of its
+	// own configuration; one that was only a late stat so far catches up with its value at
+	// the first flush.
+	set.get(ids[0]).value.Store(7)
+	host2 := &labeledHost{fakeHost: &fakeHost{}}
+	p2 := &plugin{g: p.g}
+	if err := set.defineKnown(host2, p2); err != nil {
 		t.Fatal(err)
 	}
-	id, _ := plain.metrics.define(nil, metricCounter, "late")
-	if m := plain.metrics.get(id); m.envoy || m.late {
-		t.Errorf("late metric without labeled host: %+v", m)
+	if _, ok := p2.ids.lookup(set.get(ids[0])); !ok {
+		t.Errorf("late_c is not a plain stat of the second plugin: %v", host2.Names)
+	}
+	fs2 := newFakeStream()
+	p2.flushMetrics(&labeledStream{Stream: fs2})
+	p2.flushMetrics(&labeledStream{Stream: fs2})
+	if got := fs2.Counters[host2.ID("late_c")]; got != 7 {
+		t.Errorf("late_c caught up to %d, want 7 (once)", got)
+	}
+	if got := fs2.Counters[host2.ID("early")]; got != 0 {
+		t.Errorf("early (plain from the start) caught up by %d, want 0", got)
+	}
+	// A host without labeled metrics keeps late metrics inside the engine.
+	plain := &plugin{g: &vmGroup{metrics: newMetricSet()}}
+	if err := plain.ids.defineLate(&fakeHost{}); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := plain.g.metrics.define(nil, nil, metricCounter, "late")
+	ps := &labeledStream{Stream: newFakeStream()}
+	plain.emit(ps, plain.g.metrics.get(id), 1, 0)
+	if len(ps.got) != 0 {
+		t.Errorf("late metric without labeled host emitted %v", ps.got)
 	}
 }
 
@@ -337,7 +361,7 @@ func BenchmarkEngine_CELForeign(b *testing.B) {
 // expression without attributes.
 func BenchmarkCEL(b *testing.B) {
 	const expr = "[1, 2, 3].map(x, x * 2).size() == 3 && 'a' + 'b' == 'ab'"
-	v := &vm{p: &plugin{}}
+	v := &vm{}
 	b.Run("create", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {

@@ -112,9 +112,7 @@ func TestWriteOut_NestedAllocation(t *testing.T) {
 		f := p.NewFilter(s)
 		f.OnRequestHeaders(true)
 		pl := p.(*plugin)
-		pl.mu.Lock()
-		v := pl.vms[0]
-		pl.mu.Unlock()
+		v := pl.g.snapshot()[0]
 		v.mu.Lock()
 		mem := v.mod.Memory()
 		read := func(at uint32) (uint32, uint32, string) {

@@ -41,9 +41,9 @@ func (v *vm) buffer(t uint32) ([]byte, core.Buffer, status) {
 			return v.netBuffer(f, t)
 		}
 	case bufferVMConfiguration:
-		return v.p.w.VMConfig, nil, statusOK
+		return v.g.w.VMConfig, nil, statusOK
 	case bufferPluginConfig:
-		return v.p.w.PluginConfig, nil, statusOK
+		return v.cur.root.p.w.PluginConfig, nil, statusOK
 	case bufferForeignArgs:
 		return v.cur.foreignArgs, nil, statusOK
 	}
@@ -120,9 +120,9 @@ func hostGetBufferStatus(_ context.Context, v *vm, m api.Module, a []uint32) sta
 // proxy_get_configuration(return_data, return_size) (ABI 0.1.0): the VM configuration inside
 // proxy_on_vm_start, else the plugin configuration.
 func hostGetConfiguration(ctx context.Context, v *vm, m api.Module, a []uint32) status {
-	cfg := v.p.w.PluginConfig
+	cfg := v.cur.root.p.w.PluginConfig
 	if v.cur.inVMStart {
-		cfg = v.p.w.VMConfig
+		cfg = v.g.w.VMConfig
 	}
 	return v.writeOut(ctx, m, cfg, a[0], a[1])
 }

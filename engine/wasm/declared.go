@@ -66,7 +66,7 @@ func (v *vm) setProperty(path string, value []byte) status {
 	}
 	st := f.props[path]
 	if st == nil {
-		st = &celState{proto: v.declared[path]}
+		st = &celState{proto: v.cur.root.declared[path]}
 		if b, ok := fs.Get(celStatePrefix + path); ok {
 			// Set earlier on this stream by another filter of the chain.
 			st.value, st.initialized, st.inEnvoy = b, true, true
@@ -102,7 +102,7 @@ func (v *vm) declareProperty(args []byte) status {
 	if p.span < spanFilterChain || p.span > spanDownstreamConnection {
 		p.span = spanFilterChain
 	}
-	target := &v.declared
+	target := &v.cur.root.declared
 	if f := v.currentFilter(); f != nil {
 		target = &f.declared
 	}

@@ -39,8 +39,9 @@ type Options struct {
 	// CacheDir holds wazero's compilation cache. Empty means
 	// os.UserCacheDir()/trafficext/wazero; "-" disables the on-disk cache (memory only).
 	CacheDir string
-	// MaxVMsPerPlugin bounds the VM instances of one plugin (the stand-in for Envoy's one VM
-	// per worker). Default: GOMAXPROCS, at most 16.
+	// MaxVMsPerPlugin bounds the VM instances of one VM group (the plugins sharing a vm_id,
+	// module and VM configuration; the stand-in for Envoy's one VM per worker). Default:
+	// GOMAXPROCS, at most 16.
 	MaxVMsPerPlugin int
 	// CallTimeout bounds one call into a guest on the request path, by wall clock: a runaway
 	// guest is stopped and its VM discarded. The module is instrumented with fuel metering
@@ -109,15 +110,16 @@ type Engine struct {
 
 	mu      sync.Mutex
 	modules map[string]*compiled // by sha256 hex
+	groups  map[string]*vmGroup  // by groupKey
 
-	shared *shared.Store[*vm]
+	shared *shared.Store[*rootCtx]
 }
 
 var _ core.Engine = (*Engine)(nil)
 
 // New returns a Wasm engine. The wazero runtime is created at the first Load.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts.withDefaults(), instrument: meter.Instrument, modules: map[string]*compiled{}, shared: shared.New[*vm]()}
+	return &Engine{opts: opts.withDefaults(), instrument: meter.Instrument, modules: map[string]*compiled{}, groups: map[string]*vmGroup{}, shared: shared.New[*rootCtx]()}
 }
 
 // Kind returns "wasm".
@@ -284,9 +286,10 @@ func detectABI(cm wazero.CompiledModule) abiVersion {
 	return abiUnknown
 }
 
-// Load reads, verifies and compiles the module (once per digest), then starts the first VM:
-// _initialize, proxy_on_context_create(root), proxy_on_vm_start with the VM configuration and
-// proxy_on_configure with the plugin configuration. A VM or plugin that refuses its
+// Load reads, verifies and compiles the module (once per digest) and starts the plugin's root
+// context in every VM of its group (vm_id, module, VM configuration), starting the first VM
+// when there is none (_initialize): proxy_on_context_create(root), proxy_on_vm_start with the
+// VM configuration and proxy_on_configure with the plugin configuration. A VM or plugin that refuses its
 // configuration fails Load (the core decides what Envoy sees: see core.Runtime.NewConfig).
 func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plugin, error) {
 	w := ext.Wasm
@@ -313,9 +316,14 @@ func (e *Engine) Load(ext *extconfig.Extension, host core.ConfigHost) (core.Plug
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPlugin(e, ext, c, host)
+	p, err := newPlugin(e, ext, host)
 	if err != nil {
 		e.release(c)
+		return nil, err
+	}
+	p.g = e.group(groupKey(w, digest), c, w)
+	if err := p.g.join(p, host); err != nil {
+		p.g.closeIdle()
 		return nil, err
 	}
 	// Compilation and VM start leave a lot of garbage (decoder, compiler, the guest's own

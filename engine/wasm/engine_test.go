@@ -324,7 +324,7 @@ func TestEngine_MetricsAssemblyScript(t *testing.T) {
 	if header(o.respH, "x-metrics-plugin") != "as" {
 		t.Fatalf("response headers %v logs %v", o.respH, o.s.Logs)
 	}
-	mt := p.(*plugin).metrics.get(1)
+	mt := p.(*plugin).g.metrics.get(1)
 	if mt == nil || mt.value.Load() != 2 {
 		t.Fatalf("engine-side counter %+v", mt)
 	}
@@ -526,9 +526,7 @@ func TestEngine_ConcurrentStreams(t *testing.T) {
 		t.Error(e)
 	}
 	pl := p.(*plugin)
-	pl.mu.Lock()
-	n := len(pl.vms)
-	pl.mu.Unlock()
+	n := len(pl.g.snapshot())
 	if n < 1 || n > 3 {
 		t.Fatalf("%d VMs, want 1..3", n)
 	}
@@ -571,10 +569,10 @@ func TestEngine_ProxyDone(t *testing.T) {
 			t.Fatalf("proxy_done in a stream of a serving plugin: %q, want 1 (NOT_FOUND)", got)
 		}
 		pl := p.(*plugin)
-		v := pl.vms[0]
+		v := pl.g.snapshot()[0]
 		p.Close()
-		if !pl.isPending(v) || released(e) {
-			t.Fatalf("after Close: pending %v, module released %v; want a pending VM", pl.isPending(v), released(e))
+		if !v.hasPending() || released(e) {
+			t.Fatalf("after Close: pending %v, module released %v; want a pending VM", v.hasPending(), released(e))
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for !released(e) && time.Now().Before(deadline) {
@@ -584,14 +582,14 @@ func TestEngine_ProxyDone(t *testing.T) {
 		if got := logged(h); !slices.Equal(got, want) {
 			t.Fatalf("guest log %q, want %q", got, want)
 		}
-		if !released(e) || pl.isPending(v) || !v.isClosed() {
-			t.Fatalf("after proxy_done: module released %v, pending %v, VM closed %v", released(e), pl.isPending(v), v.isClosed())
+		if !released(e) || v.hasPending() || !v.isClosed() {
+			t.Fatalf("after proxy_done: module released %v, pending %v, VM closed %v", released(e), v.hasPending(), v.isClosed())
 		}
 	})
 	t.Run("immediate", func(t *testing.T) {
 		e := New(Options{CacheDir: cacheDirForTests(), MaxVMsPerPlugin: 1})
 		p, h := load(t, e, g, withConfig("now"))
-		v := p.(*plugin).vms[0]
+		v := p.(*plugin).g.snapshot()[0]
 		p.Close()
 		want := []string{"done in on_done: 1", "root deleted"}
 		if got := logged(h); !slices.Equal(got, want) {

@@ -12,6 +12,7 @@ import (
 type filter struct {
 	p        *plugin
 	v        *vm
+	r        *rootCtx // p's root context in v
 	s        core.Stream
 	id       uint32
 	startErr error
@@ -65,7 +66,7 @@ func (f *filter) ensure() error {
 	v.nextID++
 	v.filters[f.id] = f
 	v.mu.Unlock()
-	_, err := f.callWith(v.fns.onContextCreate, 2, uint64(v.rootID), 0)
+	_, err := f.callWith(v.fns.onContextCreate, 2, uint64(f.r.id), 0)
 	return err
 }
 
@@ -109,7 +110,7 @@ func (f *filter) callThen(fn api.Function, pre func(), post func(r uint64, err e
 		return 0, nil
 	}
 	f.p.flushMetrics(f.s)
-	r, touched, err := f.v.run(f, func() (uint64, error) {
+	r, touched, err := f.v.run(nil, f, func() (uint64, error) {
 		if pre != nil {
 			pre()
 		}
@@ -472,7 +473,7 @@ func (f *filter) OnDestroy() {
 	delete(v.filters, f.id)
 	if len(v.calls) > 0 {
 		for id, c := range v.calls {
-			if c == f {
+			if c.f == f {
 				delete(v.calls, id)
 			}
 		}

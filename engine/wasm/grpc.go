@@ -97,11 +97,12 @@ func (c *callouts) nextHTTPCallID() uint32 {
 }
 
 // gateway returns the plugin's callout gateway client (nil: none configured).
-func (v *vm) gateway() *gateway.Client { return v.p.gateway }
+func (v *vm) gateway() *gateway.Client { return v.cur.root.p.gateway }
 
 // gatewayHTTPCall sends a root context's proxy_http_call through the gateway.
 func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint32, status) {
 	ctx, cancel := context.WithCancel(context.Background())
+	root := v.cur.root
 	id, ok := v.gw.add(kindHTTP, &gatewayCall{cancel: cancel})
 	if !ok {
 		cancel()
@@ -111,7 +112,7 @@ func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint3
 		defer cancel()
 		res, err := gw.Do(ctx, req)
 		r := core.CalloutResponse{Headers: res.Headers, Body: res.Body, Err: err}
-		v.rootCall(func() (uint64, error) {
+		root.rootCall(func() (uint64, error) {
 			if _, ok := v.gw.live[id]; !ok {
 				return 0, nil // cancelled
 			}
@@ -122,7 +123,7 @@ func (v *vm) gatewayHTTPCall(gw *gateway.Client, req core.CalloutRequest) (uint3
 			}
 			v.cur.httpResp = &r
 			v.cur.httpTrailers = res.Trailers
-			return v.call(v.fns.onHTTPCallResponse, uint64(v.rootID), uint64(id), uint64(nh), uint64(len(r.Body)), uint64(len(res.Trailers)))
+			return v.call(v.fns.onHTTPCallResponse, uint64(root.id), uint64(id), uint64(nh), uint64(len(r.Body)), uint64(len(res.Trailers)))
 		})
 	}()
 	return id, statusOK
@@ -144,7 +145,7 @@ func hostGRPCCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	g, id, ok := v.addGRPC(kindGRPCCall, target, service, method, func(id uint32) gateway.GRPCHandler { return &unaryHandler{v: v, id: id} })
+	g, id, ok := v.addGRPC(kindGRPCCall, target, service, method, func(id uint32) gateway.GRPCHandler { return &unaryHandler{v: v, r: v.cur.root, id: id} })
 	if !ok {
 		return statusInternalFailure
 	}
@@ -163,7 +164,7 @@ func hostGRPCStream(_ context.Context, v *vm, m api.Module, a []uint32) status {
 	if st != statusOK {
 		return st
 	}
-	if _, id, ok := v.addGRPC(kindGRPCStream, target, service, method, func(id uint32) gateway.GRPCHandler { return &streamHandler{v: v, id: id} }); ok {
+	if _, id, ok := v.addGRPC(kindGRPCStream, target, service, method, func(id uint32) gateway.GRPCHandler { return &streamHandler{v: v, r: v.cur.root, id: id} }); ok {
 		return putU32(m, a[8], id)
 	}
 	return statusInternalFailure
@@ -298,8 +299,8 @@ func hostGRPCClose(ctx context.Context, v *vm, m api.Module, a []uint32) status 
 
 // deliverGRPC runs a gRPC callback on the root context if the token is still live. decide
 // runs under the VM lock and names the export to call and its last argument ("": drop it).
-func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (string, uint64)) {
-	v.rootCall(func() (uint64, error) {
+func (v *vm) deliverGRPC(root *rootCtx, id uint32, ev *grpcEvent, decide func(g *gatewayCall) (string, uint64)) {
+	root.rootCall(func() (uint64, error) {
 		g, ok := v.gw.live[id]
 		if !ok {
 			return 0, nil // cancelled or closed
@@ -309,13 +310,14 @@ func (v *vm) deliverGRPC(id uint32, ev *grpcEvent, decide func(g *gatewayCall) (
 			return 0, nil
 		}
 		v.cur.grpc = ev
-		return v.call(v.mod.ExportedFunction(export), uint64(v.rootID), uint64(id), n)
+		return v.call(v.mod.ExportedFunction(export), uint64(root.id), uint64(id), n)
 	})
 }
 
 // unaryHandler turns a gateway stream into Envoy's unary call callbacks.
 type unaryHandler struct {
 	v  *vm
+	r  *rootCtx // the root context that made the call
 	id uint32
 }
 
@@ -332,7 +334,7 @@ func (h *unaryHandler) Message(msg []byte) {
 
 func (h *unaryHandler) Close(code uint32, msg string) {
 	ev := &grpcEvent{}
-	h.v.deliverGRPC(h.id, ev, func(g *gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, ev, func(g *gatewayCall) (string, uint64) {
 		h.v.gw.remove(h.id)
 		if code == gateway.CodeOK && g.response == nil {
 			code, msg = gateway.CodeInternal, ""
@@ -349,29 +351,30 @@ func (h *unaryHandler) Close(code uint32, msg string) {
 // streamHandler delivers a gateway stream's events.
 type streamHandler struct {
 	v  *vm
+	r  *rootCtx // the root context that opened the stream
 	id uint32
 }
 
 func (h *streamHandler) InitialMetadata(md []core.Header) {
-	h.v.deliverGRPC(h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive_initial_metadata", uint64(len(md))
 	})
 }
 
 func (h *streamHandler) Message(msg []byte) {
-	h.v.deliverGRPC(h.id, &grpcEvent{message: msg}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{message: msg}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive", uint64(len(msg))
 	})
 }
 
 func (h *streamHandler) TrailingMetadata(md []core.Header) {
-	h.v.deliverGRPC(h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{metadata: md}, func(*gatewayCall) (string, uint64) {
 		return "proxy_on_grpc_receive_trailing_metadata", uint64(len(md))
 	})
 }
 
 func (h *streamHandler) Close(code uint32, msg string) {
-	h.v.deliverGRPC(h.id, &grpcEvent{closing: true, code: code, msg: msg}, func(g *gatewayCall) (string, uint64) {
+	h.v.deliverGRPC(h.r, h.id, &grpcEvent{closing: true, code: code, msg: msg}, func(g *gatewayCall) (string, uint64) {
 		g.remoteClosed = true
 		if g.localClosed {
 			h.v.gw.remove(h.id)

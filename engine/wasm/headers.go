@@ -105,7 +105,7 @@ func hostGetHeaderMapValue(ctx context.Context, v *vm, m api.Module, a []uint32)
 		}
 	}
 	if !found {
-		if v.p.c.abi == abi010 {
+		if v.g.c.abi == abi010 {
 			return v.writeOut(ctx, m, nil, a[3], a[4])
 		}
 		return statusNotFound

@@ -52,7 +52,7 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		// A root call on an engine goroutine switched to this stream: Envoy's callout must
 		// start on the stream's worker. A refusal there (e.g. an unknown cluster) arrives as a
 		// failed response instead of this call's BAD_ARGUMENT.
-		v.calls[id] = f
+		v.calls[id] = callOwner{f: f, r: f.r}
 		f.s.Post(func() {
 			err := f.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCall(f, id, r) })
 			if err != nil {
@@ -60,7 +60,7 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 			}
 		})
 	} else if f != nil {
-		v.calls[id] = f
+		v.calls[id] = callOwner{f: f, r: f.r}
 		f.dispatching = true
 		err := f.s.HTTPCall(req, func(r core.CalloutResponse) {
 			if f.dispatching { // completed inline: deliver after the current call
@@ -79,11 +79,12 @@ func hostHTTPCall(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		if anchor == nil {
 			return statusInternalFailure
 		}
-		v.calls[id] = nil
+		root := v.cur.root
+		v.calls[id] = callOwner{r: root}
 		anchor.s.Post(func() {
-			err := anchor.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCall(nil, id, r) })
+			err := anchor.s.HTTPCall(req, func(r core.CalloutResponse) { v.deliverCallTo(root, nil, id, r) })
 			if err != nil {
-				v.deliverCall(nil, id, core.CalloutResponse{Err: err})
+				v.deliverCallTo(root, nil, id, core.CalloutResponse{Err: err})
 			}
 		})
 	}
@@ -112,9 +113,20 @@ func (v *vm) anchor() *filter {
 	return best
 }
 
-// deliverCall runs proxy_on_http_call_response on the root context. f is the stream that
-// dispatched the call (nil for a root-context call); its resumes and replies are applied.
+// callOwner is who dispatched an HTTP call: a stream context (f) of root context r, or r.
+type callOwner struct {
+	f *filter
+	r *rootCtx
+}
+
+// deliverCall is deliverCallTo for a call dispatched by stream f.
 func (v *vm) deliverCall(f *filter, id uint32, r core.CalloutResponse) {
+	v.deliverCallTo(f.r, f, id, r)
+}
+
+// deliverCallTo runs proxy_on_http_call_response on root context root. f is the stream that
+// dispatched the call (nil for a root-context call); its resumes and replies are applied.
+func (v *vm) deliverCallTo(root *rootCtx, f *filter, id uint32, r core.CalloutResponse) {
 	if f != nil && f.v != v {
 		return // the stream is gone
 	}
@@ -122,13 +134,13 @@ func (v *vm) deliverCall(f *filter, id uint32, r core.CalloutResponse) {
 	if r.Err != nil {
 		nh = 0
 	}
-	_, touched, err := v.run(nil, func() (uint64, error) {
+	_, touched, err := v.run(root, nil, func() (uint64, error) {
 		if _, ok := v.calls[id]; !ok {
 			return 0, nil
 		}
 		delete(v.calls, id)
 		v.cur.httpResp = &r
-		return v.call(v.fns.onHTTPCallResponse, uint64(v.rootID), uint64(id), uint64(nh), uint64(len(r.Body)), 0)
+		return v.call(v.fns.onHTTPCallResponse, uint64(root.id), uint64(id), uint64(nh), uint64(len(r.Body)), 0)
 	})
 	if err != nil {
 		if f != nil {

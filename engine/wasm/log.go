@@ -45,10 +45,10 @@ func hostGetCurrentTime(_ context.Context, _ *vm, m api.Module, a []uint32) stat
 	return statusOK
 }
 
-// proxy_set_tick_period_milliseconds(period): 0 disables. Each VM of the plugin ticks its
-// own root context from an engine goroutine, under the VM lock.
+// proxy_set_tick_period_milliseconds(period): 0 disables. Sets the tick of the effective
+// root context (rootCtx.setTick).
 func hostSetTickPeriod(_ context.Context, v *vm, _ api.Module, a []uint32) status {
-	v.setTick(time.Duration(a[0]) * time.Millisecond)
+	v.cur.root.setTick(time.Duration(a[0]) * time.Millisecond)
 	return statusOK
 }
 
@@ -60,18 +60,18 @@ func hostSetEffectiveContext(_ context.Context, v *vm, _ api.Module, a []uint32)
 	return statusOK
 }
 
-// proxy_done(): finishes a root context that returned false from proxy_on_done when its
-// plugin went away (see vm.shutdown): OK, and once the current call returns,
-// proxy_on_delete(root) runs and the VM is closed. NOT_FOUND when nothing is pending (the
-// plugin is still serving, proxy_done was already called, or it is called from within
-// proxy_on_done itself), as proxy-wasm-cpp-host. Each VM has one root context, and a VM is
-// only pending once its plugin has no streams left, so the pending context is the VM's.
+// proxy_done(): finishes the effective root context when it returned false from
+// proxy_on_done as its plugin went away (see rootCtx.shutdown): OK, and once the current call
+// returns, proxy_on_delete(root) runs. NOT_FOUND when it is not pending (the plugin is still
+// serving, proxy_done was already called, or it is called from within proxy_on_done itself),
+// as proxy-wasm-cpp-host.
 func hostDone(_ context.Context, v *vm, _ api.Module, _ []uint32) status {
-	if !v.donePending {
+	r := v.cur.root
+	if !r.donePending {
 		return statusNotFound
 	}
-	v.donePending = false
-	v.deferred = append(v.deferred, v.finish)
+	r.donePending = false
+	v.deferred = append(v.deferred, r.finish)
 	return statusOK
 }
 
@@ -109,7 +109,7 @@ func hostCallForeignFunction(ctx context.Context, v *vm, m api.Module, a []uint3
 		if name == "compress" {
 			out, err = zlibCompress(args)
 		} else {
-			out, err = zlibUncompress(args, int64(v.p.e.opts.MemoryLimitPages)*65536)
+			out, err = zlibUncompress(args, int64(v.g.e.opts.MemoryLimitPages)*65536)
 		}
 		if err != nil {
 			return statusSerialization

@@ -16,13 +16,11 @@ func TestEngine_DiscardedVMReleasesMemory(t *testing.T) {
 	e := New(Options{CacheDir: cacheDirForTests(), CallTimeout: 200 * time.Millisecond, MaxVMsPerPlugin: 1})
 	p, _ := load(t, e, wasmtest.C(t, "fault", ""), nil)
 	memoryBase := func() uintptr {
-		pl := p.(*plugin)
-		pl.mu.Lock()
-		defer pl.mu.Unlock()
-		if len(pl.vms) != 1 {
-			t.Fatalf("plugin has %d VMs, want 1", len(pl.vms))
+		vms := p.(*plugin).g.snapshot()
+		if len(vms) != 1 {
+			t.Fatalf("plugin has %d VMs, want 1", len(vms))
 		}
-		b, ok := pl.vms[0].mod.Memory().Read(0, 1)
+		b, ok := vms[0].mod.Memory().Read(0, 1)
 		if !ok {
 			t.Fatal("guest has no memory")
 		}

@@ -62,7 +62,7 @@ func TestEngine_MeterFallback(t *testing.T) {
 	e := New(Options{CacheDir: cacheDirForTests(), CallTimeout: 200 * time.Millisecond, MaxVMsPerPlugin: 1})
 	e.instrument = func([]byte) ([]byte, error) { return nil, errors.New("unknown opcode 0xff") }
 	p, h := load(t, e, wasmtest.C(t, "fault", ""), nil)
-	if c := p.(*plugin).c; c.bound != boundContext || c.rt != e.checked {
+	if c := p.(*plugin).g.c; c.bound != boundContext || c.rt != e.checked {
 		t.Fatalf("bound %v", c.bound)
 	}
 	if !strings.Contains(strings.Join(h.Logs, "\n"), "cannot add fuel metering (unknown opcode 0xff)") {
@@ -103,7 +103,7 @@ func TestEngine_MeteredCompilationCache(t *testing.T) {
 	if got := files(); !slices.Equal(got, first) {
 		t.Fatalf("the second engine compiled again: cache %v, was %v", got, first)
 	}
-	if p.(*plugin).c.bound != boundFuel {
+	if p.(*plugin).g.c.bound != boundFuel {
 		t.Fatal("not metered")
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"github.com/trafficext/trafficext/core"
 )
 
-// metricSet holds a plugin's Proxy-Wasm metrics, shared by all its VMs as Envoy's workers
-// share stats; how late-defined metrics and root-context changes reach Envoy under the
-// dynamic-modules ABI: RATIONALE.md, "Metrics under the dynamic-modules ABI".
+// metricSet holds the Proxy-Wasm metrics of a VM group: ids are VM-wide (every root
+// context of a VM sees the same ids, as in Envoy) and values are shared by all VMs, as
+// Envoy's workers share stats. Each plugin reaches Envoy through stats of its own
+// configuration (pluginMetrics); how late-defined metrics and root-context changes reach
+// Envoy under the dynamic-modules ABI: RATIONALE.md, "Metrics under the dynamic-modules ABI".
 type metricSet struct {
 	mu      sync.Mutex
 	byName  map[string]uint32
@@ -21,7 +23,16 @@ type metricSet struct {
 	pending atomic.Bool
 	// posted: a flush is posted to a live stream (reset by every flush).
 	posted atomic.Bool
-	// late are the labeled stats of metrics defined after load, by kind (ok: defined).
+	// hasCatchup: a metric has a catch-up delta (metric.catchup).
+	hasCatchup atomic.Bool
+}
+
+// pluginMetrics are one plugin's Envoy stats for the group's metrics: a plain stat for each
+// metric known while the plugin loaded, the labeled late stats for the others.
+type pluginMetrics struct {
+	mu    sync.Mutex
+	plain map[*metric]core.MetricID
+	// late are the labeled stats of metrics defined after load, by kind (lateOK: defined).
 	late   [3]core.MetricID
 	lateOK bool
 }
@@ -31,7 +42,7 @@ var lateMetricNames = [3]string{"wasm_late_counter", "wasm_late_gauge", "wasm_la
 
 // defineLate defines the labeled stats of late metrics (while the plugin loads). A host that
 // has no labeled metrics leaves late metrics inside the engine.
-func (s *metricSet) defineLate(host core.ConfigHost) error {
+func (pm *pluginMetrics) defineLate(host core.ConfigHost) error {
 	lh, ok := host.(core.LabeledMetricsHost)
 	if !ok {
 		return nil
@@ -41,18 +52,63 @@ func (s *metricSet) defineLate(host core.ConfigHost) error {
 		if err != nil {
 			return fmt.Errorf("defining labeled stat %q: %w", lateMetricNames[kind], err)
 		}
-		s.late[kind] = id
+		pm.late[kind] = id
 	}
-	s.lateOK = true
+	pm.lateOK = true
 	return nil
 }
 
+// definePlain defines m as a plain stat of p's configuration (host: while it loads).
+func (s *metricSet) definePlain(host core.ConfigHost, p *plugin, m *metric) error {
+	pm := &p.ids
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if _, ok := pm.plain[m]; ok {
+		return nil
+	}
+	var id core.MetricID
+	var err error
+	switch m.kind {
+	case metricCounter:
+		id, err = host.DefineCounter(m.name)
+	case metricGauge:
+		id, err = host.DefineGauge(m.name)
+	default:
+		id, err = host.DefineHistogram(m.name)
+	}
+	if err != nil {
+		return err
+	}
+	if pm.plain == nil {
+		pm.plain = map[*metric]core.MetricID{}
+	}
+	pm.plain[m] = id
+	if !m.plain.Swap(true) && m.kind != metricHistogram {
+		// The value emitted so far went to the late stats (pending changes are still to come).
+		// Stats of one name are one Envoy stat whichever configuration defined them, so the
+		// first plugin with the plain stat to flush emits it.
+		if v := m.value.Load() - m.pending.Load(); v != 0 {
+			m.catchup.Store(v)
+			s.hasCatchup.Store(true)
+		}
+	}
+	return nil
+}
+
+func (pm *pluginMetrics) lookup(m *metric) (core.MetricID, bool) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	id, ok := pm.plain[m]
+	return id, ok
+}
+
 type metric struct {
-	kind    uint32
-	name    string
-	envoy   bool
-	late    bool // emitted as the label value of metricSet.late[kind]
-	id      core.MetricID
+	kind uint32
+	name string
+	// plain: some configuration has the metric as an Envoy stat of its own name; catchup is
+	// the value the metric had reached (in late stats) when it first did, not yet emitted.
+	plain   atomic.Bool
+	catchup atomic.Int64
 	value   atomic.Int64
 	pending atomic.Int64 // delta not yet emitted to Envoy
 	hist    []uint64     // histogram values not yet emitted (guarded by metricSet.mu)
@@ -69,106 +125,117 @@ func (s *metricSet) get(id uint32) *metric {
 	return s.list[id-1]
 }
 
-func (s *metricSet) define(host core.ConfigHost, kind uint32, name string) (uint32, error) {
+// define returns the id of metric name, creating it; inside Load (host non-nil) it is also a
+// plain stat of p's configuration.
+func (s *metricSet) define(host core.ConfigHost, p *plugin, kind uint32, name string) (uint32, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id, ok := s.byName[name]; ok {
-		return id, nil
+	id, ok := s.byName[name]
+	var m *metric
+	if ok {
+		m = s.list[id-1]
+	} else {
+		m = &metric{kind: kind, name: name}
+		s.list = append(s.list, m)
+		id = uint32(len(s.list))
+		s.byName[name] = id
 	}
-	m := &metric{kind: kind, name: name}
-	if host != nil {
-		var err error
-		switch kind {
-		case metricCounter:
-			m.id, err = host.DefineCounter(name)
-		case metricGauge:
-			m.id, err = host.DefineGauge(name)
-		default:
-			m.id, err = host.DefineHistogram(name)
-		}
-		if err != nil {
+	s.mu.Unlock()
+	if host != nil && p != nil {
+		if err := s.definePlain(host, p, m); err != nil {
 			return 0, err
 		}
-		m.envoy = true
-	} else if s.lateOK {
-		m.envoy, m.late, m.id = true, true, s.late[kind]
 	}
-	s.list = append(s.list, m)
-	id := uint32(len(s.list))
-	s.byName[name] = id
 	return id, nil
 }
 
-// emit sends a change to Envoy through s, or keeps it for the next stream event.
-func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
-	if !m.envoy {
-		return
+// defineKnown makes every metric the group knows a plain stat of p's configuration (p is
+// joining the group inside Load).
+func (s *metricSet) defineKnown(host core.ConfigHost, p *plugin) error {
+	s.mu.Lock()
+	list := append([]*metric(nil), s.list...)
+	s.mu.Unlock()
+	for _, m := range list {
+		if err := s.definePlain(host, p, m); err != nil {
+			return fmt.Errorf("defining metric %q: %w", m.name, err)
+		}
 	}
+	return nil
+}
+
+// emit sends a change to Envoy through s (a stream of p), or keeps it for the next stream
+// event of the group.
+func (p *plugin) emit(s core.Stream, m *metric, delta int64, hist uint64) {
+	set := p.g.metrics
 	if s == nil {
 		if cm, ok := p.host.(core.ConfigMetrics); ok {
 			p.emitConfig(cm, m, delta, hist)
 			return
 		}
 		if m.kind == metricHistogram {
-			p.metrics.mu.Lock()
+			set.mu.Lock()
 			if len(m.hist) < 1024 {
 				m.hist = append(m.hist, hist)
 			}
-			p.metrics.mu.Unlock()
+			set.mu.Unlock()
 		} else {
 			m.pending.Add(delta)
 		}
-		p.metrics.pending.Store(true)
+		set.pending.Store(true)
 		return
 	}
-	if m.late {
+	id, plain := p.ids.lookup(m)
+	if !plain {
 		ls, ok := s.(core.LabeledMetricsStream)
-		if !ok {
+		if !ok || !p.ids.lateOK {
 			return
 		}
 		label := []string{m.name}
 		switch m.kind {
 		case metricCounter:
-			ls.CounterVec(m.id, label, uint64(delta))
+			ls.CounterVec(p.ids.late[m.kind], label, uint64(delta))
 		case metricGauge:
-			ls.GaugeVec(m.id, label, delta)
+			ls.GaugeVec(p.ids.late[m.kind], label, delta)
 		default:
-			ls.HistogramVec(m.id, label, hist)
+			ls.HistogramVec(p.ids.late[m.kind], label, hist)
 		}
 		return
 	}
 	switch m.kind {
 	case metricCounter:
-		s.Counter(m.id, uint64(delta))
+		s.Counter(id, uint64(delta))
 	case metricGauge:
-		s.Gauge(m.id, delta)
+		s.Gauge(id, delta)
 	default:
-		s.Histogram(m.id, hist)
+		s.Histogram(id, hist)
 	}
 }
 
 // emitConfig emits a change made outside any stream through a host that takes metric
-// changes from the configuration itself.
+// changes from the configuration itself, with p's stats.
 func (p *plugin) emitConfig(cm core.ConfigMetrics, m *metric, delta int64, hist uint64) {
-	if m.late {
-		label := []string{m.name}
+	id, plain := p.ids.lookup(m)
+	if !plain {
+		if !p.ids.lateOK {
+			return
+		}
+		id, label := p.ids.late[m.kind], []string{m.name}
 		switch m.kind {
 		case metricCounter:
-			cm.ConfigCounterVec(m.id, label, uint64(delta))
+			cm.ConfigCounterVec(id, label, uint64(delta))
 		case metricGauge:
-			cm.ConfigGaugeVec(m.id, label, delta)
+			cm.ConfigGaugeVec(id, label, delta)
 		default:
-			cm.ConfigHistogramVec(m.id, label, hist)
+			cm.ConfigHistogramVec(id, label, hist)
 		}
 		return
 	}
 	switch m.kind {
 	case metricCounter:
-		cm.ConfigCounter(m.id, uint64(delta))
+		cm.ConfigCounter(id, uint64(delta))
 	case metricGauge:
-		cm.ConfigGauge(m.id, delta)
+		cm.ConfigGauge(id, delta)
 	default:
-		cm.ConfigHistogram(m.id, hist)
+		cm.ConfigHistogram(id, hist)
 	}
 }
 
@@ -176,38 +243,42 @@ func (p *plugin) emitConfig(cm core.ConfigMetrics, m *metric, delta int64, hist 
 // kept for a flush that is posted to a live stream of the VM.
 func (v *vm) emitMetric(m *metric, delta int64, hist uint64) {
 	s := v.stream()
-	v.p.emit(s, m, delta, hist)
-	if s != nil || !m.envoy || !v.p.metrics.posted.CompareAndSwap(false, true) {
+	v.cur.root.p.emit(s, m, delta, hist)
+	if s != nil || !v.g.metrics.posted.CompareAndSwap(false, true) {
 		return
 	}
-	if _, direct := v.p.host.(core.ConfigMetrics); direct {
-		v.p.metrics.posted.Store(false) // emitted already, nothing pending
+	if _, direct := v.cur.root.p.host.(core.ConfigMetrics); direct {
+		v.g.metrics.posted.Store(false) // emitted already, nothing pending
 		return
 	}
 	for _, f := range v.filters {
 		// Post runs on the stream's thread, or not at all once the stream is gone (the
 		// change then waits for the next stream event, which also resets posted).
-		fs := f.s
-		fs.Post(func() { v.p.flushMetrics(fs) })
+		fs, fp := f.s, f.p
+		fs.Post(func() { fp.flushMetrics(fs) })
 		return
 	}
-	v.p.metrics.posted.Store(false)
+	v.g.metrics.posted.Store(false)
 }
 
-// flushMetrics emits changes made outside any stream.
+// flushMetrics emits changes made outside any stream through s, a stream of p.
 func (p *plugin) flushMetrics(s core.Stream) {
-	p.metrics.posted.Store(false)
-	if !p.metrics.pending.Load() || !p.metrics.pending.CompareAndSwap(true, false) {
+	set := p.g.metrics
+	set.posted.Store(false)
+	if set.hasCatchup.Load() {
+		set.flushCatchup(p, s)
+	}
+	if !set.pending.Load() || !set.pending.CompareAndSwap(true, false) {
 		return
 	}
-	p.metrics.mu.Lock()
-	list := append([]*metric{}, p.metrics.list...)
+	set.mu.Lock()
+	list := append([]*metric{}, set.list...)
 	var hists [][]uint64
 	for _, m := range list {
 		hists = append(hists, m.hist)
 		m.hist = nil
 	}
-	p.metrics.mu.Unlock()
+	set.mu.Unlock()
 	for i, m := range list {
 		if d := m.pending.Swap(0); d != 0 {
 			p.emit(s, m, d, 0)
@@ -236,7 +307,7 @@ func hostDefineMetric(_ context.Context, v *vm, m api.Module, a []uint32) status
 	if !ok {
 		return statusInvalidMemory
 	}
-	id, err := v.p.metrics.define(v.configHost, a[0], name)
+	id, err := v.g.metrics.define(v.configHost, v.configPlugin, a[0], name)
 	if err != nil {
 		v.log(core.LogWarn, "defining metric "+name+": "+err.Error())
 		return statusInternalFailure
@@ -247,7 +318,7 @@ func hostDefineMetric(_ context.Context, v *vm, m api.Module, a []uint32) status
 // proxy_increment_metric(id, i64 delta): BAD_ARGUMENT for a negative counter delta or a
 // histogram.
 func hostIncrementMetric(v *vm, id uint32, delta int64) status {
-	mt := v.p.metrics.get(id)
+	mt := v.g.metrics.get(id)
 	if mt == nil {
 		return statusNotFound
 	}
@@ -263,7 +334,7 @@ func hostIncrementMetric(v *vm, id uint32, delta int64) status {
 
 // proxy_record_metric(id, u64 value): counter += value, gauge = value, histogram records.
 func hostRecordMetric(v *vm, id uint32, value uint64) status {
-	mt := v.p.metrics.get(id)
+	mt := v.g.metrics.get(id)
 	if mt == nil {
 		return statusNotFound
 	}
@@ -282,7 +353,7 @@ func hostRecordMetric(v *vm, id uint32, value uint64) status {
 
 // proxy_get_metric(id, return_u64).
 func hostGetMetric(_ context.Context, v *vm, m api.Module, a []uint32) status {
-	mt := v.p.metrics.get(a[0])
+	mt := v.g.metrics.get(a[0])
 	if mt == nil {
 		return statusNotFound
 	}
@@ -293,4 +364,24 @@ func hostGetMetric(_ context.Context, v *vm, m api.Module, a []uint32) status {
 		return statusInvalidMemory
 	}
 	return statusOK
+}
+
+// flushCatchup emits the catch-up deltas of the metrics that are plain stats of p.
+func (set *metricSet) flushCatchup(p *plugin, s core.Stream) {
+	set.hasCatchup.Store(false)
+	set.mu.Lock()
+	list := append([]*metric{}, set.list...)
+	set.mu.Unlock()
+	for _, m := range list {
+		if m.catchup.Load() == 0 {
+			continue
+		}
+		if _, ok := p.ids.lookup(m); !ok {
+			set.hasCatchup.Store(true) // left for a plugin that has it
+			continue
+		}
+		if d := m.catchup.Swap(0); d != 0 {
+			p.emit(s, m, d, 0)
+		}
+	}
 }

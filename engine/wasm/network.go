@@ -34,10 +34,17 @@ type netFilter struct{ *filter }
 
 var _ core.NetworkFilter = netFilter{}
 
-// NewNetworkFilter creates a network context on one of the plugin's VMs.
+// NewNetworkFilter creates a network context on one of the group's VMs, under the plugin's
+// root context there.
 func (p *plugin) NewNetworkFilter(c core.Connection) core.NetworkFilter {
 	f := &filter{p: p, s: connStream{c}, net: &netConn{c: c}}
-	v, err := p.pick()
+	v, err := p.g.pick(p)
+	if err == nil {
+		if f.r = v.rootOf(p); f.r == nil {
+			v.active.Add(-1)
+			err = errVMBroken
+		}
+	}
 	if err != nil {
 		p.log(core.LogError, "wasm: no VM for "+p.ext.Name+": "+err.Error())
 		f.startErr = err
@@ -190,7 +197,7 @@ func (f netFilter) OnDestroy() {
 	v.mu.Lock()
 	delete(v.filters, f.id)
 	for id, c := range v.calls {
-		if c == f.filter {
+		if c.f == f.filter {
 			delete(v.calls, id)
 		}
 	}

@@ -41,11 +41,11 @@ type pairsValue []core.Header
 func (v *vm) topValue(name string) (any, bool) {
 	switch name {
 	case "plugin_name":
-		return v.tokens[0], true
+		return v.cur.root.tokens[0], true
 	case "plugin_root_id":
-		return v.tokens[1], true
+		return v.cur.root.tokens[1], true
 	case "plugin_vm_id":
-		return v.tokens[2], true
+		return v.cur.root.tokens[2], true
 	}
 	f := v.currentFilter()
 	if f == nil || !v.streamReachable(f, sideStream) {

@@ -9,8 +9,10 @@ import (
 // propsVM is a VM whose effective context is a stream context on s in callback cb, enough
 // for property lookups.
 func propsVM(s *fakeStream, cb callback) *vm {
-	v := &vm{p: &plugin{}, tokens: [3]any{"plug", "root", "vmid"}}
-	v.cur.filter = &filter{v: v, s: s, cb: cb}
+	v := &vm{}
+	r := &rootCtx{v: v, p: &plugin{}, tokens: [3]any{"plug", "root", "vmid"}}
+	v.cur.root = r
+	v.cur.filter = &filter{v: v, r: r, s: s, cb: cb}
 	return v
 }
 

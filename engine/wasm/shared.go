@@ -23,32 +23,34 @@ func sharedStatus(err error) status {
 	}
 }
 
-// enqueueShared adds an item and wakes one live registrant with proxy_on_queue_ready, on an
-// engine goroutine (never inside the enqueuing call, whose VM lock is held).
-func enqueueShared(store *shared.Store[*vm], id uint32, val []byte) status {
-	owner, ok, err := store.Enqueue(id, val, func(o *vm) bool { return !o.broken.Load() && !o.isClosed() })
+// enqueueShared adds an item and wakes one live registrant (a root context) with
+// proxy_on_queue_ready, on an engine goroutine (never inside the enqueuing call, whose VM
+// lock is held).
+func enqueueShared(store *shared.Store[*rootCtx], id uint32, val []byte) status {
+	owner, ok, err := store.Enqueue(id, val, func(o *rootCtx) bool { return !o.v.broken.Load() && !o.isStopped() })
 	if err != nil {
 		return sharedStatus(err)
 	}
-	if ok && owner.fns.onQueueReady != nil {
+	if ok && owner.v.fns.onQueueReady != nil {
 		go owner.rootCall(func() (uint64, error) {
-			return owner.call(owner.fns.onQueueReady, uint64(owner.rootID), uint64(id))
+			return owner.v.call(owner.v.fns.onQueueReady, uint64(owner.id), uint64(id))
 		})
 	}
 	return statusOK
 }
 
-// dropQueueOwners forgets the VMs of a closed plugin as queue registrants, except those
-// waiting for proxy_done (their root context still receives proxy_on_queue_ready; closed VMs
-// are skipped by enqueue).
-func dropQueueOwners(store *shared.Store[*vm], p *plugin) {
-	store.DropOwners(func(o *vm) bool { return o.p != p || p.isPending(o) })
-}
-
-func (v *vm) isClosed() bool {
-	v.tickMu.Lock()
-	defer v.tickMu.Unlock()
-	return v.closed
+// dropQueueOwners forgets the root contexts of a closed plugin as queue registrants, except
+// those waiting for proxy_done (they still receive proxy_on_queue_ready; finished ones are
+// skipped by enqueue).
+func dropQueueOwners(store *shared.Store[*rootCtx], p *plugin) {
+	store.DropOwners(func(o *rootCtx) bool {
+		if o.p != p {
+			return true
+		}
+		o.v.mu.Lock()
+		defer o.v.mu.Unlock()
+		return o.donePending
+	})
 }
 
 // proxy_get_shared_data(key, key_size, return_value, return_value_size, return_cas).
@@ -57,7 +59,7 @@ func hostGetSharedData(ctx context.Context, v *vm, m api.Module, a []uint32) sta
 	if !ok {
 		return statusInvalidMemory
 	}
-	val, cas, found := v.p.e.shared.Get(v.p.w.VMID, key)
+	val, cas, found := v.g.e.shared.Get(v.g.w.VMID, key)
 	if !found {
 		return statusNotFound
 	}
@@ -75,7 +77,7 @@ func hostSetSharedData(_ context.Context, v *vm, m api.Module, a []uint32) statu
 	if !ok1 || !ok2 {
 		return statusInvalidMemory
 	}
-	return sharedStatus(v.p.e.shared.Set(v.p.w.VMID, key, val, a[4]))
+	return sharedStatus(v.g.e.shared.Set(v.g.w.VMID, key, val, a[4]))
 }
 
 // proxy_register_shared_queue(name, name_size, return_queue_id).
@@ -84,7 +86,7 @@ func hostRegisterSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32)
 	if !ok {
 		return statusInvalidMemory
 	}
-	return putU32(m, a[2], v.p.e.shared.Register(v.p.w.VMID, name, v))
+	return putU32(m, a[2], v.g.e.shared.Register(v.g.w.VMID, name, v.cur.root))
 }
 
 // proxy_resolve_shared_queue(vm_id, vm_id_size, name, name_size, return_queue_id).
@@ -94,7 +96,7 @@ func hostResolveSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32) 
 	if !ok1 || !ok2 {
 		return statusInvalidMemory
 	}
-	id, found := v.p.e.shared.Resolve(vmID, name)
+	id, found := v.g.e.shared.Resolve(vmID, name)
 	if !found {
 		return statusNotFound
 	}
@@ -107,12 +109,12 @@ func hostEnqueueSharedQueue(_ context.Context, v *vm, m api.Module, a []uint32) 
 	if !ok {
 		return statusInvalidMemory
 	}
-	return enqueueShared(v.p.e.shared, a[0], val)
+	return enqueueShared(v.g.e.shared, a[0], val)
 }
 
 // proxy_dequeue_shared_queue(queue_id, return_value, return_value_size).
 func hostDequeueSharedQueue(ctx context.Context, v *vm, m api.Module, a []uint32) status {
-	val, err := v.p.e.shared.Dequeue(a[0])
+	val, err := v.g.e.shared.Dequeue(a[0])
 	if err != nil {
 		return sharedStatus(err)
 	}

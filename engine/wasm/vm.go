@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/trafficext/trafficext/engine/wasm/internal/guestmem"
 
@@ -90,11 +89,11 @@ func resolveExports(m api.Module) exports {
 	return x
 }
 
-// vm is one instance of a module: a root context for its plugin and any number of stream
-// contexts. Every call into the guest holds mu; the fields below mu are only touched by the
-// lock holder.
+// vm is one instance of a module: a root context for each plugin of its group and any number
+// of stream contexts. Every call into the guest holds mu; the fields below mu are only
+// touched by the lock holder.
 type vm struct {
-	p *plugin
+	g *vmGroup
 	// ctx is the context of every call into the guest: it carries the VM (vmFrom). It is dl
 	// for a module bounded by wazero's termination checks (boundContext), else a vmContext.
 	ctx context.Context
@@ -105,8 +104,12 @@ type vm struct {
 	broken atomic.Bool
 	// active counts the stream contexts living on this VM.
 	active atomic.Int32
-	// thread is the worker thread owning the VM (0: none yet); guarded by plugin.mu.
+	// thread is the worker thread owning the VM (0: none yet); guarded by vmGroup.mu.
 	thread int
+
+	// rootsMu guards roots, which Envoy-side code reads without the VM lock (rootOf).
+	rootsMu sync.Mutex
+	roots   []*rootCtx // in creation order; a root leaves when it is finished
 
 	mu sync.Mutex
 	// budget bounds the call in progress of a metered module (boundFuel).
@@ -116,41 +119,32 @@ type vm struct {
 	stack      [8]uint64
 	allocStack [1]uint64
 	inAlloc    bool // the guest allocator is running (writeOut)
-	rootID     uint32
-	nextID     uint32
-	filters    map[uint32]*filter
-	cur        callState
-	deferred   []func()
-	touched    []*filter
-	// configHost is set while the VM starts inside Engine.Load (metrics can then be defined
-	// as Envoy stats).
-	configHost core.ConfigHost
-	// declared / exprs: the root context's declared properties (declared.go) and CEL
-	// expressions (cel.go).
-	declared map[string]celPrototype
-	exprs    *celExprs
-	// logPrefixes are Envoy's prefixes of the guest's log lines by context (log).
-	logPrefixes logPrefixes
-	// tokens are the properties plugin_name, plugin_root_id and plugin_vm_id, boxed once;
+	// nextID is the next context id: root and stream contexts of every plugin of the VM
+	// count from one counter, as in Envoy.
+	nextID   uint32
+	filters  map[uint32]*filter
+	cur      callState
+	deferred []func()
+	touched  []*filter
+	// configHost is set while a root context starts inside Engine.Load (metrics can then be
+	// defined as Envoy stats of configPlugin's configuration).
+	configHost   core.ConfigHost
+	configPlugin *plugin
+	// exprs: the VM's CEL expressions (cel.go).
+	exprs *celExprs
 	// attrNames the attribute names built by property lookups (properties.go attrName).
-	tokens    [3]any
 	attrNames map[string]string
 
-	calls map[uint32]*filter // in-flight proxy_http_call → dispatching stream (nil: root)
-	gw    callouts           // calls and streams through the callout gateway (grpc.go)
-	// donePending: the plugin went away and the root context returned false from
-	// proxy_on_done; the VM lives on (tick, queue, HTTP call responses) until the guest calls
-	// proxy_done (see shutdown).
-	donePending bool
+	calls map[uint32]callOwner // in-flight proxy_http_call → who dispatched it
+	gw    callouts             // calls and streams through the callout gateway (grpc.go)
 
-	tickMu     sync.Mutex
-	tickPeriod time.Duration
-	tickStop   chan struct{}
-	closed     bool
+	closed bool // guarded by mu
 }
 
 // callState describes the guest call in progress.
 type callState struct {
+	// root is the root context of the plugin the call belongs to (the effective context's).
+	root      *rootCtx
 	effective uint32
 	// filter is the effective stream context (nil: the root context), kept with effective so
 	// that host calls need no lookup (currentFilter). A stream context cannot leave v.filters
@@ -177,12 +171,12 @@ type callState struct {
 	offWorker bool
 }
 
-// newVM instantiates the module and starts the root context. host is non-nil inside Load.
-func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
-	v := &vm{p: p, filters: map[uint32]*filter{}, calls: map[uint32]*filter{}, configHost: host,
-		logPrefixes: newLogPrefixes(p.pluginName, p.rootID, p.w.VMID),
-		tokens:      [3]any{p.pluginName, p.rootID, p.w.VMID}}
-	if p.c.bound == boundContext {
+// instantiate instantiates the module for a group (p: the plugin whose logs report a
+// failure) and runs its start functions; the root contexts are started by startRoot.
+func (g *vmGroup) instantiate(p *plugin) (*vm, error) {
+	v := &vm{g: g, filters: map[uint32]*filter{}, calls: map[uint32]callOwner{}, nextID: 1}
+	c := g.c
+	if c.bound == boundContext {
 		v.dl = newCallDeadline(v)
 		v.ctx = v.dl
 	} else {
@@ -196,24 +190,18 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	for k, val := range p.w.Env {
+	for k, val := range g.w.Env {
 		cfg = cfg.WithEnv(k, val)
 	}
 	ctx := v.ctx
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	// The whole start (instantiation and every start callback) runs under StartTimeout. The
-	// clock is stopped before the lock is released (defers run last-in first-out), so a tick
-	// waiting for the lock never has its own call's clock stopped by this start.
-	switch p.c.bound {
-	case boundContext:
-		v.dl.arm(p.e.opts.StartTimeout)
-		defer v.dl.disarm()
-	case boundFuel:
-		v.budget.begin(p.e.opts.StartTimeout)
-		defer v.budget.end()
-	}
-	mod, err := p.c.rt.InstantiateModule(guestmem.WithLinearMemory(ctx), p.c.cm, cfg)
+	// The start functions run under StartTimeout, and so does each root context's start.
+	defer v.startClock()()
+	// Logs of the start functions go to p's host (there is no root context yet).
+	v.cur = callState{root: &rootCtx{v: v, p: p, logPrefixes: p.logPrefixes()}}
+	defer func() { v.cur = callState{} }()
+	mod, err := c.rt.InstantiateModule(guestmem.WithLinearMemory(ctx), c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating module: %w", err)
 	}
@@ -229,7 +217,6 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 	}
 	fail := func(err error) (*vm, error) {
 		v.broken.Store(true)
-		v.stopTick()
 		if v.dl != nil {
 			v.dl.stop()
 		}
@@ -250,40 +237,94 @@ func (p *plugin) newVM(host core.ConfigHost) (*vm, error) {
 			return fail(fmt.Errorf("_start: %w", err))
 		}
 	}
-	v.rootID = 1
-	v.nextID = 2
-	v.cur = callState{effective: v.rootID, inStart: true, vmConfig: p.w.VMConfig, pluginConfig: p.w.PluginConfig}
-	defer func() { v.cur = callState{}; v.configHost = nil }()
+	if v.startExpired() {
+		return fail(fmt.Errorf("VM start: %w", errCallTimeout))
+	}
+	return v, nil
+}
+
+// startClock starts the StartTimeout bound of a start step and returns what stops it; the
+// clock is stopped before the lock is released (defers run last-in first-out), so a tick
+// waiting for the lock never has its own call's clock stopped by this start.
+func (v *vm) startClock() func() {
+	switch v.g.c.bound {
+	case boundContext:
+		v.dl.arm(v.g.e.opts.StartTimeout)
+		return func() { v.dl.disarm() }
+	case boundFuel:
+		v.budget.begin(v.g.e.opts.StartTimeout)
+		return func() { v.budget.end() }
+	}
+	return func() {}
+}
+
+// startExpired stops the start clock and reports whether it ran out.
+func (v *vm) startExpired() bool {
+	return (v.dl != nil && v.dl.disarm()) || (v.g.c.bound == boundFuel && v.budget.end())
+}
+
+// startRoot creates p's root context in the VM and starts it as proxy-wasm-cpp-host does:
+// proxy_on_context_create(root), proxy_on_vm_start (for every root context) and
+// proxy_on_configure. host is p's ConfigHost inside Load (nil otherwise). A trap breaks the
+// VM (the caller discards it); a refusal leaves the VM usable without this root context.
+func (v *vm) startRoot(p *plugin, host core.ConfigHost) (*rootCtx, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.broken.Load() || v.mod == nil {
+		return nil, errVMBroken
+	}
+	defer v.startClock()()
+	r := &rootCtx{v: v, p: p, id: v.nextID, logPrefixes: p.logPrefixes(),
+		tokens: [3]any{p.pluginName, p.rootID, p.w.VMID}}
+	v.nextID++
+	ctx := v.ctx
+	v.configHost, v.configPlugin = host, p
+	v.cur = callState{root: r, effective: r.id, inStart: true, vmConfig: v.g.w.VMConfig, pluginConfig: p.w.PluginConfig}
+	defer func() { v.cur = callState{}; v.configHost, v.configPlugin = nil, nil }()
+	v.rootsMu.Lock()
+	v.roots = append(v.roots, r)
+	v.rootsMu.Unlock()
+	fail := func(err error) (*rootCtx, error) {
+		v.dropRoot(r)
+		r.stopTick()
+		v.deferred, v.touched = nil, nil
+		return nil, err
+	}
 	if f := v.fns.onContextCreate; f != nil {
-		if _, err := f.Call(ctx, uint64(v.rootID), 0); err != nil {
+		if _, err := f.Call(ctx, uint64(r.id), 0); err != nil {
+			v.broken.Store(true)
 			return fail(fmt.Errorf("proxy_on_context_create(root): %w", err))
 		}
 	}
 	if f := v.fns.onVMStart; f != nil {
 		v.cur.inVMStart = true
-		r, err := f.Call(ctx, uint64(v.rootID), uint64(len(p.w.VMConfig)))
+		res, err := f.Call(ctx, uint64(r.id), uint64(len(v.g.w.VMConfig)))
 		v.cur.inVMStart = false
 		if err != nil {
+			v.broken.Store(true)
 			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
 		}
-		if r[0] == 0 {
+		if res[0] == 0 {
 			return fail(errors.New("proxy_on_vm_start returned false: the VM refused its configuration"))
 		}
 	}
 	if f := v.fns.onConfigure; f != nil {
-		r, err := f.Call(ctx, uint64(v.rootID), uint64(len(p.w.PluginConfig)))
+		res, err := f.Call(ctx, uint64(r.id), uint64(len(p.w.PluginConfig)))
 		if err != nil {
+			v.broken.Store(true)
 			return fail(fmt.Errorf("proxy_on_configure: %w", err))
 		}
-		if r[0] == 0 {
+		if res[0] == 0 {
 			return fail(errors.New("proxy_on_configure returned false: the plugin refused its configuration"))
 		}
 	}
-	if (v.dl != nil && v.dl.disarm()) || (p.c.bound == boundFuel && v.budget.end()) {
+	if v.startExpired() {
+		v.broken.Store(true)
 		return fail(fmt.Errorf("VM start: %w", errCallTimeout))
 	}
 	v.runDeferredLocked()
-	return v, nil
+	p.rootStarted(1)
+	return r, nil
 }
 
 // isI32ToI32 reports whether a function takes one i32 and returns one i32 (the allocator's
@@ -313,7 +354,7 @@ func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	}
 	stack := v.stack[:max(len(args), nres)]
 	copy(stack, args)
-	d := v.p.e.opts.CallTimeout
+	d := v.g.e.opts.CallTimeout
 	switch {
 	case v.dl != nil:
 		v.dl.arm(d)
@@ -343,20 +384,23 @@ func (v *vm) call(fn api.Function, args ...uint64) (uint64, error) {
 	return 0, nil
 }
 
-// run takes the VM lock, makes f (nil: the root context) the effective context and runs fn;
-// then, outside the lock, it runs the host work the guest asked for (local replies, resumes,
-// callouts), which may re-enter the filter.
-func (v *vm) run(f *filter, fn func() (uint64, error)) (uint64, []*filter, error) {
+// run takes the VM lock, makes f (nil: the root context r) the effective context and runs
+// fn; then, outside the lock, it runs the host work the guest asked for (local replies,
+// resumes, callouts), which may re-enter the filter. With f non-nil, r is f's root context.
+func (v *vm) run(r *rootCtx, f *filter, fn func() (uint64, error)) (uint64, []*filter, error) {
+	if f != nil {
+		r = f.r
+	}
 	v.mu.Lock()
 	if v.broken.Load() || v.mod == nil {
 		v.mu.Unlock()
 		return 0, nil, errVMBroken
 	}
-	v.cur = callState{effective: v.rootID, filter: f}
+	v.cur = callState{root: r, effective: r.id, filter: f}
 	if f != nil {
 		v.cur.effective = f.id
 	}
-	r, err := fn()
+	res, err := fn()
 	deferred, touched := v.deferred, v.touched
 	v.deferred, v.touched = nil, nil
 	v.cur = callState{}
@@ -368,20 +412,25 @@ func (v *vm) run(f *filter, fn func() (uint64, error)) (uint64, []*filter, error
 	for _, d := range deferred {
 		d()
 	}
-	return r, touched, nil
+	return res, touched, nil
 }
 
-// discard retires a VM after a trap: it leaves the plugin's pool at once, so the next stream
-// gets a fresh VM.
+// discard retires a VM after a trap: it leaves its group's pool at once, so the next stream
+// of any plugin of the group gets a fresh VM.
 func (v *vm) discard(err error) {
 	v.broken.Store(true)
-	v.p.log(core.LogError, fmt.Sprintf("wasm VM of %q discarded: %v", v.p.ext.Name, err))
-	v.p.remove(v)
+	v.g.log(core.LogError, fmt.Sprintf("wasm VM %q of %s discarded: %v", v.g.w.VMID, v.g.pluginNames(), err))
+	v.g.remove(v)
 	v.close()
 }
 
 func (v *vm) close() {
-	v.stopTick()
+	v.rootsMu.Lock()
+	roots := append([]*rootCtx(nil), v.roots...)
+	v.rootsMu.Unlock()
+	for _, r := range roots {
+		r.stopTick()
+	}
 	if v.dl != nil {
 		v.dl.stop()
 	}
@@ -390,60 +439,72 @@ func (v *vm) close() {
 		v.mod.Close(context.Background())
 		v.mod = nil
 	}
+	v.closed = true
 	v.gw.cancelAll()
-	v.donePending = false
+	for _, r := range roots {
+		r.donePending = false
+	}
 	v.mu.Unlock()
-	v.p.doneFinished(v)
-}
-
-// maxDonePending bounds how long a VM whose root context deferred its finish (proxy_on_done
-// returned false) may wait for proxy_done before it is closed anyway (Envoy waits for ever).
-const maxDonePending = time.Minute
-
-// shutdown finishes the VM's root context when its plugin goes away, as Envoy does when it
-// shuts a plugin down: proxy_on_done(root); true (or no such export) → proxy_on_delete(root)
-// and the VM is closed; false → the root context stays alive (its tick, shared-queue and HTTP
-// call callbacks keep running) until it calls proxy_done, which then runs proxy_on_delete(root)
-// and closes the VM after that call returns (at the latest after maxDonePending).
-func (v *vm) shutdown() {
-	if v.broken.Load() {
-		v.close()
-		return
+	for _, r := range roots {
+		v.dropRoot(r)
+		r.p.rootDone()
 	}
-	r, _, err := v.run(nil, func() (uint64, error) {
-		if v.fns.onDone == nil {
-			return 1, nil
-		}
-		r, err := v.call(v.fns.onDone, uint64(v.rootID))
-		if err == nil && uint32(r) == 0 {
-			// Pending from now on, under the VM lock: a tick waiting for the lock sees it.
-			v.donePending = true
-			v.p.donePending(v)
-			time.AfterFunc(maxDonePending, v.doneTimeout)
-		}
-		return r, err
-	})
-	if err != nil || uint32(r) == 0 {
-		return // discarded (and closed) by run, or pending
-	}
-	v.finish()
 }
 
-// finish deletes the root context (proxy_on_delete) and closes the VM.
-func (v *vm) finish() {
-	v.run(nil, func() (uint64, error) { return v.call(v.fns.onDelete, uint64(v.rootID)) })
-	v.close()
-}
-
-// doneTimeout closes a VM still waiting for proxy_done after maxDonePending.
-func (v *vm) doneTimeout() {
+func (v *vm) isClosed() bool {
 	v.mu.Lock()
-	pending := v.donePending
-	v.mu.Unlock()
-	if pending {
-		v.p.log(core.LogWarn, fmt.Sprintf("wasm: %q: the root context did not call proxy_done within %v; closing its VM", v.p.ext.Name, maxDonePending))
-		v.close()
+	defer v.mu.Unlock()
+	return v.closed
+}
+
+// rootOf returns p's root context in the VM (nil: none).
+func (v *vm) rootOf(p *plugin) *rootCtx {
+	v.rootsMu.Lock()
+	defer v.rootsMu.Unlock()
+	for _, r := range v.roots {
+		if r.p == p {
+			return r
+		}
 	}
+	return nil
+}
+
+// rootByID returns the root context id of the VM (nil: none).
+func (v *vm) rootByID(id uint32) *rootCtx {
+	v.rootsMu.Lock()
+	defer v.rootsMu.Unlock()
+	for _, r := range v.roots {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+func (v *vm) dropRoot(r *rootCtx) {
+	v.rootsMu.Lock()
+	defer v.rootsMu.Unlock()
+	for i, x := range v.roots {
+		if x == r {
+			v.roots = append(v.roots[:i:i], v.roots[i+1:]...)
+			return
+		}
+	}
+}
+
+// hasPending reports whether a root context of the VM waits for proxy_done.
+func (v *vm) hasPending() bool {
+	v.rootsMu.Lock()
+	roots := append([]*rootCtx(nil), v.roots...)
+	v.rootsMu.Unlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range roots {
+		if r.donePending {
+			return true
+		}
+	}
+	return false
 }
 
 // Stream sides a call may touch (streamReachable).
@@ -474,18 +535,18 @@ func (v *vm) streamReachable(f *filter, side int) bool {
 // root context).
 func (v *vm) currentFilter() *filter { return v.cur.filter }
 
-// setEffective makes id the effective context: the root context or a live stream context of
+// setEffective makes id the effective context: a root context or a live stream context of
 // this VM; false for any other id.
 func (v *vm) setEffective(id uint32) bool {
-	if id == v.rootID {
-		v.cur.effective, v.cur.filter = id, nil
+	if r := v.rootByID(id); r != nil {
+		v.cur.root, v.cur.effective, v.cur.filter = r, id, nil
 		return true
 	}
 	f := v.filters[id]
 	if f == nil {
 		return false
 	}
-	v.cur.effective, v.cur.filter = id, f
+	v.cur.root, v.cur.effective, v.cur.filter = f.r, id, f
 	return true
 }
 
@@ -501,7 +562,7 @@ func (v *vm) logBytes(level core.LogLevel, msg []byte) {
 	if f != nil && !f.s.LogEnabled(level) {
 		return
 	}
-	line := v.logPrefixes.of(f != nil, v.rootID != 0) + string(msg)
+	line := v.cur.root.logPrefixes.of(f != nil, v.cur.root.id != 0) + string(msg)
 	if f != nil {
 		f.s.Log(level, line)
 		return
@@ -510,7 +571,7 @@ func (v *vm) logBytes(level core.LogLevel, msg []byte) {
 		v.configHost.Log(level, line)
 		return
 	}
-	v.p.log(level, line)
+	v.cur.root.p.log(level, line)
 }
 
 func (v *vm) logEnabled(level core.LogLevel) bool {
@@ -542,58 +603,4 @@ func (w *logWriter) Write(b []byte) (int, error) {
 		w.buf = nil
 	}
 	return len(b), nil
-}
-
-// Tick.
-
-func (v *vm) setTick(d time.Duration) {
-	v.tickMu.Lock()
-	defer v.tickMu.Unlock()
-	if v.tickStop != nil {
-		close(v.tickStop)
-		v.tickStop = nil
-	}
-	v.tickPeriod = d
-	if d <= 0 || v.closed {
-		return
-	}
-	stop := make(chan struct{})
-	v.tickStop = stop
-	go func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				v.rootCall(func() (uint64, error) { return v.call(v.fns.onTick, uint64(v.rootID)) })
-			}
-		}
-	}()
-}
-
-func (v *vm) stopTick() {
-	v.tickMu.Lock()
-	defer v.tickMu.Unlock()
-	v.closed = true
-	if v.tickStop != nil {
-		close(v.tickStop)
-		v.tickStop = nil
-	}
-}
-
-// rootCall runs root-context work (tick, queue ready) from a goroutine of the engine.
-func (v *vm) rootCall(fn func() (uint64, error)) {
-	_, touched, err := v.run(nil, func() (uint64, error) {
-		v.cur.offWorker = true
-		return fn()
-	})
-	if err != nil {
-		return
-	}
-	// This runs on an engine goroutine: resumes go to each stream's own worker.
-	for _, f := range touched {
-		f.s.Post(f.afterAsync)
-	}
 }
