@@ -130,7 +130,7 @@ var golangDifferences = map[string]string{
 	"metadata-route":         "no route metadata in the golang API",
 	"route-vhost-metadata":   "no route or virtual-host metadata in the golang API",
 	"ssl-mtls":               "no SSL connection object in the golang API",
-	"httpcall-async":         "callout gateway hop: x-forwarded-* headers; the async calls of http1 not seen",
+	"httpcall-async":         "callout gateway hop: x-forwarded-* headers; a fire-and-forget call still connecting when the stream ends is cancelled",
 	"httpcall-errors":        "callout gateway: an unknown cluster is not refused at the call",
 	"httpcall-options":       "callout gateway hop: x-forwarded-proto added",
 	"httpcall-report":        "callout gateway hop: x-forwarded-* headers",
