@@ -150,7 +150,7 @@ RACE_PKGS ?= ./core/... ./engine/... ./host/... ./xds/server/... ./xds/source/..
 race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
-## conformance: every package behind the conformance tag, on real Envoy (JUnit in out/).
+## conformance: every conformance-tag package on real Envoy (JUnit in out/), then the catalogue, Lua and Wasm differentials via the golang binding.
 conformance: build envoy
 	@mkdir -p $(OUT)
 	@# One JUnit report per suite package: out/conformance-<package>.xml.
