@@ -22,6 +22,7 @@ import (
 	"github.com/trafficext/trafficext/engine/wasm/wasmtest"
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 // These tests run the Proxy-Wasm guests through a real Envoy 1.36.2: every scenario gets two
@@ -149,6 +150,15 @@ func ourFilter(t testing.TB, name string, p plug) map[string]any {
 // golangBinding: CONF_WASM_BINDING=golang runs our side through the golang-filter library.
 func golangBinding() bool { return os.Getenv("CONF_WASM_BINDING") == "golang" }
 
+func hasListener(listeners []any, name string) bool {
+	for _, l := range listeners {
+		if m, ok := l.(map[string]any); ok && m["name"] == name {
+			return true
+		}
+	}
+	return false
+}
+
 // golangGatewaySocket is the callout gateway of every bootstrap under the golang binding, for
 // plugins that name none (one Envoy at a time per test process).
 var golangGatewaySocket = fmt.Sprintf("@trafficext-callout-wasm-%d", os.Getpid())
@@ -192,7 +202,8 @@ func hcm(name string, filters []any) map[string]any {
 }
 
 func bootstrap(t testing.TB, listeners []any, adminPort, upstreamPort int) string {
-	if golangBinding() {
+	if golangBinding() && !hasListener(listeners, translate.CalloutGatewayListenerName) {
+		// A test with a gateway of its own keeps only that one (listener names are unique).
 		listeners = append(listeners, calloutGatewayListener(t, golangGatewaySocket))
 	}
 	cluster := func(name string) map[string]any {
