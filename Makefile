@@ -150,7 +150,7 @@ RACE_PKGS ?= ./core/... ./engine/... ./host/... ./xds/server/... ./xds/source/..
 race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
-## conformance: every package behind the conformance tag, on real Envoy (JUnit in out/).
+## conformance: every conformance-tag package on real Envoy (JUnit in out/), then the catalogue, Lua and Wasm differentials via the golang binding.
 conformance: build envoy
 	@mkdir -p $(OUT)
 	@# One JUnit report per suite package: out/conformance-<package>.xml.
@@ -167,6 +167,11 @@ conformance: build envoy
 	echo "conformance: the catalogue again with -binding golang (trafficext_golang.so under the golang host)"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance ./conformance/specs \
 	  -args -binding golang -ginkgo.junit-report=$(abspath $(OUT))/conformance-specs-golang.xml || status=1; \
+	echo "conformance: the Lua and Wasm differentials again through the golang binding"; \
+	CONF_LUA_BINDING=golang $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance ./conformance/lua \
+	  -args -ginkgo.junit-report=$(abspath $(OUT))/conformance-lua-golang.xml || status=1; \
+	CONF_WASM_BINDING=golang $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags conformance ./conformance/wasm \
+	  -run 'TestEnvoy_ScenariosAndDifferential$$' || status=1; \
 	exit $$status
 
 ## check: formatting (gofmt, goimports), go vet under both tags, staticcheck, go.mod tidy,

@@ -56,12 +56,14 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
 	"github.com/trafficext/trafficext/conformance/golanghost"
 	"github.com/trafficext/trafficext/extconfig"
 	"github.com/trafficext/trafficext/internal/echo"
 	"github.com/trafficext/trafficext/internal/envoyproc"
+	"github.com/trafficext/trafficext/xds/translate"
 )
 
 // Spec is a script's header.
@@ -404,7 +406,7 @@ func Bootstrap(ls []*Listener, adminPort, upstreamPort, calloutPort int, pki *PK
 			}
 		} else {
 			raw, err := extconfig.Marshal(&extconfig.Extension{Schema: extconfig.SchemaVersion, Name: l.Script.FilterName(),
-				Lua: &extconfig.Lua{InlineCode: l.Script.Source}})
+				Lua: &extconfig.Lua{InlineCode: l.Script.Source}, CalloutGateway: oursGateway()})
 			if err != nil {
 				return "", err
 			}
@@ -531,6 +533,13 @@ func Bootstrap(ls []*Listener, adminPort, upstreamPort, calloutPort int, pki *PK
 	clusters := []any{cluster("callout", calloutPort), dead}
 	for _, l := range ls {
 		clusters = append(clusters, cluster("up_"+l.StatPrefix, upstreamPort))
+	}
+	if gw := oursGateway(); gw != "" {
+		l, err := gatewayListener(gw)
+		if err != nil {
+			return "", err
+		}
+		listeners = append(listeners, l)
 	}
 	b := map[string]any{
 		"admin":            map[string]any{"address": addr(adminPort)},
@@ -805,10 +814,36 @@ func clip(s string) string {
 	return s
 }
 
+// golangBinding: CONF_LUA_BINDING=golang runs our side through the golang-filter library.
+func golangBinding() bool { return os.Getenv("CONF_LUA_BINDING") == "golang" }
+
+// oursGateway is the callout gateway our extensions name: the golang binding has no HTTP
+// client of Envoy's, its httpCall()s go through the gateway listener (one per test process).
+func oursGateway() string {
+	if !golangBinding() {
+		return ""
+	}
+	return fmt.Sprintf("unix:@trafficext-callout-lua-%d", os.Getpid())
+}
+
+// gatewayListener is the callout gateway listener on addr exactly as xds/translate builds it.
+func gatewayListener(addr string) (map[string]any, error) {
+	l, err := translate.CalloutGatewayListener(addr)
+	if err != nil {
+		return nil, err
+	}
+	b, err := protojson.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m)
+}
+
 // oursFilter hosts one of our extensions: in the dynamic module, or, with
 // CONF_LUA_BINDING=golang, in the golang-filter library under the golang host module.
 func oursFilter(raw []byte) (map[string]any, error) {
-	if os.Getenv("CONF_LUA_BINDING") == "golang" {
+	if golangBinding() {
 		lib, err := envoyproc.GolangLibrary()
 		if err != nil {
 			return nil, err

@@ -120,6 +120,16 @@ var abiAttrGaps = map[string]bool{
 	"metadata~": true, "metadata/filter_metadata~": true, "upstream_filter_state~": true,
 }
 
+// golangAttrs are gaps of the dynamic-modules ABI that the golang binding answers (the
+// golang API's stream info has them); the differential compares them with V8 there.
+var golangAttrs = map[string]bool{
+	"response/code_details": true, "response/flags": true, "response/size~": true,
+	"upstream/local_address~": true, "upstream/request_attempt_count": true,
+}
+
+// attrGap: our host cannot answer attribute path p under the binding being tested.
+func attrGap(p string) bool { return abiAttrGaps[p] && !(golangBinding() && golangAttrs[p]) }
+
 const (
 	stOK          = "ok"
 	stNotFound    = "error status returned by host: not found"
@@ -222,7 +232,7 @@ func abiScenarios(t *testing.T) []*scenario {
 			}},
 		{name: "abi-attributes-go", plugins: []plug{{guest: g}}, requests: attrReqs,
 			check: func(t *testing.T, i int, r resp) {
-				if abiAttrGaps[abiAttrPaths[i]] {
+				if attrGap(abiAttrPaths[i]) {
 					for _, k := range []string{"x-attr-req", "x-attr-resp"} {
 						if got := r.Headers[k]; !strings.HasPrefix(got, stNotFound) && !strings.HasPrefix(got, "unknown status code: 3") {
 							t.Errorf("%s: %s = %q, want NOT_FOUND or SERIALIZATION_FAILURE", abiAttrPaths[i], k, got)
@@ -230,7 +240,7 @@ func abiScenarios(t *testing.T) []*scenario {
 					}
 				}
 			},
-			noDiff: func(i int) bool { return abiAttrGaps[abiAttrPaths[i]] }},
+			noDiff: func(i int) bool { return attrGap(abiAttrPaths[i]) }},
 	}
 }
 

@@ -76,7 +76,7 @@ func startupUpstream(t *testing.T, headers *sync.Map) (int, func() []string) {
 
 // calloutGatewayListener is the gateway listener exactly as xds/translate builds it for a
 // proxy, on an abstract Unix socket.
-func calloutGatewayListener(t *testing.T, socket string) map[string]any {
+func calloutGatewayListener(t testing.TB, socket string) map[string]any {
 	l, err := translate.CalloutGatewayListener("unix:" + socket)
 	if err != nil {
 		t.Fatal(err)
