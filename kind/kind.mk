@@ -41,7 +41,7 @@ KIND_ENV = DRY_RUN=$(DRY_RUN) KEEP=$(KEEP) $(if $(LABEL_FILTER),LABEL_FILTER='$(
 	conformance-kind-deploy conformance-kind-test conformance-kind-down
 
 ## conformance-kind: the catalogue on a kind cluster (ISTIO=1 adds Istio, LOCAL_IMAGES=1 pulls nothing, DRY_RUN=1 prints the commands).
-conformance-kind: docker
+conformance-kind: $(if $(filter 1,$(DRY_RUN)),,docker)
 	@$(KIND_ENV) bash $(KIND_SCRIPT) all
 
 conformance-kind-up conformance-kind-load conformance-kind-istio conformance-kind-deploy conformance-kind-test conformance-kind-down:
