@@ -720,6 +720,7 @@ var golangDifferences = map[string]string{
 	"dispatch-unknown-cluster":   "callout gateway: an unknown cluster is not refused at the call (503 answer)",
 	"dispatch-unknown-cluster-c": "callout gateway: an unknown cluster is not refused at the call (503 answer)",
 	"abi-envoy-filter-state-go":  "golang filter state: no typed objects, a key cannot be set twice",
+	"plugin-starts-go":           "no worker count under the golang filter: no canary or main VM, the plugin starts once (V8: 4)",
 }
 
 func diff(a, b resp) string {
