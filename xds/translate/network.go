@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -85,26 +84,15 @@ func (res *Result) networkChain(id proxyid.Identity, exts []*model.Extension, l 
 	var names []string
 	for _, e := range policy.SelectNetwork(id, exts, l, opts.Policy) {
 		if opts.Binding != DynamicModules {
-			if p := networkBindingProblem(e, opts.Binding); !slices.ContainsFunc(res.Problems, func(x *model.Error) bool { return x.Error() == p.Error() }) {
-				res.Problems = append(res.Problems, p)
-			}
+			res.addProblem(networkBindingProblem(e, opts.Binding))
 			continue
 		}
-		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
+		name, err := res.extension(e, opts)
 		if err != nil {
 			return nil, err
 		}
-		res.wasm = res.wasm || cfg != nil && isWasm
-		if problem != nil && !slices.ContainsFunc(res.Problems, func(p *model.Error) bool { return p.Error() == problem.Error() }) {
-			res.Problems = append(res.Problems, problem)
-		}
-		if cfg == nil {
-			continue
-		}
-		names = append(names, cfg.GetName())
-		if !slices.Contains(res.Chain, cfg.GetName()) {
-			res.Chain = append(res.Chain, cfg.GetName())
-			res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
+		if name != "" {
+			names = append(names, name)
 		}
 	}
 	return names, nil

@@ -65,24 +65,41 @@ type httpListener struct {
 func (res *Result) chain(id proxyid.Identity, exts []*model.Extension, l policy.Listener, opts Options) ([]string, error) {
 	var names []string
 	for _, e := range policy.Select(id, exts, l, opts.Policy) {
-		cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
+		name, err := res.extension(e, opts)
 		if err != nil {
 			return nil, err
 		}
-		res.wasm = res.wasm || cfg != nil && isWasm
-		if problem != nil && !slices.ContainsFunc(res.Problems, func(p *model.Error) bool { return p.Error() == problem.Error() }) {
-			res.Problems = append(res.Problems, problem)
-		}
-		if cfg == nil {
-			continue
-		}
-		names = append(names, cfg.GetName())
-		if !slices.Contains(res.Chain, cfg.GetName()) {
-			res.Chain = append(res.Chain, cfg.GetName())
-			res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
+		if name != "" {
+			names = append(names, name)
 		}
 	}
 	return names, nil
+}
+
+// extension translates one selected extension, adding its ECDS resource (once per name) and
+// its problem (once) to res; the name is "" when the extension has no config to serve.
+func (res *Result) extension(e *model.Extension, opts Options) (string, error) {
+	cfg, problem, isWasm, err := opts.Memo.extensionConfig(e, opts)
+	if err != nil {
+		return "", err
+	}
+	res.wasm = res.wasm || cfg != nil && isWasm
+	res.addProblem(problem)
+	if cfg == nil {
+		return "", nil
+	}
+	if !slices.Contains(res.Chain, cfg.GetName()) {
+		res.Chain = append(res.Chain, cfg.GetName())
+		res.ExtensionConfigs = append(res.ExtensionConfigs, cfg)
+	}
+	return cfg.GetName(), nil
+}
+
+// addProblem records a problem once (the same extension is met on many listeners).
+func (res *Result) addProblem(p *model.Error) {
+	if p != nil && !slices.ContainsFunc(res.Problems, func(x *model.Error) bool { return x.Error() == p.Error() }) {
+		res.Problems = append(res.Problems, p)
+	}
 }
 
 func (res *Result) addChain(listener string, chain []string) {
